@@ -1,0 +1,22 @@
+//! # tipring-dsp: Tipring's real-time signal processing
+//!
+//! Frames in, frames out. Every block here follows the same real-time contract:
+//!
+//! * all state is sized in `new(config)`; after construction nothing allocates, locks, does
+//!   I/O or reads a clock. Time is counted in samples (8 kHz unless a block says otherwise).
+//! * `process(&mut self, &[i16])` and `generate(&mut self, &mut [i16]) -> usize` accept any
+//!   length and carry partial blocks across calls, so the caller's frame size (10 ms, 20 ms,
+//!   a whole file) never changes a result.
+//! * results come out as values (`poll_event()` style, fixed-capacity `heapless` queues), never
+//!   callbacks that could do I/O on the real-time thread.
+//!
+//! Levels are in dBm0 per [`level`]: a full-scale 16-bit sine is +3.14 dBm0.
+//!
+//! Blocks: [`g711`], [`dtmf`] (receiver and generator), [`level`] (meter, voice activity),
+//! [`osc`] and [`goertzel`] (building blocks).
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod goertzel;
+pub mod level;
+pub mod osc;
