@@ -16,7 +16,13 @@
 //! [`osc`] and [`goertzel`] (building blocks).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+// DSP loops index several parallel fixed arrays (lanes, coefficients, state) at once;
+// iterator chains would hide that and can defeat vectorisation.
+#![allow(clippy::needless_range_loop)]
 
+pub mod dtmf;
+pub mod g711;
 pub mod goertzel;
 pub mod level;
 pub mod osc;
+pub mod synth;

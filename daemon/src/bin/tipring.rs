@@ -1,1 +1,5 @@
-fn main() {}
+//! `tipring`: the Tipring command-line tool.
+
+fn main() {
+    std::process::exit(tipringd::cli::run());
+}
