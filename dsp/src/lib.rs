@@ -12,8 +12,9 @@
 //!
 //! Levels are in dBm0 per [`level`]: a full-scale 16-bit sine is +3.14 dBm0.
 //!
-//! Blocks: [`g711`], [`dtmf`] (receiver and generator), [`level`] (meter, voice activity),
-//! [`osc`] and [`goertzel`] (building blocks).
+//! Blocks: [`g711`], [`dtmf`] (receiver and generator), [`resample`] (8/16/48 kHz),
+//! `opus` (feature `opus`, on by default), [`level`] (meter, voice activity), [`synth`]
+//! (test signals), [`osc`] and [`goertzel`] (building blocks).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 // DSP loops index several parallel fixed arrays (lanes, coefficients, state) at once;
@@ -24,5 +25,8 @@ pub mod dtmf;
 pub mod g711;
 pub mod goertzel;
 pub mod level;
+#[cfg(feature = "opus")]
+pub mod opus;
 pub mod osc;
+pub mod resample;
 pub mod synth;

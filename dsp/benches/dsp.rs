@@ -1,0 +1,77 @@
+//! Criterion benches per DSP block. Throughput is in input samples (8 kHz): divide the
+//! reported elements/s by 8000 for "× real time" on one core.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use tipring_dsp::dtmf::{DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
+use tipring_dsp::g711::Law;
+use tipring_dsp::synth::{Noise, SpeechLike};
+
+/// 10 s of realistic input: digits, speech and noise.
+fn workload() -> Vec<i16> {
+    let mut g = DtmfGenerator::new(DtmfGenConfig::default()).unwrap();
+    g.queue_digits("0123456789*#ABCD").unwrap();
+    let mut x = vec![0i16; 80_000];
+    let n = g.generate(&mut x[..40_000]);
+    assert!(n > 0);
+    let mut sp = SpeechLike::new(1, -20.0);
+    for s in &mut x[40_000..] {
+        *s = tipring_dsp::osc::sat_i16(sp.next_sample());
+    }
+    Noise::new(2, -50.0).add_to(&mut x);
+    x
+}
+
+fn dtmf_rx(c: &mut Criterion) {
+    let x = workload();
+    let mut g = c.benchmark_group("dtmf_rx");
+    g.throughput(Throughput::Elements(x.len() as u64));
+    g.bench_function("10s_20ms_frames", |b| {
+        let mut rx = DtmfRx::new(DtmfRxConfig::default()).unwrap();
+        b.iter(|| {
+            for f in x.chunks(160) {
+                rx.process(black_box(f));
+                while rx.poll_event().is_some() {}
+            }
+        })
+    });
+    g.finish();
+}
+
+fn dtmf_gen(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dtmf_gen");
+    g.throughput(Throughput::Elements(8000));
+    g.bench_function("1s", |b| {
+        let mut tx = DtmfGenerator::new(DtmfGenConfig::default()).unwrap();
+        let mut buf = [0i16; 160];
+        b.iter(|| {
+            if tx.pending() < 8 {
+                tx.queue_digits("12345678").unwrap();
+            }
+            for _ in 0..50 {
+                tx.generate(black_box(&mut buf));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn g711(c: &mut Criterion) {
+    let x = workload();
+    let mut codes = vec![0u8; x.len()];
+    let mut back = vec![0i16; x.len()];
+    let mut g = c.benchmark_group("g711");
+    g.throughput(Throughput::Elements(x.len() as u64));
+    for law in [Law::Mu, Law::A] {
+        g.bench_function(format!("{law:?}_encode"), |b| {
+            b.iter(|| law.encode_slice(black_box(&x), &mut codes))
+        });
+        g.bench_function(format!("{law:?}_decode"), |b| {
+            b.iter(|| law.decode_slice(black_box(&codes), &mut back))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, dtmf_rx, dtmf_gen, g711);
+criterion_main!(benches);
