@@ -30,3 +30,4 @@ pub mod opus;
 pub mod osc;
 pub mod resample;
 pub mod synth;
+pub mod vad;
