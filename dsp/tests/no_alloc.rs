@@ -1,0 +1,215 @@
+//! The real-time contract: after construction, `process`/`generate` (and the codecs' per-frame
+//! calls) never touch the heap. A counting global allocator counts the allocations made by
+//! the thread under test while it runs each block over several seconds of varied audio in
+//! odd-sized chunks.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: every method forwards to the system allocator with the caller's arguments; the
+// counter and the thread-local flag never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ARMED.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if ARMED.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if ARMED.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` with counting armed on this thread; returns the heap operations it made.
+fn count<F: FnOnce()>(f: F) -> usize {
+    let before = ALLOCS.load(Ordering::Relaxed);
+    ARMED.with(|a| a.set(true));
+    f();
+    ARMED.with(|a| a.set(false));
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
+/// 8 s of varied 8 kHz audio: digits, speech, tones, noise.
+fn audio() -> Vec<i16> {
+    use tipring_dsp::synth::{Noise, SpeechLike, silence, tones};
+    let mut x = Vec::new();
+    let mut g = tipring_dsp::dtmf::DtmfGenerator::new(Default::default()).unwrap();
+    g.queue_digits("0123456789*#ABCD").unwrap();
+    let mut d = vec![0i16; g.remaining_samples() as usize];
+    g.generate(&mut d);
+    x.extend_from_slice(&d);
+    SpeechLike::new(1, -20.0).render(&mut x, 3000.0);
+    tones(&mut x, &[(480.0, -24.0), (620.0, -24.0)], 500.0);
+    silence(&mut x, 500.0);
+    tones(&mut x, &[(440.0, -19.0), (480.0, -19.0)], 2000.0);
+    Noise::new(3, -45.0).add_to(&mut x);
+    x
+}
+
+/// Odd chunk sizes exercise every carry path.
+const CHUNKS: [usize; 6] = [1, 7, 80, 160, 333, 1000];
+
+fn chunks(x: &[i16]) -> impl Iterator<Item = &[i16]> {
+    let mut at = 0;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        if at >= x.len() {
+            return None;
+        }
+        let n = CHUNKS[i % CHUNKS.len()].min(x.len() - at);
+        i += 1;
+        at += n;
+        Some(&x[at - n..at])
+    })
+}
+
+#[test]
+fn dtmf_receiver_does_not_allocate() {
+    use tipring_dsp::dtmf::{DtmfRx, DtmfRxConfig};
+    let x = audio();
+    let mut rx = DtmfRx::new(DtmfRxConfig::default()).unwrap();
+    let mut digits = 0;
+    let n = count(|| {
+        for c in chunks(&x) {
+            let mut done = 0;
+            while done < c.len() {
+                done += rx.process(&c[done..]);
+                while rx.poll_event().is_some() {
+                    digits += 1;
+                }
+            }
+        }
+    });
+    assert!(
+        digits >= 16,
+        "the workload must exercise detection ({digits} events)"
+    );
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn dtmf_generator_does_not_allocate() {
+    use tipring_dsp::dtmf::DtmfGenerator;
+    let mut g = DtmfGenerator::new(Default::default()).unwrap();
+    let mut buf = [0i16; 333];
+    let mut written = 0;
+    let n = count(|| {
+        for _ in 0..20 {
+            g.queue_digits("159#").unwrap();
+            while !g.is_idle() {
+                written += g.generate(&mut buf);
+            }
+        }
+    });
+    assert!(written > 0);
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn g711_level_vad_do_not_allocate() {
+    use tipring_dsp::g711::Law;
+    use tipring_dsp::level::LevelMeter;
+    use tipring_dsp::vad::Vad;
+    let x = audio();
+    let mut codes = vec![0u8; 1000];
+    let mut back = vec![0i16; 1000];
+    let mut meter = LevelMeter::new(20, 100);
+    let mut vad = Vad::new(Default::default());
+    let n = count(|| {
+        for c in chunks(&x) {
+            for law in [Law::Mu, Law::A] {
+                let k = law.encode_slice(c, &mut codes);
+                law.decode_slice(&codes[..k], &mut back);
+            }
+            meter.process(c);
+            let mut done = 0;
+            while done < c.len() {
+                done += vad.process(&c[done..]);
+                while vad.poll_event().is_some() {}
+            }
+        }
+    });
+    assert!(meter.blocks() > 300);
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn resampler_does_not_allocate() {
+    use tipring_dsp::resample::Resampler;
+    let x = audio();
+    let mut up = Resampler::new(8000, 48_000).unwrap();
+    let mut down = Resampler::new(48_000, 8000).unwrap();
+    let mut wide = vec![0i16; 6000];
+    let mut narrow = vec![0i16; 1000];
+    let n = count(|| {
+        for c in chunks(&x) {
+            let mut done = 0;
+            while done < c.len() {
+                let (used, made) = up.process(&c[done..], &mut wide);
+                done += used;
+                let mut d = 0;
+                while d < made {
+                    let (u, _) = down.process(&wide[d..made], &mut narrow);
+                    d += u;
+                }
+            }
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[cfg(feature = "opus")]
+#[test]
+fn opus_frames_do_not_allocate() {
+    use tipring_dsp::opus::{OpusDecoder, OpusEncoder, OpusEncoderConfig};
+    let x = audio();
+    let mut enc = OpusEncoder::new(OpusEncoderConfig::voip(8000, 20)).unwrap();
+    let mut dec = OpusDecoder::new(8000, 20).unwrap();
+    let mut pkt = [0u8; 1500];
+    let mut out = [0i16; 160];
+    let n = count(|| {
+        for (i, f) in x.chunks_exact(160).enumerate() {
+            let len = enc.encode(f, &mut pkt).unwrap();
+            if i % 10 == 9 {
+                dec.conceal(&mut out).unwrap();
+            } else {
+                dec.decode(&pkt[..len], &mut out).unwrap();
+            }
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+/// The counter sees heap use (so the zeros above mean something).
+#[test]
+fn counter_sees_allocations() {
+    let n = count(|| {
+        let v = std::hint::black_box(vec![1u8; 100]);
+        drop(v);
+    });
+    assert_eq!(n, 2);
+}
