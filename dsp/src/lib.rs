@@ -16,7 +16,8 @@
 //! `opus` (feature `opus`, on by default), [`level`] (meter, voice activity), [`synth`]
 //! (test signals), [`osc`] and [`goertzel`] (building blocks).
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// One `unsafe` call in the crate: the DTMF receiver's AVX2 build, behind run-time detection.
+#![deny(unsafe_code)]
 // DSP loops index several parallel fixed arrays (lanes, coefficients, state) at once;
 // iterator chains would hide that and can defeat vectorisation.
 #![allow(clippy::needless_range_loop)]

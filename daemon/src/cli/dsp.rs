@@ -30,6 +30,12 @@ pub enum DspCommand {
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         gain_db: f32,
     },
+    /// Throughput of the DSP blocks on one core, as JSON lines (x_realtime, channels_per_core).
+    Bench {
+        /// Wall time per figure, seconds.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
     /// Generate signals into a WAV file.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -69,6 +75,7 @@ pub fn run(cmd: DspCommand) -> Result<(), Failure> {
     match cmd {
         DspCommand::Dtmf { file } => dtmf(&file),
         DspCommand::Talkoff { paths, gain_db } => talkoff(&paths, gain_db),
+        DspCommand::Bench { seconds } => super::bench::run(seconds),
         DspCommand::Gen(GenCommand::Dtmf(g)) => gen_dtmf(&g),
     }
 }
@@ -88,7 +95,7 @@ fn write_wav(path: &Path, samples: &[i16]) -> Result<(), Failure> {
     wav::write(path, samples).map_err(Failure::runtime)
 }
 
-fn emit(line: serde_json::Value) -> Result<(), Failure> {
+pub(crate) fn emit(line: serde_json::Value) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}").map_err(|e| Failure::runtime(format!("stdout: {e}")))
 }

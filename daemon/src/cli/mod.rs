@@ -4,6 +4,7 @@
 //! written), 2 for bad usage or bad input (clap's convention), with a one-line message on
 //! stderr. Results go to stdout as JSON lines.
 
+pub mod bench;
 pub mod dsp;
 
 use clap::{Parser, Subcommand};

@@ -48,7 +48,10 @@
 //!    not valid for it (a 10 ms drop-out gives 5–6, a 20 ms one 7–8, a 40 ms pause 10–11).
 //!
 //! Cost: 24 Goertzel updates per sample plus a little work per hop; see `tipring dsp bench`.
-//! State is a few hundred bytes and nothing allocates.
+//! On x86-64 CPUs with AVX2 and FMA (detected at run time) the Goertzel loop runs in a build of
+//! the same code for those features, about twice as fast; results can differ from the portable
+//! build in the last bits of a float, never in a test's outcome. State is about 1.5 kB and
+//! nothing allocates.
 
 use super::{COL_HZ, KEYPAD, ROW_HZ};
 use crate::level::dbm0_to_power;
@@ -234,6 +237,8 @@ pub struct DtmfRx {
     tol_run: [(f32, f32); 8],
     begin_hops: u8,
     end_hops: u8,
+    /// Run the Goertzel lanes with AVX2 + FMA (detected at construction).
+    simd: bool,
 
     // Analysis state.
     s1: [f32; LANES],
@@ -332,6 +337,7 @@ impl DtmfRx {
             tol_run,
             begin_hops: cfg.begin_hops,
             end_hops: cfg.end_hops,
+            simd: simd_available(),
             s1: [0.0; LANES],
             s2: [0.0; LANES],
             energy: 0.0,
@@ -412,24 +418,18 @@ impl DtmfRx {
     }
 
     #[inline]
+    #[allow(unsafe_code)] // the crate's one unsafe call, see the SAFETY note
     fn accumulate(&mut self, x: &[i16]) {
-        let fac = self.fac;
-        let mut s1 = self.s1;
-        let mut s2 = self.s2;
-        let mut e = self.energy;
-        for &v in x {
-            let v = f32::from(v);
-            e += v * v;
-            for l in 0..LANES {
-                // (v − s2) is off the critical path: the chain through s1 is one mul + one add.
-                let s = fac[l] * s1[l] + (v - s2[l]);
-                s2[l] = s1[l];
-                s1[l] = s;
-            }
+        let fac = &self.fac;
+        let (s1, s2, e) = (&mut self.s1, &mut self.s2, &mut self.energy);
+        #[cfg(target_arch = "x86_64")]
+        if self.simd {
+            // SAFETY: `simd` is set in `new` only when the CPU reports AVX2 and FMA, the
+            // features `goertzel_avx2_fma` is compiled for.
+            unsafe { goertzel_avx2_fma(fac, s1, s2, e, x) };
+            return;
         }
-        self.s1 = s1;
-        self.s2 = s2;
-        self.energy = e;
+        goertzel_portable(fac, s1, s2, e, x);
     }
 
     fn end_sub_block(&mut self) {
@@ -616,6 +616,73 @@ impl DtmfRx {
             self.miss = 0;
         }
     }
+}
+
+/// The 24 Goertzel lanes over `x`, plus the energy. Written as plain loops over fixed arrays
+/// so that the compiler vectorises across lanes (SSE2 here, AVX2 in the FMA build).
+#[inline(always)]
+fn goertzel_lanes<const FMA: bool>(
+    fac: &[f32; LANES],
+    s1: &mut [f32; LANES],
+    s2: &mut [f32; LANES],
+    energy: &mut f32,
+    x: &[i16],
+) {
+    let mut a = *s1;
+    let mut b = *s2;
+    let mut e = *energy;
+    for &v in x {
+        let v = f32::from(v);
+        e += v * v;
+        for l in 0..LANES {
+            // (v − s2) is off the critical path: the chain through s1 is one (fused) mul-add.
+            let s = if FMA {
+                fac[l].mul_add(a[l], v - b[l])
+            } else {
+                fac[l] * a[l] + (v - b[l])
+            };
+            b[l] = a[l];
+            a[l] = s;
+        }
+    }
+    *s1 = a;
+    *s2 = b;
+    *energy = e;
+}
+
+fn goertzel_portable(
+    fac: &[f32; LANES],
+    s1: &mut [f32; LANES],
+    s2: &mut [f32; LANES],
+    e: &mut f32,
+    x: &[i16],
+) {
+    goertzel_lanes::<false>(fac, s1, s2, e, x);
+}
+
+/// The same loop compiled for AVX2 + FMA: 24 lanes in three 8-wide registers, one fused
+/// mul-add per lane and sample.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn goertzel_avx2_fma(
+    fac: &[f32; LANES],
+    s1: &mut [f32; LANES],
+    s2: &mut [f32; LANES],
+    e: &mut f32,
+    x: &[i16],
+) {
+    goertzel_lanes::<true>(fac, s1, s2, e, x);
+}
+
+/// Whether this CPU runs the AVX2 + FMA build of the Goertzel loop.
+#[cfg(target_arch = "x86_64")]
+fn simd_available() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn simd_available() -> bool {
+    false
 }
 
 fn argmax(x: &[f32]) -> usize {

@@ -626,3 +626,41 @@ fn hamming_gain_table() {
     let db = 10.0 * hamming_gain(0.5).log10();
     assert!((db + 1.75).abs() < 0.05, "{db}");
 }
+
+/// The AVX2 + FMA build and the portable build report the same events on the same input.
+#[test]
+fn simd_and_portable_builds_agree() {
+    let mut x = Vec::new();
+    let mut rng = Rng::new(51);
+    for _ in 0..200 {
+        let d = ALL.as_bytes()[(rng.next_u64() % 16) as usize] as char;
+        let off = (rng.range(-0.02, 0.02) as f32, rng.range(-0.02, 0.02) as f32);
+        digit(
+            &mut x,
+            d,
+            off,
+            (rng.range(-30.0, -5.0) as f32, rng.range(-30.0, -5.0) as f32),
+            rng.range(30.0, 90.0) as f32,
+        );
+        silence(&mut x, rng.range(30.0, 90.0) as f32);
+    }
+    SpeechLike::new(52, -25.0).render(&mut x, 5000.0);
+    Noise::new(53, -40.0).add_to(&mut x);
+    let run = |simd: bool| {
+        let mut r = rx();
+        r.simd = simd;
+        let mut ev = Vec::new();
+        for c in x.chunks(160) {
+            r.process(c);
+            while let Some(e) = r.poll_event() {
+                ev.push(e);
+            }
+        }
+        ev
+    };
+    let portable = run(false);
+    assert!(portable.len() > 100, "{} events", portable.len());
+    if simd_available() {
+        assert_eq!(run(true), portable);
+    }
+}

@@ -1,0 +1,123 @@
+//! `tipring dsp bench`: throughput of the DSP blocks on one core.
+//!
+//! Each figure runs the block on one thread over a realistic signal for about a second of
+//! wall time, and reports how many times faster than real time it ran (input seconds per
+//! wall second). The receive pipeline figure runs many channel states round-robin, 20 ms
+//! frames at a time, as the media engine does, so cache effects are counted.
+
+use super::Failure;
+use serde_json::json;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use tipring_dsp::dtmf::{DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
+use tipring_dsp::g711::Law;
+use tipring_dsp::synth::{Noise, SpeechLike};
+
+/// 10 s at 8 kHz: DTMF digits, speech and line noise.
+fn workload() -> Vec<i16> {
+    let mut g = DtmfGenerator::new(DtmfGenConfig::default()).expect("default config");
+    let _ = g.queue_digits("0123456789*#ABCD");
+    let mut x = vec![0i16; 80_000];
+    g.generate(&mut x[..40_000]);
+    let mut sp = SpeechLike::new(1, -20.0);
+    for s in &mut x[40_000..] {
+        *s = tipring_dsp::osc::sat_i16(sp.next_sample());
+    }
+    Noise::new(2, -50.0).add_to(&mut x);
+    x
+}
+
+/// Runs `f` (which processes `samples` input samples per call) repeatedly for about `budget`
+/// and returns input samples per second of wall time.
+fn rate(samples: usize, budget: Duration, mut f: impl FnMut()) -> f64 {
+    f(); // warm up
+    let start = Instant::now();
+    let mut runs = 0u64;
+    while start.elapsed() < budget {
+        f();
+        runs += 1;
+    }
+    (runs as f64 * samples as f64) / start.elapsed().as_secs_f64()
+}
+
+fn report(block: &str, samples_per_s: f64) -> serde_json::Value {
+    json!({
+        "block": block,
+        "msamples_per_s": (samples_per_s / 1e5).round() / 10.0,
+        "x_realtime": (samples_per_s / 8000.0).round(),
+    })
+}
+
+/// Runs the benchmarks and prints one JSON line per figure.
+///
+/// # Errors
+/// Writing to stdout failed.
+pub fn run(seconds: f64) -> Result<(), Failure> {
+    let budget = Duration::from_secs_f64(seconds.clamp(0.1, 60.0));
+    let x = workload();
+    let mut lines = Vec::new();
+
+    let mut rx = DtmfRx::new(DtmfRxConfig::default()).expect("default config");
+    let r = rate(x.len(), budget, || {
+        for f in x.chunks(160) {
+            rx.process(black_box(f));
+            while rx.poll_event().is_some() {}
+        }
+    });
+    lines.push(report("dtmf_rx", r));
+
+    let mut tx = DtmfGenerator::new(DtmfGenConfig::default()).expect("default config");
+    let mut buf = [0i16; 160];
+    let r = rate(8000, budget, || {
+        if tx.pending() < 4 {
+            let _ = tx.queue_digits("1234");
+        }
+        for _ in 0..50 {
+            tx.generate(black_box(&mut buf));
+        }
+    });
+    lines.push(report("dtmf_gen", r));
+
+    let mut codes = vec![0u8; x.len()];
+    let mut back = vec![0i16; x.len()];
+    let r = rate(x.len(), budget, || {
+        Law::Mu.encode_slice(black_box(&x), &mut codes);
+    });
+    lines.push(report("g711_ulaw_encode", r));
+    let r = rate(x.len(), budget, || {
+        Law::Mu.decode_slice(black_box(&codes), &mut back);
+    });
+    lines.push(report("g711_ulaw_decode", r));
+
+    // Receive pipeline: μ-law decode + DTMF, 1000 channels round-robin.
+    const CHANNELS: usize = 1000;
+    let ulaw: Vec<u8> = x
+        .iter()
+        .map(|&s| tipring_dsp::g711::linear_to_ulaw(s))
+        .collect();
+    let mut chans: Vec<DtmfRx> = (0..CHANNELS)
+        .map(|_| DtmfRx::new(DtmfRxConfig::default()).expect("config"))
+        .collect();
+    let mut frame = [0i16; 160];
+    let mut offset = 0usize;
+    let frames_per_call = 10;
+    let r = rate(CHANNELS * 160 * frames_per_call, budget, || {
+        for _ in 0..frames_per_call {
+            for (i, ch) in chans.iter_mut().enumerate() {
+                let at = (offset + i * 160) % (ulaw.len() - 160);
+                Law::Mu.decode_slice(&ulaw[at..at + 160], &mut frame);
+                ch.process(black_box(&frame));
+                while ch.poll_event().is_some() {}
+            }
+            offset = (offset + 160) % ulaw.len();
+        }
+    });
+    let mut line = report("rx_pipeline_ulaw_dtmf", r);
+    line["channels_per_core"] = json!((r / 8000.0).round());
+    lines.push(line);
+
+    for l in lines {
+        super::dsp::emit(l)?;
+    }
+    Ok(())
+}
