@@ -337,8 +337,14 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&b[..40]),
+            parse(&b[..36]),
             Err(WavError::MissingChunk { chunk: "data" })
+        );
+        assert_eq!(
+            parse(&b[..40]),
+            Err(WavError::Truncated {
+                reading: "chunk header"
+            })
         );
     }
 
