@@ -22,6 +22,7 @@
 // iterator chains would hide that and can defeat vectorisation.
 #![allow(clippy::needless_range_loop)]
 
+pub mod cid;
 pub mod dtmf;
 pub mod g711;
 pub mod goertzel;

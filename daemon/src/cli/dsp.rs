@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use tipring_dsp::dtmf::{DtmfEvent, DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
 
 /// Frame size used to feed the detectors: 20 ms, as the daemon's media engine does.
-const FRAME: usize = 160;
+pub(crate) const FRAME: usize = 160;
 
 /// `tipring dsp` subcommands.
 #[derive(Debug, Subcommand)]
@@ -19,6 +19,9 @@ pub enum DspCommand {
         /// Input WAV (8 kHz mono, 16-bit PCM or 8-bit mu-law/A-law).
         file: PathBuf,
     },
+    /// Caller ID: decode from or encode to WAV files.
+    #[command(subcommand)]
+    Cid(super::cid::CidCommand),
     /// Talk-off: run the DTMF receiver over recordings that contain no digits (speech,
     /// music) and report every digit found as false, with the rate per hour.
     Talkoff {
@@ -74,13 +77,14 @@ pub struct GenDtmf {
 pub fn run(cmd: DspCommand) -> Result<(), Failure> {
     match cmd {
         DspCommand::Dtmf { file } => dtmf(&file),
+        DspCommand::Cid(c) => super::cid::run(c),
         DspCommand::Talkoff { paths, gain_db } => talkoff(&paths, gain_db),
         DspCommand::Bench { seconds } => super::bench::run(seconds),
         DspCommand::Gen(GenCommand::Dtmf(g)) => gen_dtmf(&g),
     }
 }
 
-fn read_wav(path: &Path) -> Result<Vec<i16>, Failure> {
+pub(crate) fn read_wav(path: &Path) -> Result<Vec<i16>, Failure> {
     let w = wav::read(path).map_err(Failure::input)?;
     if w.truncated {
         eprintln!(
@@ -91,7 +95,7 @@ fn read_wav(path: &Path) -> Result<Vec<i16>, Failure> {
     Ok(w.samples)
 }
 
-fn write_wav(path: &Path, samples: &[i16]) -> Result<(), Failure> {
+pub(crate) fn write_wav(path: &Path, samples: &[i16]) -> Result<(), Failure> {
     wav::write(path, samples).map_err(Failure::runtime)
 }
 
@@ -100,7 +104,7 @@ pub(crate) fn emit(line: serde_json::Value) -> Result<(), Failure> {
     writeln!(out, "{line}").map_err(|e| Failure::runtime(format!("stdout: {e}")))
 }
 
-fn at_ms(sample: u64) -> f64 {
+pub(crate) fn at_ms(sample: u64) -> f64 {
     sample as f64 / 8.0
 }
 

@@ -5,6 +5,7 @@
 //! stderr. Results go to stdout as JSON lines.
 
 pub mod bench;
+pub mod cid;
 pub mod dsp;
 
 use clap::{Parser, Subcommand};
