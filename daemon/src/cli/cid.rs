@@ -19,7 +19,7 @@ pub enum Standard {
     Bell202,
     /// V.23 FSK (ETSI EN 300 659, most of Europe).
     V23,
-    /// DTMF CLIP (A<number>C and variants: Nordic countries, Netherlands, Belgium, Brazil, India…).
+    /// DTMF CLIP (`A<number>C` and variants: Nordic countries, Netherlands, Belgium, Brazil, India…).
     Dtmf,
 }
 
