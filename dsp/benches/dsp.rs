@@ -73,5 +73,99 @@ fn g711(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dtmf_rx, dtmf_gen, g711);
+fn cid(c: &mut Criterion) {
+    use tipring_dsp::cid::{
+        CallerId, CidReceiver, CidRxConfig, Format, FskConfig, FskModulator, FskStandard, Message,
+    };
+    let id = CallerId {
+        number: Some(heapless::String::try_from("5551234567").unwrap()),
+        datetime: Some(*b"11211845"),
+        ..Default::default()
+    };
+    let mut m = FskModulator::new(FskConfig::on_hook(FskStandard::Bell202));
+    m.load_message(&Message::CallerId(id), Format::Mdmf)
+        .unwrap();
+    let mut x = vec![0i16; 8000];
+    let n = m.generate(&mut x);
+    x.truncate(n + 800);
+    let mut g = c.benchmark_group("cid");
+    g.throughput(Throughput::Elements(x.len() as u64));
+    g.bench_function("fsk_rx_burst", |b| {
+        b.iter(|| {
+            let mut rx = CidReceiver::new(CidRxConfig::new(FskStandard::Bell202));
+            for f in x.chunks(160) {
+                let _ = rx.process(black_box(f));
+                while rx.poll_event().is_some() {}
+            }
+        })
+    });
+    g.finish();
+}
+
+fn resample(c: &mut Criterion) {
+    use tipring_dsp::resample::Resampler;
+    let x = workload();
+    let mut wide = vec![0i16; 960];
+    let mut narrow = vec![0i16; 160];
+    let mut g = c.benchmark_group("resample");
+    g.throughput(Throughput::Elements(x.len() as u64));
+    g.bench_function("8k_to_48k_to_8k", |b| {
+        let mut up = Resampler::new(8000, 48_000).unwrap();
+        let mut down = Resampler::new(48_000, 8000).unwrap();
+        b.iter(|| {
+            for f in x.chunks(160) {
+                let (_, made) = up.process(black_box(f), &mut wide);
+                down.process(&wide[..made], &mut narrow);
+            }
+        })
+    });
+    g.finish();
+}
+
+#[cfg(feature = "opus")]
+fn opus(c: &mut Criterion) {
+    use tipring_dsp::opus::{OpusDecoder, OpusEncoder, OpusEncoderConfig};
+    let x = workload();
+    let mut g = c.benchmark_group("opus");
+    g.throughput(Throughput::Elements(x.len() as u64));
+    g.sample_size(10);
+    g.bench_function("8k_20ms_encode_decode", |b| {
+        let mut enc = OpusEncoder::new(OpusEncoderConfig::voip(8000, 20)).unwrap();
+        let mut dec = OpusDecoder::new(8000, 20).unwrap();
+        let mut pkt = [0u8; 400];
+        let mut out = [0i16; 160];
+        b.iter(|| {
+            for f in x.chunks_exact(160) {
+                let n = enc.encode(black_box(f), &mut pkt).unwrap();
+                dec.decode(&pkt[..n], &mut out).unwrap();
+            }
+        })
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "opus"))]
+fn opus(_: &mut Criterion) {}
+
+fn vad(c: &mut Criterion) {
+    use tipring_dsp::level::LevelMeter;
+    use tipring_dsp::vad::Vad;
+    let x = workload();
+    let mut g = c.benchmark_group("levels");
+    g.throughput(Throughput::Elements(x.len() as u64));
+    g.bench_function("meter_and_vad", |b| {
+        let mut m = LevelMeter::new(20, 100);
+        let mut v = Vad::new(Default::default());
+        b.iter(|| {
+            for f in x.chunks(160) {
+                m.process(black_box(f));
+                v.process(f);
+                while v.poll_event().is_some() {}
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dtmf_rx, dtmf_gen, g711, cid, resample, opus, vad);
 criterion_main!(benches);
