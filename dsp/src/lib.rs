@@ -30,6 +30,7 @@ pub mod level;
 #[cfg(feature = "opus")]
 pub mod opus;
 pub mod osc;
+pub mod progress;
 pub mod resample;
 pub mod synth;
 pub mod vad;
