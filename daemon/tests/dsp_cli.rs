@@ -278,3 +278,70 @@ fn caller_id_refusals() {
     }
     std::fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn gen_tone_then_progress() {
+    let d = dir();
+    let f = d.join("t.wav");
+    for (plan, tone, ms, want) in [
+        ("us", "busy", 6000, "busy"),
+        ("us", "sit-vc", 3000, "sit"),
+        ("uk", "ringback", 6000, "ringback"),
+        ("de", "dial", 3000, "dial"),
+        ("fr", "congestion", 4000, "congestion"),
+        ("us", "ced", 2000, "ced"),
+        ("uk", "cng", 4000, "cng"),
+    ] {
+        let out = tipring(&[
+            "dsp",
+            "gen",
+            "tone",
+            tone,
+            "--plan",
+            plan,
+            "--ms",
+            &ms.to_string(),
+            "--out",
+            p(&f),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = lines(&tipring(&["dsp", "progress", "--plan", plan, p(&f)]));
+        assert_eq!(got.len(), 1, "{plan} {tone}: {got:?}");
+        assert_eq!(got[0]["tone"], want, "{plan} {tone}");
+        let at = got[0]["at_ms"].as_f64().unwrap();
+        assert!(at > 300.0 && at < ms as f64, "{plan} {tone} at {at}");
+        let text =
+            String::from_utf8(tipring(&["dsp", "progress", "--plan", plan, p(&f)]).stdout).unwrap();
+        assert!(text.starts_with("{\"tone\":"), "{text}");
+    }
+    for (args, needle) in [
+        (
+            vec!["gen", "tone", "nu", "--plan", "us", "--ms", "100"],
+            "plan us has no tone \"nu\" (it has: dial,",
+        ),
+        (
+            vec!["gen", "tone", "dial", "--plan", "xx", "--ms", "100"],
+            "unknown tone plan \"xx\"",
+        ),
+        (
+            vec!["gen", "tone", "dial", "--plan", "us", "--ms", "0"],
+            "--ms 0",
+        ),
+    ] {
+        let mut a = vec!["dsp"];
+        a.extend(args);
+        a.extend(["--out", p(&f)]);
+        let out = tipring(&a);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::remove_dir_all(d).unwrap();
+}

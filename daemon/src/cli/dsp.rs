@@ -7,6 +7,8 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tipring_dsp::dtmf::{DtmfEvent, DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
+use tipring_dsp::progress::plan::{TonePlan, plan_by_name};
+use tipring_dsp::progress::{ProgressConfig, ProgressDetector, ProgressTone, ToneGenerator};
 
 /// Frame size used to feed the detectors: 20 ms, as the daemon's media engine does.
 pub(crate) const FRAME: usize = 160;
@@ -16,6 +18,16 @@ pub(crate) const FRAME: usize = 160;
 pub enum DspCommand {
     /// Detect DTMF digits: one JSON line per digit, {"digit":"5","at_ms":1234.5}.
     Dtmf {
+        /// Input WAV (8 kHz mono, 16-bit PCM or 8-bit mu-law/A-law).
+        file: PathBuf,
+    },
+    /// Detect call-progress tones: one JSON line per confirmed onset,
+    /// {"tone":"dial|ringback|busy|congestion|sit|cng|ced","at_ms":…}. A cadenced tone that
+    /// continues is reported once; again only after it stopped for more than 1.5 s or changed.
+    Progress {
+        /// Tone plan: us, uk, de or fr.
+        #[arg(long)]
+        plan: String,
         /// Input WAV (8 kHz mono, 16-bit PCM or 8-bit mu-law/A-law).
         file: PathBuf,
     },
@@ -32,6 +44,9 @@ pub enum DspCommand {
         /// lines.
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         gain_db: f32,
+        /// Also run the call-progress detector with this plan and count its (false) tones.
+        #[arg(long)]
+        plan: Option<String>,
     },
     /// Throughput of the DSP blocks on one core, as JSON lines (x_realtime, channels_per_core).
     Bench {
@@ -49,6 +64,25 @@ pub enum DspCommand {
 pub enum GenCommand {
     /// DTMF digits (0-9 * # A-D).
     Dtmf(GenDtmf),
+    /// A call-progress tone of a plan, cadenced (dial, ringback, busy, congestion,
+    /// callwaiting, sit, sit-ic, sit-vc, sit-ro, sit-nc, cng, ced, …).
+    Tone(GenTone),
+}
+
+/// `tipring dsp gen tone`.
+#[derive(Debug, Args)]
+pub struct GenTone {
+    /// Tone name.
+    name: String,
+    /// Tone plan: us, uk, de or fr.
+    #[arg(long)]
+    plan: String,
+    /// Length of the file, ms (a tone that ends sooner is followed by silence).
+    #[arg(long)]
+    ms: u32,
+    /// Output WAV (8 kHz mono 16-bit PCM).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// `tipring dsp gen dtmf`.
@@ -78,9 +112,15 @@ pub fn run(cmd: DspCommand) -> Result<(), Failure> {
     match cmd {
         DspCommand::Dtmf { file } => dtmf(&file),
         DspCommand::Cid(c) => super::cid::run(c),
-        DspCommand::Talkoff { paths, gain_db } => talkoff(&paths, gain_db),
+        DspCommand::Talkoff {
+            paths,
+            gain_db,
+            plan,
+        } => talkoff(&paths, gain_db, plan.as_deref()),
         DspCommand::Bench { seconds } => super::bench::run(seconds),
+        DspCommand::Progress { plan, file } => progress(&plan, &file),
         DspCommand::Gen(GenCommand::Dtmf(g)) => gen_dtmf(&g),
+        DspCommand::Gen(GenCommand::Tone(g)) => gen_tone(&g),
     }
 }
 
@@ -197,8 +237,10 @@ fn collect_wavs(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn talkoff(paths: &[PathBuf], gain_db: f32) -> Result<(), Failure> {
+fn talkoff(paths: &[PathBuf], gain_db: f32, plan_name: Option<&str>) -> Result<(), Failure> {
     let gain = 10f32.powf(gain_db / 20.0);
+    let cpt_plan = plan_name.map(plan).transpose()?;
+    let mut tone_hits = 0u64; // call-progress tones found
     let mut files = Vec::new();
     for p in paths {
         collect_wavs(p, &mut files)?;
@@ -225,14 +267,120 @@ fn talkoff(paths: &[PathBuf], gain_db: f32) -> Result<(), Failure> {
                 json!({ "file": f.display().to_string(), "digit": digit.to_string(), "at_ms": at_ms(at) }),
             )?;
         }
+        if let Some(p) = cpt_plan {
+            for (tone, at) in detect_progress(p, &x) {
+                tone_hits += 1;
+                let file = f.display().to_string();
+                emit(json!({ "file": file, "tone": tone.name(), "at_ms": at_ms(at) }))?;
+            }
+        }
     }
     let hours = samples as f64 / 8000.0 / 3600.0;
-    emit(json!({
+    let per_hour = |n: u64| {
+        if hours > 0.0 {
+            (n as f64 / hours * 10.0).round() / 10.0
+        } else {
+            0.0
+        }
+    };
+    let mut summary = json!({
         "files": files.len() as u64 - skipped,
         "gain_db": gain_db,
         "skipped": skipped,
         "hours": (hours * 1000.0).round() / 1000.0,
         "false_digits": hits,
-        "per_hour": if hours > 0.0 { (hits as f64 / hours * 10.0).round() / 10.0 } else { 0.0 },
-    }))
+        "per_hour": per_hour(hits),
+    });
+    if let Some(p) = cpt_plan {
+        summary["plan"] = json!(p.name);
+        summary["false_tones"] = json!(tone_hits);
+        summary["tones_per_hour"] = json!(per_hour(tone_hits));
+    }
+    emit(summary)
+}
+
+fn plan(name: &str) -> Result<&'static TonePlan, Failure> {
+    plan_by_name(name).ok_or_else(|| {
+        Failure::input(format!(
+            "unknown tone plan {name:?} (expected us, uk, de or fr)"
+        ))
+    })
+}
+
+/// Every tone name the CLI accepts, for messages.
+const TONE_NAMES: [&str; 17] = [
+    "dial",
+    "ringback",
+    "busy",
+    "congestion",
+    "callwaiting",
+    "sit",
+    "sit-ic",
+    "sit-vc",
+    "sit-ro",
+    "sit-nc",
+    "sit-itu",
+    "cng",
+    "ced",
+    "ansam",
+    "roh",
+    "stutter",
+    "nu",
+];
+
+/// Runs the call-progress detector over `samples`; returns (tone, at sample) per onset.
+pub fn detect_progress(plan: &'static TonePlan, samples: &[i16]) -> Vec<(ProgressTone, u64)> {
+    let mut d = ProgressDetector::new(ProgressConfig::new(plan));
+    let mut found = Vec::new();
+    for frame in samples.chunks(FRAME) {
+        let mut done = 0;
+        while done < frame.len() {
+            done += d.process(&frame[done..]);
+            while let Some(e) = d.poll_event() {
+                found.push((e.tone, e.at));
+            }
+        }
+    }
+    found
+}
+
+fn progress(plan_name: &str, file: &Path) -> Result<(), Failure> {
+    let plan = plan(plan_name)?;
+    let x = read_wav(file)?;
+    for (tone, at) in detect_progress(plan, &x) {
+        // The CLI reports every SIT as "sit"; the cause variant is in the library event.
+        let name = match tone {
+            ProgressTone::Sit(_) => "sit",
+            t => t.name(),
+        };
+        emit(json!({ "tone": name, "at_ms": at_ms(at) }))?;
+    }
+    Ok(())
+}
+
+fn gen_tone(g: &GenTone) -> Result<(), Failure> {
+    let plan = plan(&g.plan)?;
+    let Some(tone) = plan.tone(&g.name) else {
+        let known: Vec<&str> = TONE_NAMES
+            .iter()
+            .copied()
+            .filter(|n| plan.tone(n).is_some())
+            .collect();
+        return Err(Failure::input(format!(
+            "plan {} has no tone {:?} (it has: {})",
+            plan.name,
+            g.name,
+            known.join(", ")
+        )));
+    };
+    if g.ms == 0 || g.ms > 3_600_000 {
+        return Err(Failure::input(format!(
+            "--ms {} is outside 1 ... 3600000",
+            g.ms
+        )));
+    }
+    let mut x = vec![0i16; g.ms as usize * 8];
+    let mut tx = ToneGenerator::new(tone);
+    tx.generate(&mut x);
+    write_wav(&g.out, &x)
 }
