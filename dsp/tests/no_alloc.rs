@@ -213,3 +213,79 @@ fn counter_sees_allocations() {
     });
     assert_eq!(n, 2);
 }
+
+#[test]
+fn call_progress_does_not_allocate() {
+    use tipring_dsp::progress::plan::{DE, US};
+    use tipring_dsp::progress::{ProgressConfig, ProgressDetector, ToneGenerator};
+    let mut x = audio();
+    let mut busy = vec![0i16; 32_000];
+    ToneGenerator::new(US.busy).generate(&mut busy);
+    x.extend_from_slice(&busy);
+    let mut events = 0;
+    let mut us = ProgressDetector::new(ProgressConfig::new(&US));
+    let mut de = ProgressDetector::new(ProgressConfig::new(&DE));
+    let mut tx = ToneGenerator::new(US.busy);
+    let mut buf = [0i16; 333];
+    let n = count(|| {
+        for c in chunks(&x) {
+            for d in [&mut us, &mut de] {
+                let mut done = 0;
+                while done < c.len() {
+                    done += d.process(&c[done..]);
+                    while d.poll_event().is_some() {
+                        events += 1;
+                    }
+                }
+            }
+            tx.generate(&mut buf);
+        }
+    });
+    assert!(events >= 1, "the workload must exercise detection");
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn caller_id_does_not_allocate() {
+    use tipring_dsp::cid::{
+        CallerId, CidReceiver, CidRxConfig, Format, FskConfig, FskModulator, FskStandard, Message,
+    };
+    let id = CallerId {
+        number: Some(heapless::String::try_from("0123456789").unwrap()),
+        datetime: Some(*b"11211845"),
+        ..Default::default()
+    };
+    let msg = Message::CallerId(id);
+    let mut tx = FskModulator::new(FskConfig::on_hook(FskStandard::V23));
+    let mut rx = CidReceiver::new(CidRxConfig::new(FskStandard::V23));
+    let mut burst = [0i16; 7];
+    let mut messages = 0;
+    let n = count(|| {
+        for _ in 0..3 {
+            tx.load_message(&msg, Format::Etsi).unwrap();
+            loop {
+                let k = tx.generate(&mut burst);
+                let mut done = 0;
+                while done < k {
+                    done += rx.process(&burst[done..k]);
+                    while rx.poll_event().is_some() {
+                        messages += 1;
+                    }
+                }
+                if k == 0 {
+                    break;
+                }
+            }
+            let mut done = 0;
+            let gap = [0i16; 800];
+            while done < gap.len() {
+                done += rx.process(&gap[done..]);
+                while rx.poll_event().is_some() {
+                    messages += 1;
+                }
+            }
+        }
+    });
+    assert_eq!(messages, 3);
+    assert_eq!(n, 0);
+}

@@ -3,7 +3,8 @@
 //! Each figure runs the block on one thread over a realistic signal for about a second of
 //! wall time, and reports how many times faster than real time it ran (input seconds per
 //! wall second). The receive pipeline figure runs many channel states round-robin, 20 ms
-//! frames at a time, as the media engine does, so cache effects are counted.
+//! frames at a time, as the media engine does, so cache effects are counted: each channel
+//! decodes μ-law and runs the DTMF receiver and the call-progress detector (US plan).
 
 use super::Failure;
 use serde_json::json;
@@ -11,6 +12,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tipring_dsp::dtmf::{DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
 use tipring_dsp::g711::Law;
+use tipring_dsp::progress::plan::US;
+use tipring_dsp::progress::{ProgressConfig, ProgressDetector};
 use tipring_dsp::synth::{Noise, SpeechLike};
 
 /// 10 s at 8 kHz: DTMF digits, speech and line noise.
@@ -89,30 +92,44 @@ pub fn run(seconds: f64) -> Result<(), Failure> {
     });
     lines.push(report("g711_ulaw_decode", r));
 
-    // Receive pipeline: μ-law decode + DTMF, 1000 channels round-robin.
+    let mut cpt = ProgressDetector::new(ProgressConfig::new(&US));
+    let r = rate(x.len(), budget, || {
+        for f in x.chunks(160) {
+            let _ = cpt.process(black_box(f));
+            while cpt.poll_event().is_some() {}
+        }
+    });
+    lines.push(report("progress_us", r));
+
+    // Receive pipeline: μ-law decode + DTMF + call progress, 1000 channels round-robin.
     const CHANNELS: usize = 1000;
     let ulaw: Vec<u8> = x
         .iter()
         .map(|&s| tipring_dsp::g711::linear_to_ulaw(s))
         .collect();
-    let mut chans: Vec<DtmfRx> = (0..CHANNELS)
-        .map(|_| DtmfRx::new(DtmfRxConfig::default()).expect("config"))
+    let mut chans: Vec<(DtmfRx, ProgressDetector)> = (0..CHANNELS)
+        .map(|_| {
+            let rx = DtmfRx::new(DtmfRxConfig::default()).expect("config");
+            (rx, ProgressDetector::new(ProgressConfig::new(&US)))
+        })
         .collect();
     let mut frame = [0i16; 160];
     let mut offset = 0usize;
     let frames_per_call = 10;
     let r = rate(CHANNELS * 160 * frames_per_call, budget, || {
         for _ in 0..frames_per_call {
-            for (i, ch) in chans.iter_mut().enumerate() {
+            for (i, (rx, cpt)) in chans.iter_mut().enumerate() {
                 let at = (offset + i * 160) % (ulaw.len() - 160);
                 Law::Mu.decode_slice(&ulaw[at..at + 160], &mut frame);
-                ch.process(black_box(&frame));
-                while ch.poll_event().is_some() {}
+                rx.process(black_box(&frame));
+                while rx.poll_event().is_some() {}
+                let _ = cpt.process(&frame);
+                while cpt.poll_event().is_some() {}
             }
             offset = (offset + 160) % ulaw.len();
         }
     });
-    let mut line = report("rx_pipeline_ulaw_dtmf", r);
+    let mut line = report("rx_pipeline_ulaw_dtmf_progress", r);
     line["channels_per_core"] = json!((r / 8000.0).round());
     lines.push(line);
 
