@@ -68,6 +68,18 @@ pub fn run(seconds: f64) -> Result<(), Failure> {
         }
     });
     lines.push(report("dtmf_rx", r));
+    let mut rx = DtmfRx::new(DtmfRxConfig {
+        simd: false,
+        ..DtmfRxConfig::default()
+    })
+    .expect("portable config");
+    let r = rate(x.len(), budget, || {
+        for f in x.chunks(160) {
+            rx.process(black_box(f));
+            while rx.poll_event().is_some() {}
+        }
+    });
+    lines.push(report("dtmf_rx_portable", r));
 
     let mut tx = DtmfGenerator::new(DtmfGenConfig::default()).expect("default config");
     let mut buf = [0i16; 160];

@@ -96,6 +96,9 @@ pub struct DtmfRxConfig {
     pub begin_hops: u8,
     /// Invalid windows before a digit ends (default 9).
     pub end_hops: u8,
+    /// Use the AVX2 + FMA build of the analysis loop when the CPU has it (default true).
+    /// Turn off for results identical to the last bit across machines.
+    pub simd: bool,
 }
 
 impl Default for DtmfRxConfig {
@@ -109,6 +112,7 @@ impl Default for DtmfRxConfig {
             min_energy_fraction: 0.8,
             begin_hops: 3,
             end_hops: 9,
+            simd: true,
         }
     }
 }
@@ -337,7 +341,7 @@ impl DtmfRx {
             tol_run,
             begin_hops: cfg.begin_hops,
             end_hops: cfg.end_hops,
-            simd: simd_available(),
+            simd: cfg.simd && simd_available(),
             s1: [0.0; LANES],
             s2: [0.0; LANES],
             energy: 0.0,
