@@ -351,4 +351,32 @@ mod tests {
             assert!((36.5..41.0).contains(&sqnr), "{law:?}: {sqnr} dB");
         }
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Encode → decode → encode is stable, and the reconstruction error is within one
+            /// quantisation step of the sample's segment (G.711 §2: steps double per segment;
+            /// μ-law 2…256 and A-law 2…128 units of the 14/13-bit grids, ×4 / ×16 / 2 here).
+            #[test]
+            fn round_trip_is_stable_and_within_a_step(x in any::<i16>()) {
+                for law in [Law::Mu, Law::A] {
+                    let c = law.encode(x);
+                    let y = law.decode(c);
+                    let again = law.encode(y);
+                    prop_assert!(again == c || (law == Law::Mu && c == 0x7F && again == 0xFF));
+                    let mag = i32::from(x).unsigned_abs();
+                    let step = match law {
+                        Law::Mu => 8u32 << ((mag.max(128) / 128).ilog2().min(7)),
+                        Law::A => 32u32 << ((mag.max(512) / 512).ilog2().min(6)),
+                    };
+                    let err = (i32::from(x) - i32::from(y)).unsigned_abs();
+                    let overload = match law { Law::Mu => 32_124, Law::A => 32_256 };
+                    prop_assert!(err <= step || mag > overload, "{law:?} x={x} y={y} step={step}");
+                }
+            }
+        }
+    }
 }
