@@ -13,39 +13,8 @@ use std::vec::Vec;
 use super::*;
 use crate::level::{dbm0_to_peak, dbm0_to_power};
 
-/// xorshift64* PRNG: deterministic noise and data for the tests.
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub(crate) fn byte(&mut self) -> u8 {
-        (self.next_u64() >> 56) as u8
-    }
-
-    /// Uniform in (0, 1].
-    pub(crate) fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box–Muller).
-    pub(crate) fn gauss(&mut self) -> f64 {
-        let u1 = self.uniform();
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (core::f64::consts::TAU * u2).cos()
-    }
-}
+/// Deterministic noise and data for the tests.
+pub(crate) use crate::synth::Rng;
 
 /// A line between an independent FSK generator and the receiver: rate and tone errors, twist.
 #[derive(Debug, Clone, Copy)]
@@ -129,7 +98,11 @@ pub(crate) fn burst_bits(frame: &[u8], seizure: bool, mark: usize, tail: usize) 
 pub(crate) fn add_noise(x: &[f64], signal_power: f64, snr_db: f64, rng: &mut Rng) -> Vec<i16> {
     let sigma = (signal_power / 10f64.powf(snr_db / 10.0)).sqrt();
     x.iter()
-        .map(|&v| (v + sigma * rng.gauss()).round().clamp(-32768.0, 32767.0) as i16)
+        .map(|&v| {
+            (v + sigma * rng.gaussian())
+                .round()
+                .clamp(-32768.0, 32767.0) as i16
+        })
         .collect()
 }
 

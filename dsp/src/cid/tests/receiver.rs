@@ -548,7 +548,7 @@ fn speech_like(seconds: usize, rng: &mut Rng) -> Vec<i16> {
                 s * 0.5
             } else if kind < 0.85 {
                 // Fricative: high-passed noise.
-                let w = rng.gauss();
+                let w = rng.gaussian();
                 let y = w - hp_prev;
                 hp_prev = w;
                 y * 0.4
