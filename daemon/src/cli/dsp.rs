@@ -34,8 +34,9 @@ pub enum DspCommand {
     /// Caller ID: decode from or encode to WAV files.
     #[command(subcommand)]
     Cid(super::cid::CidCommand),
-    /// Talk-off: run the DTMF receiver over recordings that contain no digits (speech,
-    /// music) and report every digit found as false, with the rate per hour.
+    /// Talk-off: run the DTMF receiver (and, with --plan, the call-progress detector) over
+    /// recordings that contain no signalling (speech, music) and report everything found as
+    /// false, with rates per hour.
     Talkoff {
         /// WAV files, or directories searched recursively for *.wav.
         #[arg(required = true)]
