@@ -398,6 +398,33 @@ impl DtmfRx {
         self.events.pop_front()
     }
 
+    /// Accounts for `samples` of lost audio (a missing packet) without inventing any: time
+    /// advances, the analysis restarts once audio resumes, and the lost hops count against a
+    /// digit in progress, so a short loss keeps the digit and one longer than the end
+    /// threshold (45 ms) ends it. Returns `samples`, or less when the event queue is nearly full.
+    pub fn fillin(&mut self, samples: usize) -> usize {
+        if self.events.len() + 2 > EVENT_CAPACITY {
+            return 0;
+        }
+        self.pos += samples as u64;
+        self.s1 = [0.0; LANES];
+        self.s2 = [0.0; LANES];
+        self.energy = 0.0;
+        self.fill = 0;
+        self.subs_seen = 0;
+        self.prev_valid = false;
+        self.prev_full = false;
+        self.run_len = 0;
+        if let State::Digit(_) = self.state {
+            let hops = u8::try_from(samples.div_ceil(HOP)).unwrap_or(u8::MAX);
+            self.miss = self.miss.saturating_add(hops);
+            if self.miss >= self.end_hops {
+                self.end_digit(self.pos);
+            }
+        }
+        samples
+    }
+
     /// Feeds samples; returns how many were consumed. That is all of them unless the event
     /// queue (capacity [`EVENT_CAPACITY`]) is nearly full, in which case it stops at a hop
     /// boundary: drain [`poll_event`](Self::poll_event) and feed the rest. Callers that feed

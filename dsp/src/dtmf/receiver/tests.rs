@@ -664,3 +664,33 @@ fn simd_and_portable_builds_agree() {
         assert_eq!(run(true), portable);
     }
 }
+
+/// Lost packets: 20 ms lost inside a digit keeps it one digit; 100 ms lost ends it (and the
+/// tone resuming counts as a new digit, as a 100 ms pause would).
+#[test]
+fn fillin_for_lost_packets() {
+    for (lost, want) in [(160usize, "7"), (800, "77")] {
+        let mut a = Vec::new();
+        silence(&mut a, 50.0);
+        digit(&mut a, '7', (0.0, 0.0), (-10.0, -10.0), 60.0);
+        let mut b = Vec::new();
+        digit(&mut b, '7', (0.0, 0.0), (-10.0, -10.0), 60.0);
+        silence(&mut b, 100.0);
+        let mut r = rx();
+        let mut got = String::new();
+        let mut drain = |r: &mut DtmfRx| {
+            while let Some(e) = r.poll_event() {
+                if let DtmfEvent::Begin { digit, .. } = e {
+                    got.push(digit);
+                }
+            }
+        };
+        r.process(&a);
+        drain(&mut r);
+        assert_eq!(r.fillin(lost), lost);
+        r.process(&b);
+        drain(&mut r);
+        assert_eq!(got, want, "{lost} samples lost");
+        assert_eq!(r.position(), (a.len() + lost + b.len()) as u64);
+    }
+}
