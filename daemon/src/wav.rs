@@ -64,9 +64,23 @@ impl fmt::Display for WavError {
                 f,
                 "not a WAV file (no RIFF/WAVE header); expected {EXPECTED}"
             ),
-            Self::Truncated { reading } => write!(f, "file ends inside the {reading}"),
-            Self::MissingChunk { chunk } => write!(f, "no '{chunk}' chunk before the audio"),
-            Self::BadFmt { len } => write!(f, "'fmt ' chunk of {len} bytes is too short"),
+            Self::Truncated { reading } => {
+                write!(
+                    f,
+                    "file ends inside the {reading}; expected a complete WAV file, {EXPECTED}"
+                )
+            }
+            Self::MissingChunk { chunk } => write!(
+                f,
+                "no '{chunk}' chunk found (a chunk before it may be cut short or miss its pad \
+                 byte); expected a WAV file, {EXPECTED}"
+            ),
+            Self::BadFmt { len } => {
+                write!(
+                    f,
+                    "'fmt ' chunk of {len} bytes is too short; expected {EXPECTED}"
+                )
+            }
             Self::Unsupported {
                 tag,
                 channels,

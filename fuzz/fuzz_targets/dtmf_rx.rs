@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
             while let Some(e) = rx.poll_event() {
                 let (at, begin, digit) = match e {
                     DtmfEvent::Begin { digit, at } => (at, true, digit),
-                    DtmfEvent::End { digit, at, .. } => (at, false, digit),
+                    DtmfEvent::End { digit, at, duration } => {
+                        assert!(duration <= at);
+                        (at, false, digit)
+                    }
                 };
                 assert!(at >= last_at && at <= rx.position());
                 last_at = at;

@@ -215,6 +215,9 @@ fn decode_dtmf(x: &[i16], file: &Path) -> Result<(), Failure> {
 fn caller_id_from(e: &Encode) -> Result<CallerId, Failure> {
     let mut id = CallerId::default();
     if let Some(n) = &e.number {
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Failure::input(format!("--number {n:?} must be digits 0-9")));
+        }
         let s = heapless::String::try_from(n.as_str())
             .map_err(|_| Failure::input(format!("--number {n:?} is too long")))?;
         id.number = Some(s);

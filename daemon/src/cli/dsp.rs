@@ -142,7 +142,12 @@ pub(crate) fn write_wav(path: &Path, samples: &[i16]) -> Result<(), Failure> {
 
 pub(crate) fn emit(line: serde_json::Value) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").map_err(|e| Failure::runtime(format!("stdout: {e}")))
+    match writeln!(out, "{line}") {
+        Ok(()) => Ok(()),
+        // The reader went away (`| head`): stop quietly, as Unix tools do.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Failure::runtime(format!("stdout: {e}"))),
+    }
 }
 
 pub(crate) fn at_ms(sample: u64) -> f64 {
@@ -189,6 +194,11 @@ fn gen_dtmf(g: &GenDtmf) -> Result<(), Failure> {
         cfg.high_dbm0 = l;
     }
     let mut tx = DtmfGenerator::new(cfg).map_err(|e| Failure::input(e.to_string()))?;
+    if g.digits.is_empty() {
+        return Err(Failure::input(
+            "no digits to send (expected 0-9, *, #, A-D)",
+        ));
+    }
     // Refuse a bad digit anywhere before writing anything.
     if let Some((index, ch)) = g
         .digits

@@ -264,7 +264,11 @@ pub struct DtmfRx {
     run_len: u8,
     run_adv: [C32; 2],
     miss: u8,
+    /// First valid hop of the current run (a candidate digit).
     first_valid: u64,
+    /// First valid hop of the digit in progress (set when it begins).
+    digit_start: u64,
+    /// Last valid hop of the digit in progress.
     last_valid: u64,
     pos: u64,
     events: heapless::Deque<DtmfEvent, EVENT_CAPACITY>,
@@ -359,6 +363,7 @@ impl DtmfRx {
             run_adv: [C32::default(); 2],
             miss: 0,
             first_valid: 0,
+            digit_start: 0,
             last_valid: 0,
             pos: 0,
             events: heapless::Deque::new(),
@@ -602,6 +607,7 @@ impl DtmfRx {
                     self.state = State::Digit(d);
                     self.run_len = 0;
                     self.miss = 0;
+                    self.digit_start = self.first_valid;
                     self.last_valid = now;
                     let _ = self.events.push_back(DtmfEvent::Begin {
                         digit: KEYPAD[usize::from(d)],
@@ -641,7 +647,7 @@ impl DtmfRx {
             let _ = self.events.push_back(DtmfEvent::End {
                 digit: KEYPAD[usize::from(d)],
                 at: now,
-                duration: self.last_valid - self.first_valid + WINDOW as u64,
+                duration: self.last_valid.saturating_sub(self.digit_start) + WINDOW as u64,
             });
             self.state = State::Idle;
             self.miss = 0;

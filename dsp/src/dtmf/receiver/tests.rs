@@ -694,3 +694,41 @@ fn fillin_for_lost_packets() {
         assert_eq!(r.position(), (a.len() + lost + b.len()) as u64);
     }
 }
+
+/// Digits back to back with no pause (a keypad held while another is pressed, or two
+/// senders overlapping): each is reported, and each End carries its own tone's duration.
+#[test]
+fn back_to_back_digits_without_pause() {
+    for (ms_a, ms_b) in [(80.0, 80.0), (200.0, 80.0), (500.0, 200.0)] {
+        let mut x = Vec::new();
+        silence(&mut x, 50.0);
+        digit(&mut x, '1', (0.0, 0.0), (-10.0, -10.0), ms_a);
+        digit(&mut x, '2', (0.0, 0.0), (-10.0, -10.0), ms_b);
+        silence(&mut x, 100.0);
+        let mut r = rx();
+        r.process(&x);
+        let mut ends = Vec::new();
+        let mut begins = String::new();
+        while let Some(e) = r.poll_event() {
+            match e {
+                DtmfEvent::Begin { digit, .. } => begins.push(digit),
+                DtmfEvent::End {
+                    digit,
+                    duration,
+                    at,
+                } => {
+                    assert!(duration <= at, "duration {duration} after {at}");
+                    ends.push((digit, duration as f32 / 8.0));
+                }
+            }
+        }
+        assert_eq!(begins, "12");
+        assert_eq!(ends.len(), 2);
+        for ((d, got), want) in ends.iter().zip([ms_a, ms_b]) {
+            assert!(
+                (got - want).abs() <= 25.0,
+                "{d}: {got} ms for a {want} ms tone"
+            );
+        }
+    }
+}
