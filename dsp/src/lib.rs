@@ -12,9 +12,11 @@
 //!
 //! Levels are in dBm0 per [`level`]: a full-scale 16-bit sine is +3.14 dBm0.
 //!
-//! Blocks: [`g711`], [`dtmf`] (receiver and generator), [`resample`] (8/16/48 kHz),
-//! `opus` (feature `opus`, on by default), [`level`] (meter, voice activity), [`synth`]
-//! (test signals), [`osc`] and [`goertzel`] (building blocks).
+//! Blocks: [`dtmf`] (receiver and generator), [`progress`] (tone plans, call-progress
+//! generator and detector), [`cid`] (caller ID: FSK modem, SDMF/MDMF/ETSI, DTMF CLIP),
+//! [`g711`], `opus` (feature `opus`, on by default), [`resample`] (8/16/48 kHz), [`level`]
+//! (dBm0 meter) and [`vad`] (voice activity), [`synth`] (seeded test signals), [`osc`] and
+//! [`goertzel`] (building blocks).
 #![deny(missing_docs)]
 // One `unsafe` call in the crate: the DTMF receiver's AVX2 build, behind run-time detection.
 #![deny(unsafe_code)]

@@ -15,7 +15,7 @@
 //! | level per tone | −3 … −30 dBm0 accepted (−36 too), −55 dBm0 rejected (limit −42 dBm0) |
 //! | white noise | 100 % at 18 dB SNR, ≥ 99 % at 15 dB |
 //! | network tones | no digit from dial, ringback, busy, SIT, CAS 2130+2750 Hz, CNG, CED, Bell 202 / V.23 FSK, MF-R1 |
-//! | latency | reported 28–33 ms after tone onset |
+//! | latency | reported 27.5–33.3 ms after tone onset (p95 32.5 ms) |
 //!
 //! MF-R1 digit 7 is 700 + 1500 Hz: 1500 Hz lies only 1.56 % above 1477 Hz, so a receiver that
 //! must accept 1477 Hz + 1.5 % can only reject MF 7 with an upper limit between the two. The

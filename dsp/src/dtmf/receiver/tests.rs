@@ -386,6 +386,13 @@ fn latency_p95_under_60_ms() {
     let p95 = lat[lat.len() * 95 / 100];
     assert!(p95 <= 60.0, "p95 {p95} ms");
     assert!(lat[0] >= 20.0, "reported before 20 ms of tone: {}", lat[0]);
+    eprintln!(
+        "latency min {} p50 {} p95 {} max {} ms",
+        lat[0],
+        lat[lat.len() / 2],
+        p95,
+        lat[lat.len() - 1]
+    );
 }
 
 /// Row 14: realistic dialing — 60–120 ms on, 60–150 ms off, ±1 % frequency offset, random
