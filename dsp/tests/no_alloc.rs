@@ -1,41 +1,41 @@
 //! The real-time contract: after construction, `process`/`generate` (and the codecs' per-frame
-//! calls) never touch the heap. A counting global allocator counts the allocations made by
+//! calls) never touch the heap. A counting global allocator counts the heap operations made by
 //! the thread under test while it runs each block over several seconds of varied audio in
-//! odd-sized chunks.
+//! odd-sized chunks. Both the switch and the count are per thread, so tests running in
+//! parallel (one of which allocates on purpose) cannot disturb each other.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Counting;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     static ARMED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts one heap operation if this thread is armed.
+fn note() {
+    if ARMED.with(Cell::get) {
+        ALLOCS.with(|n| n.set(n.get() + 1));
+    }
 }
 
 // SAFETY: every method forwards to the system allocator with the caller's arguments; the
-// counter and the thread-local flag never allocate.
+// thread-local flag and counter are const-initialised `Cell`s, which never allocate.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        note();
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        note();
         // SAFETY: same contract as our caller's.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        note();
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -46,11 +46,11 @@ static GLOBAL: Counting = Counting;
 
 /// Runs `f` with counting armed on this thread; returns the heap operations it made.
 fn count<F: FnOnce()>(f: F) -> usize {
-    let before = ALLOCS.load(Ordering::Relaxed);
+    ALLOCS.with(|n| n.set(0));
     ARMED.with(|a| a.set(true));
     f();
     ARMED.with(|a| a.set(false));
-    ALLOCS.load(Ordering::Relaxed) - before
+    ALLOCS.with(Cell::get)
 }
 
 /// 8 s of varied 8 kHz audio: digits, speech, tones, noise.
