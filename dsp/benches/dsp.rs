@@ -167,5 +167,53 @@ fn vad(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dtmf_rx, dtmf_gen, g711, cid, resample, opus, vad);
+/// 10 s of a plan's call-progress tones and speech: 3 s of speech (−20 dBm0), then dial,
+/// ringback, busy, congestion and SIT, with speech at −35 dBm0 under the last 2 s, plus
+/// noise at −50 dBm0.
+fn progress_workload(plan: &'static tipring_dsp::progress::plan::TonePlan) -> Vec<i16> {
+    use tipring_dsp::progress::ToneGenerator;
+    let mut x = Vec::new();
+    SpeechLike::new(3, -20.0).render(&mut x, 3000.0);
+    for (d, ms) in [
+        (plan.dial, 1500),
+        (plan.ringback, 2500),
+        (plan.busy, 1000),
+        (plan.congestion, 1000),
+        (plan.sit, 1000),
+    ] {
+        let mut part = vec![0i16; ms * 8];
+        ToneGenerator::new(d).generate(&mut part);
+        x.extend_from_slice(&part);
+    }
+    x.truncate(80_000);
+    let mut under = Vec::new();
+    SpeechLike::new(4, -35.0).render(&mut under, 2000.0);
+    tipring_dsp::synth::mix_into(&mut x[64_000..], &under);
+    Noise::new(5, -50.0).add_to(&mut x);
+    x
+}
+
+fn progress(c: &mut Criterion) {
+    use tipring_dsp::progress::plan::PLANS;
+    use tipring_dsp::progress::{ProgressConfig, ProgressDetector};
+    let mut g = c.benchmark_group("progress");
+    for plan in PLANS {
+        let x = progress_workload(plan);
+        g.throughput(Throughput::Elements(x.len() as u64));
+        g.bench_function(format!("{}_10s_20ms_frames", plan.name), |b| {
+            let mut det = ProgressDetector::new(ProgressConfig::new(plan));
+            b.iter(|| {
+                for f in x.chunks(160) {
+                    det.process(black_box(f));
+                    while det.poll_event().is_some() {}
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches, dtmf_rx, dtmf_gen, g711, cid, resample, opus, vad, progress
+);
 criterion_main!(benches);

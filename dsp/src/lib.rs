@@ -18,7 +18,8 @@
 //! (dBm0 meter) and [`vad`] (voice activity), [`synth`] (seeded test signals), [`osc`] and
 //! [`goertzel`] (building blocks).
 #![deny(missing_docs)]
-// One `unsafe` call in the crate: the DTMF receiver's AVX2 build, behind run-time detection.
+// Two `unsafe` calls in the crate: the AVX2 builds of the DTMF receiver and of the
+// call-progress analysis, each behind run-time detection.
 #![deny(unsafe_code)]
 // DSP loops index several parallel fixed arrays (lanes, coefficients, state) at once;
 // iterator chains would hide that and can defeat vectorisation.

@@ -113,13 +113,26 @@ pub fn run(seconds: f64) -> Result<(), Failure> {
     });
     lines.push(report("progress_us", r));
 
-    // Receive pipeline: μ-law decode + DTMF + call progress, 1000 channels round-robin.
-    const CHANNELS: usize = 1000;
+    // Receive pipeline: μ-law decode + DTMF + call progress, channels round-robin. With 100
+    // channels a media thread's state stays in cache; with 1000 it streams from memory.
     let ulaw: Vec<u8> = x
         .iter()
         .map(|&s| tipring_dsp::g711::linear_to_ulaw(s))
         .collect();
-    let mut chans: Vec<(DtmfRx, ProgressDetector)> = (0..CHANNELS)
+    for channels in [10usize, 100, 1000] {
+        lines.push(pipeline(&ulaw, channels, budget));
+    }
+
+    for l in lines {
+        super::dsp::emit(l)?;
+    }
+    Ok(())
+}
+
+/// One media thread's receive work for `channels` channels, 20 ms frames round-robin: μ-law
+/// decode, DTMF receiver, call-progress detector (US plan).
+fn pipeline(ulaw: &[u8], channels: usize, budget: Duration) -> serde_json::Value {
+    let mut chans: Vec<(DtmfRx, ProgressDetector)> = (0..channels)
         .map(|_| {
             let rx = DtmfRx::new(DtmfRxConfig::default()).expect("config");
             (rx, ProgressDetector::new(ProgressConfig::new(&US)))
@@ -128,7 +141,7 @@ pub fn run(seconds: f64) -> Result<(), Failure> {
     let mut frame = [0i16; 160];
     let mut offset = 0usize;
     let frames_per_call = 10;
-    let r = rate(CHANNELS * 160 * frames_per_call, budget, || {
+    let r = rate(channels * 160 * frames_per_call, budget, || {
         for _ in 0..frames_per_call {
             for (i, (rx, cpt)) in chans.iter_mut().enumerate() {
                 let at = (offset + i * 160) % (ulaw.len() - 160);
@@ -142,11 +155,7 @@ pub fn run(seconds: f64) -> Result<(), Failure> {
         }
     });
     let mut line = report("rx_pipeline_ulaw_dtmf_progress", r);
+    line["channels_per_thread"] = json!(channels);
     line["channels_per_core"] = json!((r / 8000.0).round());
-    lines.push(line);
-
-    for l in lines {
-        super::dsp::emit(l)?;
-    }
-    Ok(())
+    line
 }

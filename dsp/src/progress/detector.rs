@@ -5,7 +5,7 @@ use heapless::Deque;
 use crate::level::dbm0_to_power;
 
 use super::cadence::{Cadence, within};
-use super::filterbank::{BandPower, FilterBank, HOP, MAX_BANDS, WINDOW};
+use super::filterbank::{FilterBank, HOP, LAG, MAX_BANDS, WINDOW};
 use super::plan::{
     Component, SegmentKind, TonePlan, US_SIT_F1_HIGH, US_SIT_F1_LOW, US_SIT_F2_HIGH, US_SIT_F2_LOW,
     US_SIT_F3, US_SIT_LONG_MS, US_SIT_SHORT_MS,
@@ -37,12 +37,15 @@ const BRIDGE_HOPS: u64 = 8;
 /// Fraction of a window a tone must fill before the window passes the tone-vs-rest test
 /// (measured on bursts at random offsets, levels and frequencies; the Hann taper makes it
 /// lower than the 10/11 energy ratio). Used to turn the hops at which a run was seen into
-/// the tone's true start and end.
-const EDGE_FILL: f32 = 0.755;
-/// Samples from the first "on" hop end back to the true tone start.
-const START_BACK: i64 = (EDGE_FILL * WINDOW as f32) as i64 + HOP as i64 / 2;
+/// the tone's true start and end. Measured with the demodulating filter bank, whose
+/// window is the Hann window smoothed by the channel filters (0.755 with the exact
+/// Goertzel bank it replaced).
+const EDGE_FILL: f32 = 0.775;
+/// Samples from the first "on" hop end back to the true tone start (the analysis window
+/// ends [`LAG`] samples before the hop end).
+const START_BACK: i64 = (EDGE_FILL * WINDOW as f32 + LAG + 0.5) as i64 + HOP as i64 / 2;
 /// Samples from the last "on" hop end to the true tone end (may be negative).
-const END_FWD: i64 = HOP as i64 / 2 - ((1.0 - EDGE_FILL) * WINDOW as f32) as i64;
+const END_FWD: i64 = HOP as i64 / 2 - ((1.0 - EDGE_FILL) * WINDOW as f32 + LAG + 0.5) as i64;
 /// Runs kept for cadence matching.
 const HISTORY: usize = 8;
 /// Classes (distinct frequency sets) the detector can hold.
@@ -199,7 +202,9 @@ struct Reported {
 pub struct ProgressDetector {
     config: ProgressConfig,
     bank: FilterBank,
-    band_power: [BandPower; MAX_BANDS],
+    /// Each band's strongest interior peak over the last window (mean-square power, before
+    /// the bank's correction; see `classify`).
+    band_power: [f32; MAX_BANDS],
     classes: heapless::Vec<Class, MAX_CLASSES>,
     dial: Option<u8>,
     ringback: Option<Cadenced>,
@@ -213,6 +218,10 @@ pub struct ProgressDetector {
     ratio_min: f32,
     twist: f32,
     dial_confirm: i64,
+    /// Longest burst of a cadenced tone (ringback, busy, congestion) on the dial tone's
+    /// frequencies, samples: added to `dial_confirm` right after such a tone, when one
+    /// burst running straight into the next (ringback, then busy) is not dial tone.
+    dial_after_cadence: i64,
     ced_confirm: i64,
     rearm: u64,
     pos: u64,
@@ -293,7 +302,7 @@ fn ms(v: u32) -> i64 {
 }
 
 impl ProgressDetector {
-    /// A detector for `config`. Sizes everything (about 20 KB, inline); never allocates
+    /// A detector for `config`. Sizes everything (about 29 KB, inline); never allocates
     /// afterwards. A plan with more distinct frequencies than the bank holds (far beyond the
     /// four built-in plans) loses the tones that don't fit.
     pub fn new(config: ProgressConfig) -> Self {
@@ -323,6 +332,13 @@ impl ProgressDetector {
         let busy = cadenced(plan.busy);
         let congestion = cadenced(plan.congestion);
 
+        let dial_after_cadence = [&ringback, &busy, &congestion]
+            .into_iter()
+            .flatten()
+            .filter(|c| Some(c.class) == dial)
+            .map(|c| i64::from(c.cadence.longest_on()) * 6 / 5)
+            .max()
+            .unwrap_or(0);
         let dial_confirm = match config.dial_confirm_ms {
             Some(v) => ms(v),
             None => {
@@ -348,11 +364,12 @@ impl ProgressDetector {
             },
             twist: 10f32.powf(MAX_TWIST_DB / 10.0),
             dial_confirm,
+            dial_after_cadence,
             ced_confirm: ms(config.ced_confirm_ms),
             rearm: ms(config.rearm_ms) as u64,
             config,
             bank: b.bank,
-            band_power: [BandPower::default(); MAX_BANDS],
+            band_power: [0.0; MAX_BANDS],
             classes: b.classes,
             dial,
             ringback,
@@ -381,7 +398,8 @@ impl ProgressDetector {
         self.pos
     }
 
-    /// Goertzel bins the plan needed (for capacity checks and benchmarks).
+    /// Analysis bins the plan needs: distinct bins of the 10 Hz grid, guard bins included
+    /// (for capacity checks and benchmarks; the US plan needs 129).
     pub fn bins(&self) -> usize {
         self.bank.bins()
     }
@@ -437,12 +455,23 @@ impl ProgressDetector {
             return None;
         }
         let mut best: Option<(u8, f32, f32)> = None;
+        let bound = self.bank.refine_bound();
         for (i, class) in self.classes.iter().enumerate() {
+            // The bank's peak powers are at most `bound` times too low: skip the classes that
+            // can't reach the energy ratio before asking for the exact values.
+            let quick: f32 = class
+                .bands
+                .iter()
+                .map(|&b| self.band_power[usize::from(b)])
+                .sum();
+            if quick * bound < self.ratio_min * energy {
+                continue;
+            }
             let mut sum = 0.0f32;
             let mut max = 0.0f32;
             let mut min = f32::MAX;
             for &b in &class.bands {
-                let p = self.band_power[usize::from(b)].power;
+                let p = self.bank.band_power(usize::from(b));
                 sum += p;
                 max = max.max(p);
                 min = min.min(p);
@@ -460,7 +489,7 @@ impl ProgressDetector {
                 let f = class
                     .bands
                     .first()
-                    .map_or(0.0, |&b| self.band_power[usize::from(b)].freq_hz);
+                    .map_or(0.0, |&b| self.bank.peak_freq(usize::from(b)));
                 best = Some((i as u8, ratio, f));
             }
         }
@@ -473,8 +502,8 @@ impl ProgressDetector {
         let n = class.bands.len();
         for i in 0..n {
             for j in i + 1..n {
-                let fi = self.band_power[usize::from(class.bands[i])].freq_hz;
-                let fj = self.band_power[usize::from(class.bands[j])].freq_hz;
+                let fi = self.bank.peak_freq(usize::from(class.bands[i]));
+                let fj = self.bank.peak_freq(usize::from(class.bands[j]));
                 if (fi - fj).abs() < 0.5 * (class.nominal[i] - class.nominal[j]).abs() {
                     return false;
                 }
@@ -552,7 +581,22 @@ impl ProgressDetector {
             && !open.confirmed
         {
             let len = open.end() - open.start();
-            let tone = if Some(open.class) == self.dial && len >= self.dial_confirm {
+            // Right after a cadenced tone on the same frequencies, a run is dial tone only if
+            // it outlasts one more of that tone's bursts too.
+            let after_cadence = self.reported.as_ref().is_some_and(|r| {
+                matches!(
+                    r.tone,
+                    ProgressTone::Ringback | ProgressTone::Busy | ProgressTone::Congestion
+                ) && r.classes & (1 << open.class) != 0
+                    && open.start() <= (r.last_seen + r.hold) as i64
+            });
+            let need = self.dial_confirm
+                + if after_cadence {
+                    self.dial_after_cadence
+                } else {
+                    0
+                };
+            let tone = if Some(open.class) == self.dial && len >= need {
                 Some(ProgressTone::Dial)
             } else if Some(open.class) == self.ced && len >= self.ced_confirm {
                 Some(ProgressTone::Ced)
@@ -822,6 +866,29 @@ mod tests {
                 plan.name
             );
             assert_eq!(d.us_sit_causes, core::ptr::eq(plan, &US), "{}", plan.name);
+        }
+    }
+
+    /// The AVX2 + FMA build and the portable build of the analysis report the same events
+    /// on the same input (speech, then every tone of the US plan, through μ-law).
+    #[test]
+    fn simd_and_portable_builds_agree() {
+        use crate::progress::ToneVariation;
+        use crate::progress::tests_support::{speech, tone, ulaw_round_trip};
+        let mut x = speech(4.0, -18.0, 5);
+        for d in US.tones() {
+            x.extend(tone(d, ToneVariation::NONE, 3_000));
+        }
+        ulaw_round_trip(&mut x);
+        let run = |simd: bool| {
+            let mut d = ProgressDetector::new(ProgressConfig::new(&US));
+            d.bank.set_simd(simd);
+            crate::progress::tests_support::detect_with(&mut d, &x, 160)
+        };
+        let portable = run(false);
+        assert!(portable.len() >= 8, "{portable:?}");
+        if super::super::filterbank::simd_available() {
+            assert_eq!(run(true), portable);
         }
     }
 }

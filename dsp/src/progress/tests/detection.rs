@@ -523,3 +523,38 @@ mod never_panics {
         }
     }
 }
+
+/// A ring burst running straight into busy (the callee rejects during a ring) is ringback then
+/// busy, never dial tone in between, wherever the ringback is cut: every plan, every 100 ms of
+/// the second ring (found in review for DE and FR, whose dial, ringback and busy share 425 and
+/// 440 Hz).
+#[test]
+fn ringback_running_into_busy_is_not_dial() {
+    use crate::progress::{
+        ProgressConfig, ProgressDetector, ProgressTone, ToneGenerator, plan::PLANS,
+    };
+    for plan in PLANS {
+        for cut_ms in (5000..=6600).step_by(100) {
+            let mut x = vec![0i16; cut_ms * 8];
+            ToneGenerator::new(plan.ringback).generate(&mut x);
+            let mut busy = vec![0i16; 4000 * 8];
+            ToneGenerator::new(plan.busy).generate(&mut busy);
+            x.extend_from_slice(&busy);
+            let mut d = ProgressDetector::new(ProgressConfig::new(plan));
+            let mut got = Vec::new();
+            let mut done = 0;
+            while done < x.len() {
+                done += d.process(&x[done..]);
+                while let Some(e) = d.poll_event() {
+                    got.push(e.tone);
+                }
+            }
+            assert_eq!(
+                got,
+                vec![ProgressTone::Ringback, ProgressTone::Busy],
+                "{} cut at {cut_ms} ms",
+                plan.name
+            );
+        }
+    }
+}
