@@ -7,7 +7,7 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tipring_dsp::dtmf::{DtmfEvent, DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
-use tipring_dsp::progress::plan::{TonePlan, plan_by_name};
+use tipring_dsp::progress::plan::{TONE_NAMES, TonePlan, plan_by_name};
 use tipring_dsp::progress::{ProgressConfig, ProgressDetector, ProgressTone, ToneGenerator};
 
 /// Frame size used to feed the detectors: 20 ms, as the daemon's media engine does.
@@ -317,27 +317,6 @@ fn plan(name: &str) -> Result<&'static TonePlan, Failure> {
         ))
     })
 }
-
-/// Every tone name the CLI accepts, for messages.
-const TONE_NAMES: [&str; 17] = [
-    "dial",
-    "ringback",
-    "busy",
-    "congestion",
-    "callwaiting",
-    "sit",
-    "sit-ic",
-    "sit-vc",
-    "sit-ro",
-    "sit-nc",
-    "sit-itu",
-    "cng",
-    "ced",
-    "ansam",
-    "roh",
-    "stutter",
-    "nu",
-];
 
 /// Runs the call-progress detector over `samples`; returns (tone, at sample) per onset.
 pub fn detect_progress(plan: &'static TonePlan, samples: &[i16]) -> Vec<(ProgressTone, u64)> {

@@ -282,6 +282,28 @@ impl TonePlan {
 /// All plans, in the order the CLI lists them.
 pub static PLANS: [&TonePlan; 4] = [&US, &UK, &DE, &FR];
 
+/// Every tone name [`TonePlan::tone`] knows, in the order tools list them (a plan has a
+/// subset: `sit-ic`…`sit-nc`, `roh` and `stutter` are US only, `nu` UK only).
+pub const TONE_NAMES: [&str; 17] = [
+    "dial",
+    "ringback",
+    "busy",
+    "congestion",
+    "callwaiting",
+    "sit",
+    "sit-ic",
+    "sit-vc",
+    "sit-ro",
+    "sit-nc",
+    "sit-itu",
+    "cng",
+    "ced",
+    "ansam",
+    "roh",
+    "stutter",
+    "nu",
+];
+
 /// The plan called `name` (`"us"`, `"uk"` or `"gb"`, `"de"`, `"fr"`; ASCII case ignored).
 pub fn plan_by_name(name: &str) -> Option<&'static TonePlan> {
     if name.eq_ignore_ascii_case("gb") {

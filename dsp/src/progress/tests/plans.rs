@@ -135,6 +135,14 @@ fn every_cli_name_resolves() {
         "ansam",
     ];
     for plan in PLANS {
+        // Every name a plan answers to is in the published list.
+        for d in plan.tones() {
+            assert!(
+                super::super::plan::TONE_NAMES.contains(&d.name()),
+                "{}",
+                d.name()
+            );
+        }
         for name in common {
             assert!(plan.tone(name).is_some(), "{} {name}", plan.name);
         }
