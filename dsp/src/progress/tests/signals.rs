@@ -33,35 +33,9 @@ impl Rng {
     }
 }
 
-/// G.711 μ-law encoder (segment/mantissa form of G.711 Table 2, bias 132, clip 32 635).
-pub fn ulaw_encode(pcm: i16) -> u8 {
-    let mut x = i32::from(pcm);
-    let sign = if x < 0 {
-        x = -x;
-        0x80
-    } else {
-        0
-    };
-    x = x.min(32_635) + 0x84;
-    let exp = (31 - (x as u32).leading_zeros()) as i32 - 7; // 0..=7
-    let mant = (x >> (exp + 3)) & 0x0F;
-    !((sign | (exp << 4) | mant) as u8)
-}
-
-/// G.711 μ-law decoder.
-pub fn ulaw_decode(code: u8) -> i16 {
-    let u = !code;
-    let exp = i32::from((u >> 4) & 7);
-    let mant = i32::from(u & 0x0F);
-    let x = (((mant << 3) + 0x84) << exp) - 0x84;
-    (if u & 0x80 != 0 { -x } else { x }) as i16
-}
-
-/// Passes a signal through a μ-law encoder and decoder.
+/// Passes a signal through the crate's G.711 μ-law encoder and decoder.
 pub fn ulaw_round_trip(x: &mut [i16]) {
-    for s in x {
-        *s = ulaw_decode(ulaw_encode(*s));
-    }
+    crate::synth::g711_round_trip(x, crate::g711::Law::Mu);
 }
 
 /// Loudest component level of a descriptor, dBm0.
@@ -211,18 +185,4 @@ pub fn white_noise(seconds: f32, dbm0: f32, seed: u64) -> Vec<i16> {
     (0..(seconds * 8000.0) as usize)
         .map(|_| (rng.gauss() * rms).round().clamp(-32_768.0, 32_767.0) as i16)
         .collect()
-}
-
-#[test]
-fn ulaw_round_trip_is_g711() {
-    // G.711 μ-law: code 0xFF decodes to 0, 0x80 to +32 124 and 0x00 to −32 124 (the
-    // decoded range in dsp-criteria.md §6), and every decoded value encodes back to itself.
-    assert_eq!(ulaw_decode(0xFF), 0);
-    assert_eq!(ulaw_decode(0x80), 32_124);
-    assert_eq!(ulaw_decode(0x00), -32_124);
-    for c in 0..=255u8 {
-        let x = ulaw_decode(c);
-        let c2 = ulaw_encode(x);
-        assert_eq!(ulaw_decode(c2), x, "code {c:#x}");
-    }
 }
