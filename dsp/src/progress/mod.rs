@@ -25,7 +25,7 @@
 //!
 //! | tone | confirmed when | latency |
 //! |---|---|---|
-//! | dial | continuous ≥ 1 s; DE 1.35 s, FR 1.95 s (longer than 1.2 × a same-frequency ring burst) | 1.01–1.02 s; DE 1.37, FR 1.97 |
+//! | dial | continuous ≥ 1 s; DE 1.35 s, FR 1.95 s (longer than 1.2 × a same-frequency ring burst); right after ringback, busy or congestion on the same frequencies, 1.2 × that tone's longest burst more (a ring running straight into busy is not dial) | 1.01–1.02 s; DE 1.37, FR 1.97 |
 //! | ringback | one ring (the cadence without its last silence) has ended and matched | US 2.10 s, UK/DE 1.10, FR 1.59 |
 //! | busy, congestion | two on/off cadences matched (on, off, on, off), when the third burst starts | 1.02–2.06 s |
 //! | SIT | three segments (≈950, ≈1400, ≈1800 Hz bands) in order, each 189…486 ms, gaps ≤ 60 ms | 1.03–1.24 s |
