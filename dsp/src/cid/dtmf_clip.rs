@@ -50,6 +50,14 @@ pub enum DtmfClipStyle {
 }
 
 impl DtmfClipStyle {
+    /// Every style, in declaration order.
+    pub const ALL: [DtmfClipStyle; 4] = [
+        DtmfClipStyle::AC,
+        DtmfClipStyle::AHash,
+        DtmfClipStyle::DC,
+        DtmfClipStyle::Plain,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             DtmfClipStyle::AC => "DTMF A…C",

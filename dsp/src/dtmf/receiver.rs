@@ -454,7 +454,7 @@ impl DtmfRx {
     }
 
     #[inline]
-    #[allow(unsafe_code)] // the crate's one unsafe call, see the SAFETY note
+    #[allow(unsafe_code)] // the receiver's one unsafe call, see the SAFETY note
     fn accumulate(&mut self, x: &[i16]) {
         let fac = &self.fac;
         let (s1, s2, e) = (&mut self.s1, &mut self.s2, &mut self.energy);

@@ -159,13 +159,7 @@ fn dtmf_clip_format_errors() {
 
 #[test]
 fn dtmf_clip_round_trips_in_every_style() {
-    let styles = [
-        DtmfClipStyle::AC,
-        DtmfClipStyle::AHash,
-        DtmfClipStyle::DC,
-        DtmfClipStyle::Plain,
-    ];
-    for style in styles {
+    for style in DtmfClipStyle::ALL {
         let id = number("4512345678");
         assert_eq!(parse(&format(&id, style).unwrap()).unwrap(), id);
         if style != DtmfClipStyle::Plain {

@@ -180,13 +180,7 @@ proptest! {
             number: Some(n.as_str().try_into().unwrap()),
             ..CallerId::default()
         };
-        let styles = [
-            DtmfClipStyle::AC,
-            DtmfClipStyle::AHash,
-            DtmfClipStyle::DC,
-            DtmfClipStyle::Plain,
-        ];
-        for style in styles {
+        for style in DtmfClipStyle::ALL {
             let s = dtmf_clip::format(&id, style).unwrap();
             prop_assert_eq!(dtmf_clip::parse(&s).unwrap(), id.clone());
         }
