@@ -132,12 +132,12 @@ pub fn run(seconds: f64) -> Result<(), Failure> {
 /// One media thread's receive work for `channels` channels, 20 ms frames round-robin: μ-law
 /// decode, DTMF receiver, call-progress detector (US plan).
 fn pipeline(ulaw: &[u8], channels: usize, budget: Duration) -> serde_json::Value {
-    let mut chans: Vec<(DtmfRx, ProgressDetector)> = (0..channels)
-        .map(|_| {
-            let rx = DtmfRx::new(DtmfRxConfig::default()).expect("config");
-            (rx, ProgressDetector::new(ProgressConfig::new(&US)))
-        })
-        .collect();
+    // Channels on one plan are clones of one detector: they share its tables, as the media
+    // engine's channels do.
+    let rx = DtmfRx::new(DtmfRxConfig::default()).expect("config");
+    let cpt = ProgressDetector::new(ProgressConfig::new(&US));
+    let mut chans: Vec<(DtmfRx, ProgressDetector)> =
+        (0..channels).map(|_| (rx.clone(), cpt.clone())).collect();
     let mut frame = [0i16; 160];
     let mut offset = 0usize;
     let frames_per_call = 10;

@@ -53,7 +53,7 @@
 //! (6 to 8 channels for the built-in plans): the signal goes through a complex band-pass
 //! filter around each channel (three cascaded 16-sample boxcars, evaluated at 500 Hz only;
 //! what could fold onto a channel's bins is ≥ 37 dB down) and is demodulated to 500 Hz. There
-//! each bin's window DFT is assembled from per-hop partial sums, the Hann taper is applied in
+//! each bin's window DFT is kept as a running sum over the window, the Hann taper is applied in
 //! the frequency domain from the neighbouring bins, and at each peak the filter's gain is
 //! divided out. For a sine this gives the Hann-windowed DFT of the last 50 ms within
 //! 0.03 dB; the window is that Hann window smoothed by the filter (46 samples) and ends
@@ -79,7 +79,8 @@
 //! 0.5/0.5 vs 0.25/0.25, DE 0.48 vs 0.24, UK 0.375/0.375 vs 0.4/0.35/0.225/0.525), over two
 //! cadences, longer if both still match.
 //!
-//! *Real time.* Everything is sized in `new` (the detector is ≈ 29 KB inline); `process` and
+//! *Real time.* Everything is sized in `new` (≈ 8 KB per channel, plus ≈ 9 KB of plan tables
+//! that clones share); `process` and
 //! `generate` accept any length and carry partial hops; no allocation, lock, I/O or clock
 //! after construction. Events wait in a fixed queue of [`EVENT_CAPACITY`]; when it is nearly
 //! full `process` stops consuming and returns how much it took. Samples are only buffered
