@@ -6,4 +6,5 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod media;
 pub mod wav;

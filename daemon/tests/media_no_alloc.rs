@@ -1,0 +1,185 @@
+//! The media plane's real-time contract over a 1 000-channel sim run: once built, a media
+//! thread's tick never touches the heap while its channels detect digits and tones, play,
+//! record, send DTMF, bridge and signal. A counting global allocator counts the heap
+//! operations of the ticking thread; the control plane's calls run with counting off.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use tipring_dsp::progress::plan::US;
+use tipring_hal::sim::{self, Destination, Script, SimConfig, Step};
+use tipring_hal::{ChannelId, Command, Digits, Pacing, Shard};
+use tipringd::media::{self, MediaCommand, MediaEvent, OpId};
+
+struct Counting;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static OPS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    if ARMED.with(Cell::get) {
+        OPS.with(|n| n.set(n.get() + 1));
+    }
+}
+
+// SAFETY: every method forwards to the system allocator with the caller's arguments; the
+// thread-local flag and counter are const-initialised `Cell`s, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn counted<T>(f: impl FnOnce() -> T) -> T {
+    ARMED.with(|a| a.set(true));
+    let r = f();
+    ARMED.with(|a| a.set(false));
+    r
+}
+
+#[test]
+fn a_thousand_channels_tick_without_the_heap() {
+    const PHONES: u32 = 500;
+    const TRUNKS: u32 = 500;
+    let d = |s| Digits::parse(ChannelId(0), s).unwrap();
+    let talk: Script = [Step::Wait { ms: 300 }, Step::Dial { digits: d("12#") }]
+        .into_iter()
+        .collect();
+    let (shards, mut sim) = sim::build(SimConfig {
+        phones: PHONES,
+        trunks: TRUNKS,
+        directory: vec![(d("200"), Destination::Busy)],
+        pacing: Pacing::Virtual,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let shards: Vec<Box<dyn Shard>> = shards.into_iter().map(|s| Box::new(s) as _).collect();
+    let (mut engines, mut link) = media::build(shards, &US);
+    let engine = &mut engines[0];
+    let prompt: Arc<[i16]> = (0..8000).map(|n| ((n * 31) % 4000 - 2000) as i16).collect();
+    // Rings and buffers the control plane keeps while the engine uses them.
+    let mut keep = Vec::new();
+    for line in 1..=PHONES {
+        sim.offhook(line, talk.clone()).unwrap();
+    }
+    for line in PHONES + 1..=PHONES + TRUNKS {
+        if line % 2 == 0 {
+            sim.ring_in(line, None, 4, talk.clone()).unwrap();
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for tick in 0..400u32 {
+        // The control plane's orders for this tick (not counted).
+        for ch in 1..=PHONES + TRUNKS {
+            let id = ChannelId(ch);
+            let phone = ch <= PHONES;
+            let c = match (tick, phone, ch % 4) {
+                (2, true, 0) => Some(MediaCommand::Play {
+                    op: OpId(u64::from(ch)),
+                    audio: Arc::clone(&prompt),
+                    barge_in: true,
+                    loops: 0,
+                }),
+                (2, true, 1) => {
+                    let (tx, rx) = rtrb::RingBuffer::new(16_000);
+                    keep.push(rx);
+                    Some(MediaCommand::Record {
+                        op: OpId(u64::from(ch)),
+                        ring: tx,
+                        max_ms: 3000,
+                        final_silence_ms: 500,
+                    })
+                }
+                (2, true, 2) => {
+                    // Bridge with the next phone.
+                    let (a_tx, b_rx) = rtrb::RingBuffer::new(1600);
+                    let (b_tx, a_rx) = rtrb::RingBuffer::new(1600);
+                    link.send(
+                        ChannelId(ch + 1),
+                        MediaCommand::Bridge {
+                            to_peer: b_tx,
+                            from_peer: b_rx,
+                        },
+                    )
+                    .unwrap();
+                    Some(MediaCommand::Bridge {
+                        to_peer: a_tx,
+                        from_peer: a_rx,
+                    })
+                }
+                (40, true, 0) => Some(MediaCommand::SendDtmf {
+                    op: OpId(10_000 + u64::from(ch)),
+                    digits: d("9"),
+                }),
+                (3, false, 0) => Some(MediaCommand::Line(Command::Answer)),
+                (3, false, 1) => {
+                    link.send(id, MediaCommand::DetectProgress(true)).unwrap();
+                    Some(MediaCommand::Line(Command::Seize))
+                }
+                (60, false, 1) => Some(MediaCommand::Line(Command::Dial(d("200")))),
+                (100, false, 3) => Some(MediaCommand::Tone {
+                    op: OpId(20_000 + u64::from(ch)),
+                    tone: US.ringback,
+                    ms: 2000,
+                }),
+                (350, _, _) => Some(MediaCommand::Reset),
+                _ => None,
+            };
+            if let Some(c) = c {
+                link.send(id, c).unwrap();
+            }
+        }
+        let before = OPS.with(Cell::get);
+        counted(|| engine.tick().unwrap());
+        let ops = OPS.with(Cell::get) - before;
+        assert_eq!(ops, 0, "tick {tick}: {ops} heap operations");
+        while let Some(e) = link.poll() {
+            let kind = match e.event {
+                MediaEvent::Signal(s) => s.name(),
+                MediaEvent::Digit { .. } => "digit",
+                MediaEvent::Progress(_) => "progress",
+                MediaEvent::Done { .. } => "done",
+                MediaEvent::Unbridged => "unbridged",
+                MediaEvent::LineError(_) => "line-error",
+            };
+            seen.insert(kind);
+        }
+        while sim.poll().is_some() {}
+    }
+    for kind in [
+        "off-hook",
+        "ring-begin",
+        "digit",
+        "progress",
+        "done",
+        "unbridged",
+        "dial-complete",
+    ] {
+        assert!(seen.contains(kind), "no {kind} event in {seen:?}");
+    }
+    let s = engine.stats();
+    assert_eq!(s.events_lost.load(Relaxed), 0);
+    assert_eq!(s.bad_commands.load(Relaxed), 0);
+    assert_eq!(s.leaked.load(Relaxed), 0);
+    // Every playback ended (Reset) and its buffer came back to be freed here.
+    assert_eq!(Arc::strong_count(&prompt), 1);
+    drop(keep);
+}
