@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod cid;
 pub mod dsp;
+pub mod engine_bench;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,26 @@ enum Command {
     /// Run the DSP core on WAV files (DTMF, call progress, caller ID, tone generation).
     #[command(subcommand)]
     Dsp(dsp::DspCommand),
+    /// Benchmarks of the daemon's parts.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The media engine on the simulated board, real clock, DTMF detection on every channel:
+    /// channels per core at real time and tick lateness.
+    Engine {
+        /// Channels (simulated phones keying DTMF without pause).
+        #[arg(long, default_value_t = 2000)]
+        channels: u32,
+        /// Measured seconds (after one second of warm-up).
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Media threads to spread the channels over.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
 }
 
 /// A failed command: the message for stderr and the exit status.
@@ -57,6 +78,11 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dsp(cmd) => dsp::run(cmd),
+        Command::Bench(BenchCommand::Engine {
+            channels,
+            seconds,
+            threads,
+        }) => engine_bench::run(channels, seconds, threads),
     };
     match result {
         Ok(()) => 0,

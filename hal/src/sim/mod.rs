@@ -260,7 +260,7 @@ pub enum SimError {
     Build(String),
 }
 
-/// Commands and report capacity per shard.
+/// Control orders and reports waiting per shard: at least these, and a few per line.
 const ORDER_CAPACITY: usize = 1024;
 const REPORT_CAPACITY: usize = 8192;
 
@@ -320,8 +320,8 @@ pub fn build(config: SimConfig) -> Result<(Vec<SimShard>, SimControl), SimError>
             lines.push(Line::new(info.clone(), &settings));
             infos.push(info);
         }
-        let (order_tx, order_rx) = rtrb::RingBuffer::new(ORDER_CAPACITY);
-        let (report_tx, report_rx) = rtrb::RingBuffer::new(REPORT_CAPACITY);
+        let (order_tx, order_rx) = rtrb::RingBuffer::new(ORDER_CAPACITY.max(4 * lines.len()));
+        let (report_tx, report_rx) = rtrb::RingBuffer::new(REPORT_CAPACITY.max(16 * lines.len()));
         control.orders.push(order_tx);
         control.reports.push(report_rx);
         let ticker = Ticker::new(config.format.period, config.pacing)
