@@ -82,7 +82,11 @@ fn a_thousand_channels_tick_without_the_heap() {
     }
     for line in PHONES + 1..=PHONES + TRUNKS {
         if line % 2 == 0 {
-            sim.ring_in(line, None, 4, talk.clone()).unwrap();
+            let caller = tipring_dsp::cid::CallerId {
+                number: Some("5551234".try_into().unwrap()),
+                ..Default::default()
+            };
+            sim.ring_in(line, Some(&caller), 4, talk.clone()).unwrap();
         }
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -129,7 +133,8 @@ fn a_thousand_channels_tick_without_the_heap() {
                     op: OpId(10_000 + u64::from(ch)),
                     digits: d("9"),
                 }),
-                (3, false, 0) => Some(MediaCommand::Line(Command::Answer)),
+                (1, false, 0) => Some(MediaCommand::DetectCallerId(true)),
+                (250, false, 0) => Some(MediaCommand::Line(Command::Answer)),
                 (3, false, 1) => {
                     link.send(id, MediaCommand::DetectProgress(true)).unwrap();
                     Some(MediaCommand::Line(Command::Seize))
@@ -156,6 +161,7 @@ fn a_thousand_channels_tick_without_the_heap() {
                 MediaEvent::Signal(s) => s.name(),
                 MediaEvent::Digit { .. } => "digit",
                 MediaEvent::Progress(_) => "progress",
+                MediaEvent::CallerId(_) => "caller-id",
                 MediaEvent::Done { .. } => "done",
                 MediaEvent::Unbridged => "unbridged",
                 MediaEvent::LineError(_) => "line-error",

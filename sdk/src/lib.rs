@@ -417,7 +417,9 @@ impl Channel<'_> {
             struct_size: core::mem::size_of::<sys::tipring_play_opts>() as u32,
             barge_in: u8::from(p.barge_in),
             loops: p.loops,
-            collect: collect.as_ref().map_or(core::ptr::null(), |c| c as *const _),
+            collect: collect
+                .as_ref()
+                .map_or(core::ptr::null(), |c| c as *const _),
         };
         call!(self, play, s(&p.src), &opts)
     }

@@ -157,9 +157,8 @@ pub struct tipring_handler_vtable {
         unsafe extern "C" fn(*const tipring_host_api, tipring_str, *mut *mut c_void) -> c_int,
     >,
     pub shutdown: Option<unsafe extern "C" fn(*mut c_void)>,
-    pub instance_create: Option<
-        unsafe extern "C" fn(*mut c_void, Ch, tipring_str, *mut *mut c_void) -> c_int,
-    >,
+    pub instance_create:
+        Option<unsafe extern "C" fn(*mut c_void, Ch, tipring_str, *mut *mut c_void) -> c_int>,
     pub on_event: Option<unsafe extern "C" fn(*mut c_void, Ch, *const tipring_event) -> c_int>,
     pub instance_destroy: Option<unsafe extern "C" fn(*mut c_void)>,
 }

@@ -23,12 +23,90 @@ fn rust_mirrors_match_the_c_header() {
     let mut rust = BTreeMap::new();
     let structs = vec![
         fields!(rust, tipring_str { ptr, len }),
-        fields!(rust, tipring_event { struct_size, kind, op, result, cause, digits, detail_json, wake_token, mono_ns }),
-        fields!(rust, tipring_collect_opts { struct_size, max_digits, term_digits, first_digit_ms, inter_digit_ms, total_ms, flush_typeahead }),
-        fields!(rust, tipring_play_opts { struct_size, barge_in, loops, collect }),
-        fields!(rust, tipring_record_opts { struct_size, max_ms, final_silence_ms, term_digits, beep }),
-        fields!(rust, tipring_host_api { struct_size, abi_major, abi_minor, answer, hangup, originate, bridge, transfer, play, collect_digits, record, stop, send_dtmf, set_timer, get_var, set_var, log, wake }),
-        fields!(rust, tipring_handler_vtable { struct_size, abi_major, abi_minor, name, version, caps, init, shutdown, instance_create, on_event, instance_destroy }),
+        fields!(
+            rust,
+            tipring_event {
+                struct_size,
+                kind,
+                op,
+                result,
+                cause,
+                digits,
+                detail_json,
+                wake_token,
+                mono_ns
+            }
+        ),
+        fields!(
+            rust,
+            tipring_collect_opts {
+                struct_size,
+                max_digits,
+                term_digits,
+                first_digit_ms,
+                inter_digit_ms,
+                total_ms,
+                flush_typeahead
+            }
+        ),
+        fields!(
+            rust,
+            tipring_play_opts {
+                struct_size,
+                barge_in,
+                loops,
+                collect
+            }
+        ),
+        fields!(
+            rust,
+            tipring_record_opts {
+                struct_size,
+                max_ms,
+                final_silence_ms,
+                term_digits,
+                beep
+            }
+        ),
+        fields!(
+            rust,
+            tipring_host_api {
+                struct_size,
+                abi_major,
+                abi_minor,
+                answer,
+                hangup,
+                originate,
+                bridge,
+                transfer,
+                play,
+                collect_digits,
+                record,
+                stop,
+                send_dtmf,
+                set_timer,
+                get_var,
+                set_var,
+                log,
+                wake
+            }
+        ),
+        fields!(
+            rust,
+            tipring_handler_vtable {
+                struct_size,
+                abi_major,
+                abi_minor,
+                name,
+                version,
+                caps,
+                init,
+                shutdown,
+                instance_create,
+                on_event,
+                instance_destroy
+            }
+        ),
     ];
     let consts: Vec<(&str, u64)> = vec![
         ("TIPRING_ABI_MAJOR", u64::from(TIPRING_ABI_MAJOR)),
@@ -66,7 +144,10 @@ fn rust_mirrors_match_the_c_header() {
         ("TIPRING_LOG_WARN", u64::from(TIPRING_LOG_WARN)),
         ("TIPRING_LOG_INFO", u64::from(TIPRING_LOG_INFO)),
         ("TIPRING_LOG_DEBUG", u64::from(TIPRING_LOG_DEBUG)),
-        ("TIPRING_CAP_THREADSAFE_GLOBAL", TIPRING_CAP_THREADSAFE_GLOBAL),
+        (
+            "TIPRING_CAP_THREADSAFE_GLOBAL",
+            TIPRING_CAP_THREADSAFE_GLOBAL,
+        ),
     ];
 
     // The C side: print every number the compiler computed.
@@ -126,7 +207,10 @@ fn rust_mirrors_match_the_c_header() {
                     .map(|&v| v as u64)
                     .or_else(|| consts.iter().find(|(n, _)| *n == k).map(|c| c.1))
                     .unwrap_or_else(|| panic!("{k}: no Rust counterpart"));
-                assert_eq!(c_value, rust_value, "{k}: C says {c_value}, Rust {rust_value}");
+                assert_eq!(
+                    c_value, rust_value,
+                    "{k}: C says {c_value}, Rust {rust_value}"
+                );
                 checked += 1;
             }
         }

@@ -3,6 +3,7 @@
 
 use super::msg::{MediaCommand, MediaEvent, OpEnd, OpId};
 use std::sync::Arc;
+use tipring_dsp::cid::{CidEvent, CidReceiver, CidRxConfig, Message};
 use tipring_dsp::dtmf::{DtmfEvent, DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
 use tipring_dsp::osc::sat_i16;
 use tipring_dsp::progress::{ProgressDetector, ToneGenerator};
@@ -60,6 +61,8 @@ pub(crate) struct ChannelMedia {
     dtmf_tx: DtmfGenerator,
     progress: ProgressDetector,
     progress_on: bool,
+    cid: CidReceiver,
+    cid_on: bool,
     output: Output,
     recording: Option<Recording>,
     bridge: Option<Bridge>,
@@ -95,6 +98,8 @@ impl ChannelMedia {
                 .expect("the default DTMF generator settings are valid"),
             progress: progress.clone(),
             progress_on: false,
+            cid: CidReceiver::new(CidRxConfig::default()),
+            cid_on: false,
             output: Output::Idle,
             recording: None,
             bridge: None,
@@ -215,6 +220,12 @@ impl ChannelMedia {
                 self.bridge = Some(Bridge { to_peer, from_peer });
             }
             MediaCommand::Unbridge => self.unbridge(sink),
+            MediaCommand::DetectCallerId(on) => {
+                if on && !self.cid_on {
+                    self.cid.reset();
+                }
+                self.cid_on = on;
+            }
             MediaCommand::DetectProgress(on) => {
                 if on && !self.progress_on {
                     self.progress.reset();
@@ -226,6 +237,7 @@ impl ChannelMedia {
                 self.end_recording(OpEnd::Reset, sink);
                 self.unbridge(sink);
                 self.progress_on = false;
+                self.cid_on = false;
                 self.dtmf_rx.reset();
                 self.progress.reset();
             }
@@ -262,6 +274,27 @@ impl ChannelMedia {
                 while let Some(ev) = self.progress.poll_event() {
                     polled = true;
                     sink.event(MediaEvent::Progress(ev.tone));
+                }
+                if n == 0 && !polled {
+                    break;
+                }
+            }
+        }
+        if self.cid_on {
+            let mut rest = rx;
+            while !rest.is_empty() {
+                let n = self.cid.process(rest);
+                rest = &rest[n..];
+                let mut polled = false;
+                while let Some(ev) = self.cid.poll_event() {
+                    polled = true;
+                    if let CidEvent::Message {
+                        message: Message::CallerId(id),
+                        ..
+                    } = ev
+                    {
+                        sink.event(MediaEvent::CallerId(id));
+                    }
                 }
                 if n == 0 && !polled {
                     break;

@@ -77,6 +77,8 @@ pub enum MediaCommand {
     Unbridge,
     /// Run the call-progress detector on this channel (outbound calls, fax detection).
     DetectProgress(bool),
+    /// Run the caller-ID (FSK) receiver on this channel (an FXO port between rings).
+    DetectCallerId(bool),
     /// A line command for the backend.
     Line(Command),
     /// The call is over: stop every operation (each reports `Done` with [`OpEnd::Reset`]),
@@ -105,6 +107,10 @@ pub enum OpEnd {
 
 /// Something a media thread reports about a channel.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "caller ID travels inline: boxing it would allocate on the media thread"
+)]
 pub enum MediaEvent {
     /// The line signalled.
     Signal(Signal),
@@ -115,6 +121,9 @@ pub enum MediaEvent {
     },
     /// A call-progress tone was confirmed.
     Progress(ProgressTone),
+    /// A caller-ID message was received (checksum and fields valid). Fixed-capacity
+    /// strings: nothing is allocated on the media thread.
+    CallerId(tipring_dsp::cid::CallerId),
     /// An operation ended.
     Done {
         /// The operation.

@@ -11,10 +11,20 @@ fn main() {
     let include = manifest.join("../../include");
     let so = out.join("libtipring_ivr_c.so");
     println!("cargo:rerun-if-changed={}", src.display());
-    println!("cargo:rerun-if-changed={}", include.join("tipring/handler.h").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        include.join("tipring/handler.h").display()
+    );
     let compiler = cc::Build::new().get_compiler();
     let status = Command::new(compiler.path())
-        .args(["-std=c11", "-O2", "-g", "-fPIC", "-shared", "-fvisibility=hidden"])
+        .args([
+            "-std=c11",
+            "-O2",
+            "-g",
+            "-fPIC",
+            "-shared",
+            "-fvisibility=hidden",
+        ])
         .args(["-Wall", "-Wextra", "-Werror", "-pedantic"])
         .arg("-I")
         .arg(&include)
