@@ -6,5 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod handler;
 pub mod media;
 pub mod wav;
