@@ -5,6 +5,7 @@
 //! so that integrators can debug recorded calls with exactly the code the daemon runs.
 #![deny(missing_docs)]
 
+pub mod call;
 pub mod cli;
 pub mod handler;
 pub mod media;

@@ -129,11 +129,8 @@ impl CallHandler for Menu {
                         self.leave(ch, "please-try-call-later")?;
                     }
                 }
-                State::Bridged => {
-                    if *result != OpResult::Done {
-                        self.leave(ch, "please-try-call-later")?;
-                    }
-                }
+                // The bridge lasts until one side hangs up: then say goodbye.
+                State::Bridged => self.leave(ch, "goodbye")?,
                 State::Leaving => ch.hangup(16)?,
             },
             _ => {}

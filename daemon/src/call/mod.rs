@@ -1,0 +1,1762 @@
+//! Call control: the switch that turns line signals and media events into calls, runs one
+//! handler instance per call, and carries out what the handlers ask.
+//!
+//! The switch is sans-IO: [`Switch::step`] is given the time (ms of a monotonic clock) and
+//! does everything due by then: it drains the media threads' events, fires timers and
+//! collection limits, delivers events to handlers one at a time per call, and turns their
+//! requests into media commands. The daemon calls it every few milliseconds on its control
+//! thread; tests call it on the sim board's virtual clock.
+//!
+//! **Inbound.** An FXO port that starts ringing is watched for caller ID; the call is
+//! offered when caller ID arrives or the second ring begins. A phone going off hook on an
+//! FXS port is offered at once. The first matching [`Route`] picks the handler.
+//!
+//! **Outbound** ([`Switch::originate`], or a handler's `originate`). On an FXS port the
+//! phone is rung until it answers (no answer after `no_answer_ms`). On an FXO port the line
+//! is seized, dial tone awaited (at most `dial_tone_ms`), the number dialled in band, then
+//! supervised by call-progress detection: busy → `busy` (17), congestion → 42, SIT → 1, a
+//! polarity reversal or remote answer → answered, nothing after `no_answer_ms` → 19.
+//!
+//! **Ending.** Every pending operation completes with `HANGUP`, a bridge is taken down
+//! (its other leg's bridge operation completes too), legs a handler placed end with it, the
+//! handler gets `HANGUP` and its instance is destroyed, and the record is kept for the API.
+
+mod collect;
+mod route;
+mod view;
+
+pub use collect::{Collected, Collector};
+pub use route::{Match, Route};
+pub use view::{CallView, ChannelView, EventView, StreamEvent};
+
+use crate::handler::host::{CallCtx, Request};
+use crate::handler::instance::HostEvent;
+use crate::handler::{Handler, Instance, Outcome, Registry};
+use crate::media::{MediaCommand, MediaEvent, MediaLink, OpEnd, OpId};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use tipring_dsp::cid::CallerId;
+use tipring_dsp::progress::plan::TonePlan;
+use tipring_dsp::progress::{ProgressTone, SitCause};
+use tipring_hal::{CallId, Cause, ChannelId, ChannelInfo, ChannelKind, Command, Digits, Signal};
+use tipring_handler::sys;
+
+/// Timing of call control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Ringing (FXS) or ringback (FXO) before an outbound call counts as unanswered, ms.
+    pub no_answer_ms: u64,
+    /// Longest wait for dial tone after seizing an FXO line, ms (then dial anyway).
+    pub dial_tone_ms: u64,
+    /// An inbound FXO call whose ringing stopped this long ago was abandoned, ms.
+    pub ring_gone_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            no_answer_ms: 30_000,
+            dial_tone_ms: 3_000,
+            ring_gone_ms: 8_000,
+        }
+    }
+}
+
+/// Why the switch refused a request from the API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SwitchError {
+    /// No such channel.
+    #[error("channel {0}: no such channel")]
+    NoChannel(u32),
+    /// The channel is in use.
+    #[error("channel {0}: in use by call {1}")]
+    ChannelBusy(u32, u64),
+    /// The channel is ringing with an inbound call.
+    #[error("channel {0}: an inbound call is ringing on it")]
+    Ringing(u32),
+    /// No handler of that name is loaded.
+    #[error("handler {0:?} is not loaded (see GET /v1/handlers)")]
+    NoHandler(String),
+    /// A bad number.
+    #[error("bad number {0:?}: {1}")]
+    BadNumber(String, String),
+    /// An FXO line needs a number to dial.
+    #[error("channel {0}: an FXO line needs a number to dial (\"to\")")]
+    NeedNumber(u32),
+    /// The channel's kind can't place calls.
+    #[error("channel {0}: {1} channels cannot place calls")]
+    CannotOriginate(u32, &'static str),
+    /// No such call.
+    #[error("call {0}: no such call")]
+    NoCall(u64),
+    /// The media thread is not keeping up.
+    #[error("{0}")]
+    Media(String),
+}
+
+/// The running media operation of a call.
+#[derive(Debug)]
+enum MediaOp {
+    /// Playback (maybe with a collection that outlives it).
+    Play {
+        op: u64,
+        src: String,
+        playing: bool,
+        collect: Option<Collector>,
+    },
+    /// A collection without playback.
+    Collect { op: u64, collect: Collector },
+    /// A recording into a WAV file.
+    Record {
+        op: u64,
+        path: String,
+        ring: rtrb::Consumer<i16>,
+        writer: Option<WavOut>,
+        samples: u64,
+        term: String,
+    },
+    /// DTMF sending.
+    Dtmf { op: u64 },
+}
+
+impl MediaOp {
+    fn op(&self) -> u64 {
+        match self {
+            MediaOp::Play { op, .. }
+            | MediaOp::Collect { op, .. }
+            | MediaOp::Record { op, .. }
+            | MediaOp::Dtmf { op } => *op,
+        }
+    }
+}
+
+/// A recording's WAV file being written.
+struct WavOut(hound::WavWriter<std::io::BufWriter<std::fs::File>>);
+
+impl std::fmt::Debug for WavOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WavOut")
+    }
+}
+
+/// Sends a media command; a full ring is logged (the media thread is not keeping up).
+fn send_to(link: &mut MediaLink, ch: ChannelId, c: MediaCommand) {
+    if let Err(e) = link.send(ch, c) {
+        tracing::error!(channel = ch.0, "media command lost: {e}");
+    }
+}
+
+/// An outbound call in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Orig {
+    /// FXS: ringing the phone.
+    Ringing { until: u64 },
+    /// FXO: seized, waiting for dial tone.
+    DialTone { until: u64 },
+    /// FXO: dialling.
+    Dialling,
+    /// FXO: dialled, watching for the outcome.
+    Supervising { until: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Offered,
+    Originating,
+    Up,
+}
+
+/// A call.
+#[derive(Debug)]
+struct Call {
+    id: CallId,
+    channel: ChannelId,
+    inbound: bool,
+    state: State,
+    orig: Option<Orig>,
+    number: Option<Digits>,
+    instance: Option<Instance>,
+    handler: Option<Arc<Handler>>,
+    /// A handler's originate: (parent call, its op).
+    parent: Option<(CallId, u64)>,
+    /// Bridged to (call, our bridge op if we asked for it).
+    bridge: Option<(CallId, Option<u64>)>,
+    media: Option<MediaOp>,
+    /// Media ops that were replaced or stopped but whose `Done` is still to come.
+    typeahead: String,
+    pending: VecDeque<HostEvent>,
+    timers: Vec<(u64, u64)>,
+    /// A transfer's op, completed when its dialling is done.
+    transfer: Option<u64>,
+    /// Answer op to complete (with ANSWERED) when the call is up.
+    answer_ops: Vec<u64>,
+    view: CallView,
+    ending: bool,
+}
+
+/// Per channel.
+#[derive(Debug)]
+struct Line {
+    info: ChannelInfo,
+    groups: Vec<String>,
+    call: Option<CallId>,
+    /// FXO: ringing inbound, with the ring count and the last ring's time.
+    ringing: Option<(u32, u64)>,
+    caller: Option<CallerId>,
+}
+
+/// The switch. See the [module docs](self).
+#[derive(Debug)]
+pub struct Switch {
+    link: MediaLink,
+    handlers: Registry,
+    routes: Vec<Route>,
+    plan: &'static TonePlan,
+    timing: Timing,
+    lines: BTreeMap<ChannelId, Line>,
+    calls: BTreeMap<CallId, Call>,
+    ended: VecDeque<CallView>,
+    prompts: HashMap<String, Arc<[i16]>>,
+    stream: VecDeque<StreamEvent>,
+    next_call: u64,
+    now: u64,
+    /// Unix time, ms, at `now == 0`.
+    epoch_ms: u64,
+}
+
+/// Calls kept after they ended, for the API.
+const ENDED_KEPT: usize = 1000;
+/// Events kept per call view.
+const VIEW_EVENTS: usize = 200;
+/// Stream events kept for the API's WebSocket readers.
+const STREAM_KEPT: usize = 10_000;
+
+fn result_name(r: u32) -> &'static str {
+    match r {
+        sys::TIPRING_R_DONE => "done",
+        sys::TIPRING_R_STOPPED => "stopped",
+        sys::TIPRING_R_TIMEOUT => "timeout",
+        sys::TIPRING_R_MAXDIGITS => "max-digits",
+        sys::TIPRING_R_TERMDIGIT => "term-digit",
+        sys::TIPRING_R_BUSY => "busy",
+        sys::TIPRING_R_NOANSWER => "no-answer",
+        sys::TIPRING_R_REJECTED => "rejected",
+        sys::TIPRING_R_FAILED => "failed",
+        sys::TIPRING_R_HANGUP => "hangup",
+        sys::TIPRING_R_BARGEIN => "barge-in",
+        sys::TIPRING_R_SILENCE => "silence",
+        sys::TIPRING_R_MAXTIME => "max-time",
+        _ => "?",
+    }
+}
+
+impl Switch {
+    /// A switch over the board behind `link`, with loaded `handlers`, `routes`, the
+    /// country's tone `plan`, and channel `groups` (channel → group names).
+    pub fn new(
+        link: MediaLink,
+        handlers: Registry,
+        routes: Vec<Route>,
+        plan: &'static TonePlan,
+        groups: &HashMap<u32, Vec<String>>,
+    ) -> Self {
+        let lines = link
+            .channels()
+            .iter()
+            .map(|i| {
+                (
+                    i.id,
+                    Line {
+                        info: i.clone(),
+                        groups: groups.get(&i.id.0).cloned().unwrap_or_default(),
+                        call: None,
+                        ringing: None,
+                        caller: None,
+                    },
+                )
+            })
+            .collect();
+        Switch {
+            link,
+            handlers,
+            routes,
+            plan,
+            timing: Timing::default(),
+            lines,
+            calls: BTreeMap::new(),
+            ended: VecDeque::new(),
+            prompts: HashMap::new(),
+            stream: VecDeque::new(),
+            next_call: 1,
+            now: 0,
+            epoch_ms: 0,
+        }
+    }
+
+    /// Sets the timing.
+    pub fn set_timing(&mut self, t: Timing) {
+        self.timing = t;
+    }
+
+    /// The timing, to change.
+    pub fn timing_mut(&mut self) -> &mut Timing {
+        &mut self.timing
+    }
+
+    /// Sets the Unix time (ms) of clock 0, for the timestamps the API shows.
+    pub fn set_epoch_ms(&mut self, epoch: u64) {
+        self.epoch_ms = epoch;
+    }
+
+    /// The handlers.
+    pub fn handlers(&self) -> &Registry {
+        &self.handlers
+    }
+
+    /// The media link (stats).
+    pub fn link(&self) -> &MediaLink {
+        &self.link
+    }
+
+    fn wall(&self) -> u64 {
+        self.epoch_ms + self.now
+    }
+
+    fn note(&mut self, id: CallId, what: impl Into<String>) {
+        let at_ms = self.wall();
+        let what = what.into();
+        if let Some(c) = self.calls.get_mut(&id) {
+            if c.view.events.len() < VIEW_EVENTS {
+                c.view.events.push(EventView {
+                    at_ms,
+                    event: what.clone(),
+                });
+            }
+            let channel = c.channel.0;
+            self.push_stream(channel, Some(id.0), what);
+        }
+    }
+
+    fn push_stream(&mut self, channel: u32, call: Option<u64>, event: String) {
+        if self.stream.len() >= STREAM_KEPT {
+            self.stream.pop_front();
+        }
+        self.stream.push_back(StreamEvent {
+            at_ms: self.epoch_ms + self.now,
+            channel,
+            call,
+            event,
+        });
+    }
+
+    /// Takes the events for the API's stream since the last call.
+    pub fn drain_stream(&mut self) -> Vec<StreamEvent> {
+        self.stream.drain(..).collect()
+    }
+
+    fn send(&mut self, ch: ChannelId, c: MediaCommand) {
+        send_to(&mut self.link, ch, c);
+    }
+
+    // ---- the clock --------------------------------------------------------------------
+
+    /// Does everything due at `now` (ms, monotonic, never decreasing).
+    pub fn step(&mut self, now: u64) {
+        self.now = self.now.max(now);
+        while let Some(ev) = self.link.poll() {
+            self.media_event(ev.channel, ev.event);
+        }
+        self.timers();
+        self.drain_recordings();
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.wakes(id);
+            self.run(id);
+        }
+    }
+
+    /// The earliest time something is due (a timer or limit), if any.
+    pub fn next_due(&self) -> Option<u64> {
+        let mut due: Option<u64> = None;
+        let mut consider = |t: u64| due = Some(due.map_or(t, |d| d.min(t)));
+        for c in self.calls.values() {
+            for &(t, _) in &c.timers {
+                consider(t);
+            }
+            match &c.media {
+                Some(MediaOp::Play {
+                    collect: Some(col), ..
+                })
+                | Some(MediaOp::Collect { collect: col, .. }) => {
+                    if let Some(d) = col.deadline() {
+                        consider(d);
+                    }
+                }
+                _ => {}
+            }
+            match c.orig {
+                Some(Orig::Ringing { until })
+                | Some(Orig::DialTone { until })
+                | Some(Orig::Supervising { until }) => consider(until),
+                _ => {}
+            }
+        }
+        due
+    }
+
+    fn timers(&mut self) {
+        let now = self.now;
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            // Handler timers.
+            let fired: Vec<u64> = match self.calls.get_mut(&id) {
+                Some(c) => {
+                    let (due, keep): (Vec<_>, Vec<_>) = c.timers.iter().partition(|t| t.0 <= now);
+                    c.timers = keep;
+                    due.into_iter().map(|t| t.1).collect()
+                }
+                None => continue,
+            };
+            for op in fired {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    if let Some(inst) = &c.instance {
+                        let t = inst.ctx().timers.get();
+                        inst.ctx().timers.set(t.saturating_sub(1));
+                    }
+                    c.pending.push_back(HostEvent {
+                        kind: sys::TIPRING_EV_TIMER,
+                        op,
+                        ..Default::default()
+                    });
+                }
+            }
+            // Collection limits.
+            let timeout = self.calls.get_mut(&id).and_then(|c| match &mut c.media {
+                Some(MediaOp::Play {
+                    collect: Some(col), ..
+                })
+                | Some(MediaOp::Collect { collect: col, .. }) => col.check(now),
+                _ => None,
+            });
+            if let Some(done) = timeout {
+                self.collection_done(id, done);
+            }
+            // Outbound limits.
+            let orig = self.calls.get(&id).and_then(|c| c.orig.clone());
+            match orig {
+                Some(Orig::Ringing { until }) | Some(Orig::Supervising { until })
+                    if now >= until =>
+                {
+                    self.orig_failed(id, sys::TIPRING_R_NOANSWER, Cause::NO_ANSWER, "no-answer");
+                }
+                Some(Orig::DialTone { until }) if now >= until => {
+                    // No dial tone heard: dial anyway (some lines give none).
+                    self.note(id, "no dial tone heard; dialling anyway");
+                    self.dial(id);
+                }
+                _ => {}
+            }
+        }
+        // Inbound calls whose ringing stopped: the caller gave up.
+        let gone: Vec<(ChannelId, Option<CallId>)> = self
+            .lines
+            .values()
+            .filter(|l| {
+                l.ringing
+                    .is_some_and(|(_, last)| now >= last + self.timing.ring_gone_ms)
+            })
+            .map(|l| (l.info.id, l.call))
+            .collect();
+        for (ch, call) in gone {
+            if let Some(l) = self.lines.get_mut(&ch) {
+                l.ringing = None;
+                l.caller = None;
+            }
+            self.send(ch, MediaCommand::DetectCallerId(false));
+            if let Some(id) = call
+                && self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|c| c.state == State::Offered)
+            {
+                self.note(id, "the caller gave up");
+                self.end_call(id, Cause::NORMAL_CLEARING, false);
+            }
+        }
+    }
+
+    fn wakes(&mut self, id: CallId) {
+        let tokens: Vec<u64> = match self.calls.get(&id).and_then(|c| c.instance.as_ref()) {
+            Some(inst) => match inst.ctx().wakes.lock() {
+                Ok(mut w) => w.drain(..).collect(),
+                Err(_) => Vec::new(),
+            },
+            None => return,
+        };
+        if let Some(c) = self.calls.get_mut(&id) {
+            for t in tokens {
+                c.pending.push_back(HostEvent {
+                    kind: sys::TIPRING_EV_WAKE,
+                    wake_token: t,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+
+    // ---- media events ------------------------------------------------------------------
+
+    fn media_event(&mut self, ch: ChannelId, ev: MediaEvent) {
+        let call = self.lines.get(&ch).and_then(|l| l.call);
+        match ev {
+            MediaEvent::Signal(s) => self.signal(ch, call, s),
+            MediaEvent::Digit { digit } => {
+                if let Some(id) = call {
+                    self.digit(id, digit);
+                }
+            }
+            MediaEvent::Progress(t) => {
+                if let Some(id) = call {
+                    self.progress(id, t);
+                }
+            }
+            MediaEvent::CallerId(cid) => {
+                if let Some(l) = self.lines.get_mut(&ch)
+                    && l.ringing.is_some()
+                {
+                    l.caller = Some(cid);
+                    if l.call.is_none() {
+                        self.offer(ch);
+                    }
+                }
+            }
+            MediaEvent::Done { op, end, lost } => {
+                if let Some(id) = call {
+                    self.media_done(id, op, end, lost);
+                }
+            }
+            MediaEvent::Unbridged => {}
+            MediaEvent::LineError(e) => {
+                tracing::warn!(channel = ch.0, "line command failed: {e}");
+                if let Some(id) = call {
+                    self.note(id, format!("line error: {e}"));
+                    if self.calls.get(&id).is_some_and(|c| c.orig.is_some()) {
+                        self.orig_failed(
+                            id,
+                            sys::TIPRING_R_FAILED,
+                            Cause::TEMPORARY_FAILURE,
+                            "failed",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn signal(&mut self, ch: ChannelId, call: Option<CallId>, s: Signal) {
+        self.push_stream(ch.0, call.map(|c| c.0), format!("signal {}", s.name()));
+        match s {
+            Signal::RingBegin => {
+                let now = self.now;
+                let Some(l) = self.lines.get_mut(&ch) else {
+                    return;
+                };
+                if l.call.is_some() && l.ringing.is_none() {
+                    return; // ringing on a line we use (glare): ignore
+                }
+                let rings = l.ringing.map_or(1, |(n, _)| n + 1);
+                l.ringing = Some((rings, now));
+                if rings == 1 {
+                    l.caller = None;
+                    self.send(ch, MediaCommand::DetectCallerId(true));
+                } else if l.call.is_none() {
+                    // No caller ID by the second ring: offer without.
+                    self.offer(ch);
+                }
+            }
+            Signal::RingEnd => {
+                if let Some(l) = self.lines.get_mut(&ch)
+                    && let Some((n, _)) = l.ringing
+                {
+                    l.ringing = Some((n, self.now));
+                }
+            }
+            Signal::OffHook => match call {
+                Some(id)
+                    if matches!(
+                        self.calls.get(&id).and_then(|c| c.orig.clone()),
+                        Some(Orig::Ringing { .. })
+                    ) =>
+                {
+                    self.send(ch, MediaCommand::Line(Command::RingOff));
+                    self.answered(id);
+                }
+                Some(_) => {}
+                None => self.offer(ch),
+            },
+            Signal::OnHook => {
+                if let Some(id) = call {
+                    self.note(id, "the phone hung up");
+                    self.end_call(id, Cause::NORMAL_CLEARING, false);
+                }
+            }
+            Signal::RemoteHangup(cause) => {
+                if let Some(id) = call {
+                    self.note(id, format!("the far end hung up ({cause})"));
+                    if self.calls.get(&id).is_some_and(|c| c.orig.is_some()) {
+                        self.orig_failed(id, sys::TIPRING_R_FAILED, cause, "failed");
+                    } else {
+                        self.end_call(id, cause, false);
+                    }
+                }
+            }
+            Signal::Polarity | Signal::RemoteAnswer => {
+                if let Some(id) = call
+                    && matches!(
+                        self.calls.get(&id).and_then(|c| c.orig.clone()),
+                        Some(Orig::Supervising { .. })
+                    )
+                {
+                    self.answered(id);
+                }
+            }
+            Signal::DialComplete => {
+                if let Some(id) = call {
+                    let Some(c) = self.calls.get_mut(&id) else {
+                        return;
+                    };
+                    if c.orig == Some(Orig::Dialling) {
+                        c.orig = Some(Orig::Supervising {
+                            until: self.now + self.timing.no_answer_ms,
+                        });
+                        self.note(id, "dialled; waiting for the answer");
+                    } else if let Some(op) = c.transfer.take() {
+                        c.pending.push_back(HostEvent {
+                            kind: sys::TIPRING_EV_OP_COMPLETE,
+                            op,
+                            result: sys::TIPRING_R_DONE,
+                            ..Default::default()
+                        });
+                        self.note(id, "transferred");
+                        self.run(id);
+                        self.end_call(id, Cause::NORMAL_CLEARING, true);
+                    }
+                }
+            }
+            Signal::Flash | Signal::Wink | Signal::Alarm(_) | Signal::AlarmCleared => {}
+        }
+    }
+
+    fn progress(&mut self, id: CallId, t: ProgressTone) {
+        self.note(id, format!("heard {}", tone_name(t)));
+        let Some(orig) = self.calls.get(&id).and_then(|c| c.orig.clone()) else {
+            return;
+        };
+        match (orig, t) {
+            (Orig::DialTone { .. }, ProgressTone::Dial) => self.dial(id),
+            (Orig::Supervising { .. }, ProgressTone::Busy) => {
+                self.orig_failed(id, sys::TIPRING_R_BUSY, Cause::USER_BUSY, "busy");
+            }
+            (Orig::Supervising { .. }, ProgressTone::Congestion) => self.orig_failed(
+                id,
+                sys::TIPRING_R_REJECTED,
+                Cause::SWITCHING_EQUIPMENT_CONGESTION,
+                "congestion",
+            ),
+            (Orig::Supervising { .. }, ProgressTone::Sit(cause)) => {
+                let q = match cause {
+                    Some(SitCause::Ro) | Some(SitCause::Nc) => Cause::NO_CIRCUIT_AVAILABLE,
+                    _ => Cause::UNALLOCATED_NUMBER,
+                };
+                self.orig_failed(id, sys::TIPRING_R_REJECTED, q, "sit");
+            }
+            _ => {}
+        }
+    }
+
+    fn digit(&mut self, id: CallId, d: char) {
+        let now = self.now;
+        self.note(id, format!("digit {d}"));
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let done = match &mut c.media {
+            Some(MediaOp::Play {
+                collect: Some(col), ..
+            })
+            | Some(MediaOp::Collect { collect: col, .. }) => col.digit(d, now).map(Some),
+            Some(MediaOp::Record { op, term, .. }) if term.contains(d) => {
+                let op = *op;
+                send_to(
+                    &mut self.link,
+                    c.channel,
+                    MediaCommand::Stop { op: OpId(op) },
+                );
+                None
+            }
+            _ => {
+                if c.typeahead.len() < 64 {
+                    c.typeahead.push(d);
+                }
+                if c.instance.is_some() {
+                    c.pending.push_back(HostEvent {
+                        kind: sys::TIPRING_EV_DTMF,
+                        digits: d.to_string(),
+                        ..Default::default()
+                    });
+                }
+                None
+            }
+        };
+        if let Some(Some(done)) = done {
+            self.collection_done(id, done);
+        }
+    }
+
+    fn collection_done(&mut self, id: CallId, done: Collected) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let (op, stop_play) = match &c.media {
+            Some(MediaOp::Play { op, playing, .. }) => (*op, *playing),
+            Some(MediaOp::Collect { op, .. }) => (*op, false),
+            _ => return,
+        };
+        if stop_play {
+            // The prompt is still playing (no barge-in): stop it; its Done is ignored.
+            send_to(
+                &mut self.link,
+                c.channel,
+                MediaCommand::Stop { op: OpId(op) },
+            );
+        }
+        c.media = None;
+        c.view.digits.push(done.digits.clone());
+        self.complete(id, op, done.result, &done.digits, "{}");
+    }
+
+    fn media_done(&mut self, id: CallId, op: OpId, end: OpEnd, lost: u64) {
+        let now = self.now;
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(m) = &mut c.media else {
+            return;
+        };
+        if m.op() != op.0 {
+            return; // an operation already completed for the handler
+        }
+        match m {
+            MediaOp::Play {
+                playing,
+                collect,
+                src,
+                ..
+            } => {
+                *playing = false;
+                let src = src.clone();
+                if let Some(col) = collect {
+                    match end {
+                        OpEnd::Completed | OpEnd::BargeIn(_) => {
+                            col.arm(now);
+                            return; // the collection goes on
+                        }
+                        _ => {}
+                    }
+                }
+                let result = match end {
+                    OpEnd::Completed => sys::TIPRING_R_DONE,
+                    OpEnd::BargeIn(_) => sys::TIPRING_R_BARGEIN,
+                    OpEnd::Stopped | OpEnd::Replaced => sys::TIPRING_R_STOPPED,
+                    _ => sys::TIPRING_R_HANGUP,
+                };
+                c.media = None;
+                self.note(id, format!("play {src}: {}", result_name(result)));
+                self.complete(id, op.0, result, "", "{}");
+            }
+            MediaOp::Record { .. } => {
+                let Some(MediaOp::Record {
+                    path,
+                    mut ring,
+                    writer,
+                    mut samples,
+                    ..
+                }) = c.media.take()
+                else {
+                    return;
+                };
+                let mut detail = serde_json::json!({"file": path});
+                if let Some(WavOut(mut w)) = writer {
+                    while let Ok(s) = ring.pop() {
+                        let _ = w.write_sample(s);
+                        samples += 1;
+                    }
+                    if let Err(e) = w.finalize() {
+                        detail["error"] = e.to_string().into();
+                    }
+                }
+                detail["ms"] = (samples / 8).into();
+                detail["lost_samples"] = lost.into();
+                let result = match end {
+                    OpEnd::MaxTime => sys::TIPRING_R_MAXTIME,
+                    OpEnd::Silence => sys::TIPRING_R_SILENCE,
+                    OpEnd::Stopped => sys::TIPRING_R_STOPPED,
+                    OpEnd::Completed => sys::TIPRING_R_DONE,
+                    _ => sys::TIPRING_R_HANGUP,
+                };
+                self.note(id, format!("recorded {path}: {}", result_name(result)));
+                self.complete(id, op.0, result, "", &detail.to_string());
+            }
+            MediaOp::Dtmf { .. } => {
+                c.media = None;
+                let result = match end {
+                    OpEnd::Completed => sys::TIPRING_R_DONE,
+                    OpEnd::Stopped | OpEnd::Replaced => sys::TIPRING_R_STOPPED,
+                    _ => sys::TIPRING_R_HANGUP,
+                };
+                self.complete(id, op.0, result, "", "{}");
+            }
+            MediaOp::Collect { .. } => {}
+        }
+    }
+
+    fn drain_recordings(&mut self) {
+        for c in self.calls.values_mut() {
+            if let Some(MediaOp::Record {
+                ring,
+                writer: Some(WavOut(w)),
+                samples,
+                ..
+            }) = &mut c.media
+            {
+                while let Ok(s) = ring.pop() {
+                    let _ = w.write_sample(s);
+                    *samples += 1;
+                }
+            }
+        }
+    }
+
+    /// Queues OP_COMPLETE for the handler and frees the media slot.
+    fn complete(&mut self, id: CallId, op: u64, result: u32, digits: &str, detail: &str) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(inst) = &c.instance
+            && c.media.is_none()
+        {
+            inst.ctx().media_busy.set(false);
+        }
+        if c.instance.is_some() {
+            c.pending.push_back(HostEvent {
+                kind: sys::TIPRING_EV_OP_COMPLETE,
+                op,
+                result,
+                digits: digits.to_string(),
+                detail: detail.to_string(),
+                ..Default::default()
+            });
+        }
+    }
+
+    // ---- inbound -----------------------------------------------------------------------
+
+    fn offer(&mut self, ch: ChannelId) {
+        let Some(line) = self.lines.get(&ch) else {
+            return;
+        };
+        if line.call.is_some() {
+            return;
+        }
+        let kind = line.info.kind;
+        let Some(route) = route::find(&self.routes, ch, &kind, &line.groups).cloned() else {
+            tracing::warn!(
+                channel = ch.0,
+                "no route for a new call; it is not answered"
+            );
+            self.push_stream(ch.0, None, "no route: not answered".into());
+            return;
+        };
+        let Some(handler) = self.handlers.get(&route.handler).cloned() else {
+            tracing::error!(
+                channel = ch.0,
+                handler = %route.handler,
+                "the route's handler is not loaded; the call is not answered"
+            );
+            self.push_stream(
+                ch.0,
+                None,
+                format!("handler {} not loaded: not answered", route.handler),
+            );
+            return;
+        };
+        let caller = line.caller.clone();
+        let id = self.new_call(ch, true, Some(Arc::clone(&handler)), None);
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.state = State::Offered;
+            c.view.state = "offered";
+            if let Some(cid) = &caller {
+                c.view.caller = cid.number.as_ref().map(|n| n.to_string());
+                c.view.caller_name = cid.name.as_ref().map(|n| n.to_string());
+            }
+        }
+        self.note(
+            id,
+            format!("offered to {} {}", handler.name, handler.version),
+        );
+        let detail = serde_json::json!({
+            "direction": "inbound",
+            "channel": ch.0,
+            "kind": kind.name(),
+            "caller": caller.as_ref().and_then(|c| c.number.as_ref().map(|n| n.to_string())),
+            "caller_name": caller.as_ref().and_then(|c| c.name.as_ref().map(|n| n.to_string())),
+        })
+        .to_string();
+        if !self.attach(id, handler, &route.params) {
+            return;
+        }
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.pending.push_back(HostEvent {
+                kind: sys::TIPRING_EV_OFFER,
+                detail,
+                ..Default::default()
+            });
+        }
+        self.run(id);
+    }
+
+    fn new_call(
+        &mut self,
+        ch: ChannelId,
+        inbound: bool,
+        handler: Option<Arc<Handler>>,
+        parent: Option<(CallId, u64)>,
+    ) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let view = CallView {
+            id: id.0,
+            channel: ch.0,
+            direction: if inbound { "inbound" } else { "outbound" },
+            state: if inbound { "offered" } else { "originating" },
+            handler: handler.as_ref().map(|h| h.name.clone()),
+            handler_version: handler.as_ref().map(|h| h.version.clone()),
+            parent: parent.map(|p| p.0.0),
+            bridged_to: None,
+            caller: None,
+            caller_name: None,
+            called: None,
+            created_ms: self.wall(),
+            answered_ms: None,
+            ended_ms: None,
+            cause: None,
+            cause_text: None,
+            outcome: None,
+            digits: Vec::new(),
+            vars: BTreeMap::new(),
+            events: Vec::new(),
+        };
+        self.calls.insert(
+            id,
+            Call {
+                id,
+                channel: ch,
+                inbound,
+                state: if inbound {
+                    State::Offered
+                } else {
+                    State::Originating
+                },
+                orig: None,
+                number: None,
+                instance: None,
+                handler,
+                parent,
+                bridge: None,
+                media: None,
+                typeahead: String::new(),
+                pending: VecDeque::new(),
+                timers: Vec::new(),
+                transfer: None,
+                answer_ops: Vec::new(),
+                view,
+                ending: false,
+            },
+        );
+        if let Some(l) = self.lines.get_mut(&ch) {
+            l.call = Some(id);
+        }
+        id
+    }
+
+    /// Creates the handler instance for call `id`; false (and the call ended) if refused.
+    fn attach(&mut self, id: CallId, handler: Arc<Handler>, params: &str) -> bool {
+        let Some(c) = self.calls.get(&id) else {
+            return false;
+        };
+        let ctx = CallCtx::new(id, c.channel, handler.name.as_str().into());
+        match Instance::create(Arc::clone(&handler), ctx, params) {
+            Ok(inst) => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.instance = Some(inst);
+                }
+                true
+            }
+            Err((rc, _ctx)) => {
+                tracing::warn!(call = id.0, handler = %handler.name, "the handler refused the call ({rc})");
+                self.note(id, format!("handler refused the call ({rc})"));
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.handler = None;
+                }
+                self.end_call(id, Cause::CALL_REJECTED, true);
+                false
+            }
+        }
+    }
+
+    // ---- delivering to handlers ------------------------------------------------------
+
+    /// Delivers the call's pending events one at a time, carrying out the handler's
+    /// requests after each.
+    fn run(&mut self, id: CallId) {
+        for _ in 0..1000 {
+            let Some(c) = self.calls.get_mut(&id) else {
+                return;
+            };
+            let Some(ev) = c.pending.pop_front() else {
+                return;
+            };
+            let Some(inst) = c.instance.as_mut() else {
+                c.pending.clear();
+                return;
+            };
+            let outcome = inst.deliver(&ev);
+            let reqs: Vec<(u64, Request)> = inst.ctx().requests.borrow_mut().drain(..).collect();
+            let vars = inst.ctx().vars.borrow().clone();
+            c.view.vars = vars;
+            for (op, r) in reqs {
+                self.request(id, op, r);
+            }
+            if let Outcome::Failed(rc) = outcome
+                && self.calls.get(&id).is_some_and(|c| !c.ending)
+            {
+                let name = self
+                    .calls
+                    .get(&id)
+                    .and_then(|c| c.handler.as_ref().map(|h| h.name.clone()))
+                    .unwrap_or_default();
+                tracing::error!(call = id.0, handler = %name, "the handler failed ({rc}); hanging up");
+                self.note(id, format!("handler failed ({rc})"));
+                self.end_call(id, Cause::TEMPORARY_FAILURE, true);
+                return;
+            }
+        }
+        tracing::error!(call = id.0, "the handler keeps making events; hanging up");
+        self.end_call(id, Cause::TEMPORARY_FAILURE, true);
+    }
+
+    fn fail_op(&mut self, id: CallId, op: u64, why: &str) {
+        tracing::warn!(call = id.0, "operation failed: {why}");
+        self.note(id, format!("operation failed: {why}"));
+        if let Some(c) = self.calls.get_mut(&id)
+            && let Some(inst) = &c.instance
+            && c.media.is_none()
+        {
+            inst.ctx().media_busy.set(false);
+        }
+        self.complete(
+            id,
+            op,
+            sys::TIPRING_R_FAILED,
+            "",
+            &serde_json::json!({"error": why}).to_string(),
+        );
+    }
+
+    fn request(&mut self, id: CallId, op: u64, r: Request) {
+        let Some(c) = self.calls.get(&id) else {
+            return;
+        };
+        if c.ending {
+            return;
+        }
+        let ch = c.channel;
+        match r {
+            Request::Answer => {
+                let c = self.calls.get_mut(&id).expect("checked");
+                match c.state {
+                    State::Up => self.complete(id, op, sys::TIPRING_R_DONE, "", "{}"),
+                    State::Offered => {
+                        let fxo = self
+                            .lines
+                            .get(&ch)
+                            .is_some_and(|l| l.info.kind == ChannelKind::Fxo);
+                        if fxo {
+                            self.send(ch, MediaCommand::Line(Command::Answer));
+                            self.send(ch, MediaCommand::DetectCallerId(false));
+                            if let Some(l) = self.lines.get_mut(&ch) {
+                                l.ringing = None;
+                            }
+                        }
+                        if let Some(c) = self.calls.get_mut(&id) {
+                            c.answer_ops.push(op);
+                        }
+                        self.answered(id);
+                    }
+                    State::Originating => {
+                        if let Some(c) = self.calls.get_mut(&id) {
+                            c.answer_ops.push(op);
+                        }
+                    }
+                }
+            }
+            Request::Hangup(cause) => {
+                self.note(id, format!("the handler hung up ({})", Cause(cause as u8)));
+                self.end_call(id, Cause(cause as u8), true);
+            }
+            Request::Play {
+                src,
+                barge_in,
+                loops,
+                collect,
+            } => {
+                let now = self.now;
+                let cmd = if let Some(name) = src.strip_prefix("tone:") {
+                    match self.plan.tone(name) {
+                        Some(tone) => MediaCommand::Tone {
+                            op: OpId(op),
+                            tone,
+                            ms: if loops == 0 { 0 } else { 3000 * loops },
+                        },
+                        None => {
+                            return self.fail_op(
+                                id,
+                                op,
+                                &format!("no tone {name:?} in the {} plan", self.plan.name),
+                            );
+                        }
+                    }
+                } else {
+                    let path = src.trim_start_matches("file:").to_string();
+                    let audio = match self.prompt(&path) {
+                        Ok(a) => a,
+                        Err(e) => return self.fail_op(id, op, &e),
+                    };
+                    MediaCommand::Play {
+                        op: OpId(op),
+                        audio,
+                        barge_in,
+                        loops,
+                    }
+                };
+                let c = self.calls.get_mut(&id).expect("checked");
+                let collect = collect.map(|spec| {
+                    let col = Collector::new(spec, now, false);
+                    if col.flushes() {
+                        c.typeahead.clear();
+                    }
+                    col
+                });
+                let typed: String = if collect.is_some() {
+                    std::mem::take(&mut c.typeahead)
+                } else {
+                    String::new()
+                };
+                c.media = Some(MediaOp::Play {
+                    op,
+                    src: src.clone(),
+                    playing: true,
+                    collect,
+                });
+                self.send(ch, cmd);
+                self.note(id, format!("play {src}"));
+                for d in typed.chars() {
+                    self.digit(id, d);
+                }
+            }
+            Request::Collect(spec) => {
+                let now = self.now;
+                let c = self.calls.get_mut(&id).expect("checked");
+                let col = Collector::new(spec, now, true);
+                if col.flushes() {
+                    c.typeahead.clear();
+                }
+                let typed = std::mem::take(&mut c.typeahead);
+                c.media = Some(MediaOp::Collect { op, collect: col });
+                for d in typed.chars() {
+                    self.digit(id, d);
+                }
+            }
+            Request::Record {
+                dest,
+                max_ms,
+                final_silence_ms,
+                term,
+                beep: _,
+            } => {
+                let path = dest.trim_start_matches("file:").to_string();
+                let spec = hound::WavSpec {
+                    channels: 1,
+                    sample_rate: 8000,
+                    bits_per_sample: 16,
+                    sample_format: hound::SampleFormat::Int,
+                };
+                let writer = match hound::WavWriter::create(&path, spec) {
+                    Ok(w) => w,
+                    Err(e) => return self.fail_op(id, op, &format!("{path}: {e}")),
+                };
+                let (tx, rx) = rtrb::RingBuffer::new(16_000);
+                let c = self.calls.get_mut(&id).expect("checked");
+                c.media = Some(MediaOp::Record {
+                    op,
+                    path: path.clone(),
+                    ring: rx,
+                    writer: Some(WavOut(writer)),
+                    samples: 0,
+                    term,
+                });
+                self.send(
+                    ch,
+                    MediaCommand::Record {
+                        op: OpId(op),
+                        ring: tx,
+                        max_ms,
+                        final_silence_ms,
+                    },
+                );
+                self.note(id, format!("record {path}"));
+            }
+            Request::Stop(target) => {
+                let c = self.calls.get_mut(&id).expect("checked");
+                match &c.media {
+                    Some(MediaOp::Collect { op: o, collect }) if *o == target => {
+                        let digits = collect.digits().to_string();
+                        c.media = None;
+                        self.complete(id, target, sys::TIPRING_R_STOPPED, &digits, "{}");
+                    }
+                    Some(MediaOp::Play {
+                        op: o,
+                        playing: false,
+                        collect: Some(col),
+                        ..
+                    }) if *o == target => {
+                        let digits = col.digits().to_string();
+                        c.media = None;
+                        self.complete(id, target, sys::TIPRING_R_STOPPED, &digits, "{}");
+                    }
+                    Some(m) if m.op() == target => {
+                        self.send(ch, MediaCommand::Stop { op: OpId(target) })
+                    }
+                    _ => {}
+                }
+            }
+            Request::SendDtmf(d) => {
+                let c = self.calls.get_mut(&id).expect("checked");
+                c.media = Some(MediaOp::Dtmf { op });
+                self.send(
+                    ch,
+                    MediaCommand::SendDtmf {
+                        op: OpId(op),
+                        digits: d,
+                    },
+                );
+            }
+            Request::Timer(ms) => {
+                let due = self.now + u64::from(ms);
+                let c = self.calls.get_mut(&id).expect("checked");
+                c.timers.push((due, op));
+            }
+            Request::Originate { dest, opts: _ } => {
+                let parsed = parse_dest(&dest);
+                match parsed {
+                    Ok((n, number)) => {
+                        match self.start_outbound(ChannelId(n), number, None, "{}", Some((id, op)))
+                        {
+                            Ok(child) => {
+                                self.note(id, format!("calling channel {n} (call {})", child.0))
+                            }
+                            Err(e) => self.fail_op(id, op, &e.to_string()),
+                        }
+                    }
+                    Err(e) => self.fail_op(id, op, &e),
+                }
+            }
+            Request::Bridge(other) => self.bridge(id, op, ChannelId(other)),
+            Request::Transfer(dest) => {
+                let fxo = self
+                    .lines
+                    .get(&ch)
+                    .is_some_and(|l| l.info.kind == ChannelKind::Fxo);
+                match Digits::parse(ch, &dest) {
+                    Ok(d) if fxo => {
+                        let c = self.calls.get_mut(&id).expect("checked");
+                        c.transfer = Some(op);
+                        self.send(ch, MediaCommand::Line(Command::Flash));
+                        self.send(ch, MediaCommand::Line(Command::Dial(d)));
+                        self.note(id, format!("transferring to {dest}"));
+                    }
+                    Ok(_) => self.fail_op(id, op, "blind transfer needs an FXO line (hook flash)"),
+                    Err(e) => self.fail_op(id, op, &e.to_string()),
+                }
+            }
+        }
+    }
+
+    fn prompt(&mut self, path: &str) -> Result<Arc<[i16]>, String> {
+        if let Some(a) = self.prompts.get(path) {
+            return Ok(Arc::clone(a));
+        }
+        // Decoded on the control thread, once per file; the media thread gets the samples.
+        let wav = crate::wav::read(std::path::Path::new(path))?;
+        let audio: Arc<[i16]> = wav.samples.into();
+        if self.prompts.len() < 4096 {
+            self.prompts.insert(path.to_string(), Arc::clone(&audio));
+        }
+        Ok(audio)
+    }
+
+    fn bridge(&mut self, id: CallId, op: u64, other_ch: ChannelId) {
+        let Some(other) = self.lines.get(&other_ch).and_then(|l| l.call) else {
+            return self.fail_op(id, op, &format!("no call on channel {}", other_ch.0));
+        };
+        if other == id {
+            return self.fail_op(id, op, "a call cannot be bridged to itself");
+        }
+        let up = |c: Option<&Call>| c.is_some_and(|c| c.state == State::Up && c.bridge.is_none());
+        if !up(self.calls.get(&id)) || !up(self.calls.get(&other)) {
+            return self.fail_op(id, op, "both calls must be answered and not bridged");
+        }
+        let ch = self.calls[&id].channel;
+        let (a_tx, b_rx) = rtrb::RingBuffer::new(1600);
+        let (b_tx, a_rx) = rtrb::RingBuffer::new(1600);
+        // A running playback on either side stops (the caller hears the other party now).
+        for (call, chan) in [(id, ch), (other, other_ch)] {
+            if let Some(c) = self.calls.get(&call)
+                && let Some(m) = &c.media
+            {
+                let o = m.op();
+                self.send(chan, MediaCommand::Stop { op: OpId(o) });
+            }
+        }
+        self.send(
+            ch,
+            MediaCommand::Bridge {
+                to_peer: a_tx,
+                from_peer: a_rx,
+            },
+        );
+        self.send(
+            other_ch,
+            MediaCommand::Bridge {
+                to_peer: b_tx,
+                from_peer: b_rx,
+            },
+        );
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.bridge = Some((other, Some(op)));
+            c.view.bridged_to = Some(other.0);
+        }
+        if let Some(c) = self.calls.get_mut(&other) {
+            c.bridge = Some((id, None));
+            c.view.bridged_to = Some(id.0);
+        }
+        self.note(
+            id,
+            format!("bridged to call {} on channel {}", other.0, other_ch.0),
+        );
+        self.note(other, format!("bridged to call {}", id.0));
+    }
+
+    // ---- outbound ----------------------------------------------------------------------
+
+    /// Places a call on `channel` (to `number` on an FXO line), run by `handler` with
+    /// `params` once answered. Returns the call's id at once; the outcome is in the call's
+    /// record.
+    ///
+    /// # Errors
+    /// The channel doesn't exist or is busy, the handler isn't loaded, the number is bad.
+    pub fn originate(
+        &mut self,
+        channel: u32,
+        number: Option<&str>,
+        handler: Option<&str>,
+        params: &str,
+    ) -> Result<CallId, SwitchError> {
+        let h = match handler {
+            Some(n) => Some(
+                self.handlers
+                    .get(n)
+                    .cloned()
+                    .ok_or_else(|| SwitchError::NoHandler(n.to_string()))?,
+            ),
+            None => None,
+        };
+        let number = match number {
+            Some(n) => Some(
+                Digits::parse(ChannelId(channel), n)
+                    .map_err(|e| SwitchError::BadNumber(n.to_string(), e.to_string()))?,
+            ),
+            None => None,
+        };
+        let id = self.start_outbound(ChannelId(channel), number, h, params, None)?;
+        self.run(id);
+        Ok(id)
+    }
+
+    fn start_outbound(
+        &mut self,
+        ch: ChannelId,
+        number: Option<Digits>,
+        handler: Option<Arc<Handler>>,
+        params: &str,
+        parent: Option<(CallId, u64)>,
+    ) -> Result<CallId, SwitchError> {
+        let line = self.lines.get(&ch).ok_or(SwitchError::NoChannel(ch.0))?;
+        if let Some(c) = line.call {
+            return Err(SwitchError::ChannelBusy(ch.0, c.0));
+        }
+        if line.ringing.is_some() {
+            return Err(SwitchError::Ringing(ch.0));
+        }
+        let kind = line.info.kind;
+        let orig = match kind {
+            ChannelKind::Fxs => Orig::Ringing {
+                until: self.now + self.timing.no_answer_ms,
+            },
+            ChannelKind::Fxo => {
+                if number.is_none() {
+                    return Err(SwitchError::NeedNumber(ch.0));
+                }
+                Orig::DialTone {
+                    until: self.now + self.timing.dial_tone_ms,
+                }
+            }
+            other => return Err(SwitchError::CannotOriginate(ch.0, other.name())),
+        };
+        let id = self.new_call(ch, false, handler.clone(), parent);
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.orig = Some(orig.clone());
+            c.view.called = number.as_ref().map(|d| d.as_str().to_string());
+            c.number = number;
+        }
+        if let Some(h) = handler
+            && !self.attach(id, h, params)
+        {
+            return Ok(id);
+        }
+        match orig {
+            Orig::Ringing { .. } => {
+                self.send(ch, MediaCommand::Line(Command::Ring));
+                self.note(id, "ringing the phone");
+            }
+            _ => {
+                self.send(ch, MediaCommand::DetectProgress(true));
+                self.send(ch, MediaCommand::Line(Command::Seize));
+                self.note(id, "seized; waiting for dial tone");
+            }
+        }
+        Ok(id)
+    }
+
+    fn dial(&mut self, id: CallId) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(number) = c.number.clone() else {
+            return;
+        };
+        c.orig = Some(Orig::Dialling);
+        let ch = c.channel;
+        self.send(ch, MediaCommand::Line(Command::Dial(number.clone())));
+        self.note(id, format!("dialling {}", number.as_str()));
+    }
+
+    fn answered(&mut self, id: CallId) {
+        let now_wall = self.wall();
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if c.state == State::Up {
+            return;
+        }
+        let outbound = c.orig.take().is_some();
+        c.state = State::Up;
+        c.view.state = "up";
+        c.view.answered_ms = Some(now_wall);
+        if outbound {
+            c.view.outcome = Some("answered");
+            let ch = c.channel;
+            self.send(ch, MediaCommand::DetectProgress(false));
+        }
+        let c = self.calls.get_mut(&id).expect("present");
+        let ops = std::mem::take(&mut c.answer_ops);
+        if c.instance.is_some() {
+            c.pending.push_back(HostEvent {
+                kind: sys::TIPRING_EV_ANSWERED,
+                ..Default::default()
+            });
+        }
+        let parent = c.parent;
+        let ch = c.channel;
+        for op in ops {
+            self.complete(id, op, sys::TIPRING_R_DONE, "", "{}");
+        }
+        self.note(id, "answered");
+        if let Some((p, op)) = parent {
+            let detail = serde_json::json!({"channel": ch.0, "call": id.0}).to_string();
+            self.complete(p, op, sys::TIPRING_R_DONE, "", &detail);
+        }
+    }
+
+    fn orig_failed(&mut self, id: CallId, result: u32, cause: Cause, outcome: &'static str) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if c.orig.take().is_none() {
+            return;
+        }
+        c.view.outcome = Some(outcome);
+        let parent = c.parent;
+        let ch = c.channel;
+        if let Some((p, op)) = parent {
+            let detail =
+                serde_json::json!({"channel": ch.0, "call": id.0, "outcome": outcome}).to_string();
+            if let Some(pc) = self.calls.get_mut(&p) {
+                pc.pending.push_back(HostEvent {
+                    kind: sys::TIPRING_EV_OP_COMPLETE,
+                    op,
+                    result,
+                    cause: u32::from(cause.0),
+                    detail,
+                    ..Default::default()
+                });
+            }
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.parent = None;
+            }
+        }
+        self.note(id, format!("outcome: {outcome}"));
+        self.end_call(id, cause, true);
+    }
+
+    // ---- ending ------------------------------------------------------------------------
+
+    /// Ends a call: see the module docs. `local`: we hang up (the line is released).
+    fn end_call(&mut self, id: CallId, cause: Cause, local: bool) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if c.ending {
+            return;
+        }
+        c.ending = true;
+        let ch = c.channel;
+        let _ = local;
+        // Pending operation → HANGUP.
+        if let Some(m) = c.media.take() {
+            let op = m.op();
+            if let MediaOp::Record {
+                writer: Some(WavOut(w)),
+                ..
+            } = m
+            {
+                let _ = w.finalize();
+            }
+            if let Some(inst) = &c.instance {
+                inst.ctx().media_busy.set(false);
+            }
+            if c.instance.is_some() {
+                c.pending.push_back(HostEvent {
+                    kind: sys::TIPRING_EV_OP_COMPLETE,
+                    op,
+                    result: sys::TIPRING_R_HANGUP,
+                    ..Default::default()
+                });
+            }
+        }
+        if let Some(op) = c.transfer.take() {
+            c.pending.push_back(HostEvent {
+                kind: sys::TIPRING_EV_OP_COMPLETE,
+                op,
+                result: sys::TIPRING_R_HANGUP,
+                ..Default::default()
+            });
+        }
+        if let Some(inst) = &c.instance {
+            inst.ctx().gone.set(true);
+        }
+        let bridge = c.bridge.take();
+        c.orig = None;
+        // The line and the media.
+        self.send(ch, MediaCommand::Line(Command::Hangup(cause)));
+        self.send(ch, MediaCommand::Reset);
+        if let Some(l) = self.lines.get_mut(&ch) {
+            l.call = None;
+            l.ringing = None;
+        }
+        // The bridge's other leg.
+        if let Some((other, my_op)) = bridge {
+            if let Some(op) = my_op {
+                self.complete(id, op, sys::TIPRING_R_HANGUP, "", "{}");
+            }
+            let other_ch = self.calls.get(&other).map(|o| o.channel);
+            if let Some(o) = self.calls.get_mut(&other) {
+                let their_op = o.bridge.take().and_then(|b| b.1);
+                o.view.bridged_to = None;
+                if let Some(op) = their_op {
+                    o.pending.push_back(HostEvent {
+                        kind: sys::TIPRING_EV_OP_COMPLETE,
+                        op,
+                        result: sys::TIPRING_R_HANGUP,
+                        ..Default::default()
+                    });
+                }
+            }
+            if let Some(och) = other_ch {
+                self.send(och, MediaCommand::Unbridge);
+                self.note(other, format!("the bridged call {} ended", id.0));
+                // A leg without a handler has nothing left to do.
+                if self.calls.get(&other).is_some_and(|o| o.instance.is_none()) {
+                    self.end_call(other, Cause::NORMAL_CLEARING, true);
+                } else {
+                    self.run(other);
+                }
+            }
+        }
+        // Legs this call placed end with it.
+        let children: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|x| x.parent.is_some_and(|p| p.0 == id) && x.instance.is_none())
+            .map(|x| x.id)
+            .collect();
+        for child in children {
+            if let Some(cc) = self.calls.get_mut(&child) {
+                cc.parent = None;
+            }
+            self.end_call(child, Cause::NORMAL_CLEARING, true);
+        }
+        // The handler hears the rest, then HANGUP, then goes.
+        let now_wall = self.wall();
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.pending.push_back(HostEvent {
+                kind: sys::TIPRING_EV_HANGUP,
+                cause: u32::from(cause.0),
+                ..Default::default()
+            });
+            c.view.state = "ended";
+            c.view.ended_ms = Some(now_wall);
+            c.view.cause = Some(u32::from(cause.0));
+            c.view.cause_text = Some(cause.name().to_string());
+            if c.view.outcome.is_none() && !c.inbound && c.view.answered_ms.is_none() {
+                c.view.outcome = Some("failed");
+            }
+        }
+        self.note(id, format!("ended: {cause}"));
+        if let Some(mut c) = self.calls.remove(&id) {
+            while let Some(ev) = c.pending.pop_front() {
+                if let Some(inst) = c.instance.as_mut() {
+                    // Requests made now are moot: the call is over.
+                    let _ = inst.deliver(&ev);
+                    inst.ctx().requests.borrow_mut().clear();
+                }
+            }
+            if let Some(inst) = c.instance.take() {
+                c.view.vars = inst.ctx().vars.borrow().clone();
+                inst.destroy();
+            }
+            if self.ended.len() >= ENDED_KEPT {
+                self.ended.pop_front();
+            }
+            self.ended.push_back(c.view);
+        }
+    }
+
+    // ---- the API -----------------------------------------------------------------------
+
+    /// Hangs up call `id` (normal clearing).
+    ///
+    /// # Errors
+    /// No such live call.
+    pub fn hangup(&mut self, id: u64) -> Result<(), SwitchError> {
+        if !self.calls.contains_key(&CallId(id)) {
+            return Err(SwitchError::NoCall(id));
+        }
+        self.note(CallId(id), "hung up through the API");
+        self.end_call(CallId(id), Cause::NORMAL_CLEARING, true);
+        Ok(())
+    }
+
+    /// Every live call, then the ended ones kept (newest last).
+    pub fn calls(&self) -> Vec<CallView> {
+        self.ended
+            .iter()
+            .cloned()
+            .chain(self.calls.values().map(|c| c.view.clone()))
+            .collect()
+    }
+
+    /// One call, live or ended.
+    pub fn call(&self, id: u64) -> Option<CallView> {
+        self.calls
+            .get(&CallId(id))
+            .map(|c| c.view.clone())
+            .or_else(|| self.ended.iter().rev().find(|v| v.id == id).cloned())
+    }
+
+    /// Every channel.
+    pub fn channels(&self) -> Vec<ChannelView> {
+        self.lines
+            .values()
+            .map(|l| ChannelView {
+                id: l.info.id.0,
+                kind: l.info.kind.name(),
+                backend: l.info.backend,
+                location: l.info.location.to_string(),
+                state: if l.call.is_some() {
+                    "in-call"
+                } else if l.ringing.is_some() {
+                    "ringing"
+                } else {
+                    "idle"
+                },
+                call: l.call.map(|c| c.0),
+            })
+            .collect()
+    }
+
+    /// Live calls.
+    pub fn active(&self) -> usize {
+        self.calls.len()
+    }
+}
+
+/// `channel:N[/NUMBER]`.
+fn parse_dest(d: &str) -> Result<(u32, Option<Digits>), String> {
+    let rest = d
+        .strip_prefix("channel:")
+        .ok_or_else(|| format!("destination {d:?} must be channel:N[/NUMBER]"))?;
+    let (n, number) = match rest.split_once('/') {
+        Some((n, num)) => (n, Some(num)),
+        None => (rest, None),
+    };
+    let n: u32 = n
+        .parse()
+        .map_err(|_| format!("destination {d:?}: {n:?} is not a channel number"))?;
+    let number = number
+        .map(|x| Digits::parse(ChannelId(n), x).map_err(|e| e.to_string()))
+        .transpose()?;
+    Ok((n, number))
+}
+
+fn tone_name(t: ProgressTone) -> &'static str {
+    match t {
+        ProgressTone::Dial => "dial tone",
+        ProgressTone::Ringback => "ringback",
+        ProgressTone::Busy => "busy",
+        ProgressTone::Congestion => "congestion",
+        ProgressTone::Sit(_) => "SIT",
+        ProgressTone::Cng => "fax CNG",
+        ProgressTone::Ced => "fax CED",
+    }
+}

@@ -1,0 +1,88 @@
+//! What the API shows of calls and channels.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A call as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallView {
+    /// The call's id.
+    pub id: u64,
+    /// Its channel.
+    pub channel: u32,
+    /// `inbound` or `outbound`.
+    pub direction: &'static str,
+    /// `offered`, `originating`, `up` or `ended`.
+    pub state: &'static str,
+    /// The handler running it (none for a leg placed by another call's handler).
+    pub handler: Option<String>,
+    /// That handler's version.
+    pub handler_version: Option<String>,
+    /// The call that placed this one (a handler's originate).
+    pub parent: Option<u64>,
+    /// The call it is bridged to.
+    pub bridged_to: Option<u64>,
+    /// Calling number (caller ID), if known.
+    pub caller: Option<String>,
+    /// Calling name (caller ID), if known.
+    pub caller_name: Option<String>,
+    /// Called number (outbound).
+    pub called: Option<String>,
+    /// Unix time, ms, when the call began.
+    pub created_ms: u64,
+    /// Unix time, ms, when it was answered.
+    pub answered_ms: Option<u64>,
+    /// Unix time, ms, when it ended.
+    pub ended_ms: Option<u64>,
+    /// Q.850 cause of the hang-up.
+    pub cause: Option<u32>,
+    /// The cause in words.
+    pub cause_text: Option<String>,
+    /// Outbound: `answered`, `busy`, `no-answer`, `congestion`, `sit`, `failed`.
+    pub outcome: Option<&'static str>,
+    /// Every digit string a collection returned, in order.
+    pub digits: Vec<String>,
+    /// Variables the handler set.
+    pub vars: BTreeMap<String, String>,
+    /// What happened, oldest first (at most the first 200 events).
+    pub events: Vec<EventView>,
+}
+
+/// One line of a call's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventView {
+    /// Unix time, ms.
+    pub at_ms: u64,
+    /// What, in words (`"answered"`, `"digit 5"`, `"play file:… done"`).
+    pub event: String,
+}
+
+/// A channel as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelView {
+    /// Its number.
+    pub id: u32,
+    /// Its kind.
+    pub kind: &'static str,
+    /// Its backend.
+    pub backend: &'static str,
+    /// Where it is.
+    pub location: String,
+    /// `idle`, `ringing`, `in-call`.
+    pub state: &'static str,
+    /// The call on it.
+    pub call: Option<u64>,
+}
+
+/// Something for the event stream (`GET /v1/events`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamEvent {
+    /// Unix time, ms.
+    pub at_ms: u64,
+    /// The channel.
+    pub channel: u32,
+    /// The call, if any.
+    pub call: Option<u64>,
+    /// What happened.
+    pub event: String,
+}
