@@ -5,8 +5,12 @@
 //! so that integrators can debug recorded calls with exactly the code the daemon runs.
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod app;
 pub mod call;
 pub mod cli;
+pub mod config;
 pub mod handler;
 pub mod media;
+pub mod notify;
 pub mod wav;

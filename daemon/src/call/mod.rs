@@ -92,6 +92,9 @@ pub enum SwitchError {
     /// The media thread is not keeping up.
     #[error("{0}")]
     Media(String),
+    /// The daemon is shutting down.
+    #[error("the daemon is shutting down: no new calls")]
+    Draining,
 }
 
 /// The running media operation of a call.
@@ -222,6 +225,8 @@ pub struct Switch {
     now: u64,
     /// Unix time, ms, at `now == 0`.
     epoch_ms: u64,
+    /// Shutting down: no new calls.
+    draining: bool,
 }
 
 /// Calls kept after they ended, for the API.
@@ -290,6 +295,7 @@ impl Switch {
             next_call: 1,
             now: 0,
             epoch_ms: 0,
+            draining: false,
         }
     }
 
@@ -868,6 +874,10 @@ impl Switch {
         if line.call.is_some() {
             return;
         }
+        if self.draining {
+            self.push_stream(ch.0, None, "shutting down: not answered".into());
+            return;
+        }
         let kind = line.info.kind;
         let Some(route) = route::find(&self.routes, ch, &kind, &line.groups).cloned() else {
             tracing::warn!(
@@ -1382,6 +1392,9 @@ impl Switch {
         handler: Option<&str>,
         params: &str,
     ) -> Result<CallId, SwitchError> {
+        if self.draining {
+            return Err(SwitchError::Draining);
+        }
         let h = match handler {
             Some(n) => Some(
                 self.handlers
@@ -1728,6 +1741,28 @@ impl Switch {
     /// Live calls.
     pub fn active(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Stops taking new calls (inbound ones are left ringing, originate is refused).
+    pub fn set_draining(&mut self) {
+        self.draining = true;
+    }
+
+    /// Hangs up every live call (normal clearing).
+    pub fn hangup_all(&mut self) {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.end_call(id, Cause::NORMAL_CLEARING, true);
+        }
+    }
+
+    /// The first idle channel of `channels`.
+    pub fn idle_of(&self, channels: &[u32]) -> Option<u32> {
+        channels.iter().copied().find(|c| {
+            self.lines
+                .get(&ChannelId(*c))
+                .is_some_and(|l| l.call.is_none() && l.ringing.is_none())
+        })
     }
 }
 

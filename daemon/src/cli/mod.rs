@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod cid;
+pub mod client;
 pub mod dsp;
 pub mod engine_bench;
 
@@ -15,6 +16,14 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "tipring", version, about, propagate_version = true)]
 pub struct Cli {
+    /// The daemon's API (commands that talk to tipringd).
+    #[arg(
+        long,
+        global = true,
+        env = "TIPRING_API",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    api: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,6 +36,45 @@ enum Command {
     /// Benchmarks of the daemon's parts.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The daemon's health: version, channels, active calls, media ticks.
+    Status,
+    /// Every channel and its state.
+    Channels,
+    /// Calls (live and recently ended).
+    Calls,
+    /// One call: state, handler, timestamps, events, digits, hang-up cause.
+    Call {
+        /// Call id.
+        id: u64,
+    },
+    /// Place a call.
+    Originate {
+        /// Channel to call on.
+        #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+        channel: Option<u32>,
+        /// Or any idle channel of this group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Number to dial (FXO lines).
+        #[arg(long)]
+        to: Option<String>,
+        /// Handler to run once answered.
+        #[arg(long)]
+        handler: Option<String>,
+        /// The handler's params, JSON.
+        #[arg(long)]
+        params: Option<String>,
+    },
+    /// Hang up a call.
+    Hangup {
+        /// Call id.
+        id: u64,
+    },
+    /// Loaded handlers, and refused ones with the reason.
+    Handlers,
+    /// Play the sim board's far ends (phones, the exchange).
+    #[command(subcommand)]
+    Sim(client::SimCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +131,44 @@ pub fn run() -> i32 {
             seconds,
             threads,
         }) => engine_bench::run(channels, seconds, threads),
+        Command::Status => client::get(&cli.api, "/v1/health").and_then(|v| client::print(&v)),
+        Command::Channels => client::get(&cli.api, "/v1/channels").and_then(|v| client::print(&v)),
+        Command::Calls => client::get(&cli.api, "/v1/calls").and_then(|v| client::print(&v)),
+        Command::Call { id } => {
+            client::get(&cli.api, &format!("/v1/calls/{id}")).and_then(|v| client::print(&v))
+        }
+        Command::Originate {
+            channel,
+            group,
+            to,
+            handler,
+            params,
+        } => (|| {
+            let params: Option<serde_json::Value> = match params {
+                Some(p) => Some(
+                    serde_json::from_str(&p)
+                        .map_err(|e| Failure::input(format!("--params: not JSON: {e}")))?,
+                ),
+                None => None,
+            };
+            let body = serde_json::json!({
+                "channel": channel, "group": group, "to": to, "handler": handler, "params": params,
+            });
+            let body: serde_json::Map<String, serde_json::Value> = body
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            client::post(&cli.api, "/v1/calls", &serde_json::Value::Object(body))
+                .and_then(|v| client::print(&v))
+        })(),
+        Command::Hangup { id } => {
+            client::delete(&cli.api, &format!("/v1/calls/{id}")).and_then(|v| client::print(&v))
+        }
+        Command::Handlers => client::get(&cli.api, "/v1/handlers").and_then(|v| client::print(&v)),
+        Command::Sim(cmd) => client::sim(&cli.api, cmd).and_then(|v| client::print(&v)),
     };
     match result {
         Ok(()) => 0,

@@ -40,7 +40,8 @@ static void say(tipring_channel *ch, uint32_t level, const char *msg) {
     host->log(ch, level, str(msg));
 }
 
-/* Plays prompts/<name>.wav; collects digits too when collect is not NULL. */
+/* Plays prompts/<name>.wav; collects digits too when collect is not NULL (then a digit
+   interrupts the prompt: barge-in). */
 static int play(struct ivr *ivr, tipring_channel *ch, const char *name,
                 const tipring_collect_opts *collect) {
     char src[320];
@@ -51,7 +52,7 @@ static int play(struct ivr *ivr, tipring_channel *ch, const char *name,
     }
     tipring_play_opts opts = {0};
     opts.struct_size = sizeof opts;
-    opts.barge_in = 1;
+    opts.barge_in = collect != NULL;
     opts.loops = 1;
     opts.collect = collect;
     tipring_status s = host->play(ch, str(src), &opts, &ivr->op);

@@ -1,0 +1,313 @@
+//! The HTTP API, JSON under `/v1` (axum). Bad JSON and unknown ids get a 4xx with a JSON
+//! `{"error": "…"}`; nothing a request sends can take the daemon down.
+
+use crate::app::Shared;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use tipring_hal::sim::{Script, Step};
+use tipring_hal::{ChannelId, Digits};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn not_found(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, msg.into())
+}
+
+/// Parses a JSON body (empty means `{}`), answering 400 with serde's words otherwise.
+fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, ApiError> {
+    let b: &[u8] = if b.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        b
+    };
+    serde_json::from_slice(b).map_err(|e| bad(format!("bad JSON body: {e}")))
+}
+
+/// The router.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/channels", get(channels))
+        .route("/v1/calls", get(calls).post(originate))
+        .route("/v1/calls/{id}", get(call).delete(hangup))
+        .route("/v1/handlers", get(handlers))
+        .route("/v1/events", get(events))
+        .route("/v1/sim/lines/{n}/{action}", post(sim))
+        .fallback(|| async { not_found("no such endpoint (see /v1/health, /v1/calls, /v1/channels, /v1/handlers, /v1/events)") })
+        .with_state(shared)
+}
+
+async fn health(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let (channels, active) = {
+        let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+        (sw.channels().len(), sw.active())
+    };
+    let ticks: u64 = s.media.iter().map(|m| m.ticks.load(Relaxed)).sum();
+    let missed: u64 = s.media.iter().map(|m| m.missed.load(Relaxed)).sum();
+    Json(json!({
+        "status": if s.draining.load(Relaxed) { "draining" } else { "ok" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "board": "sim",
+        "channels": channels,
+        "active_calls": active,
+        "media": {"threads": s.media.len(), "ticks": ticks, "missed_ticks": missed},
+    }))
+}
+
+async fn channels(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+    Json(json!(sw.channels()))
+}
+
+async fn calls(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+    Json(json!(sw.calls()))
+}
+
+fn parse_id(id: &str) -> Result<u64, ApiError> {
+    id.parse()
+        .map_err(|_| bad(format!("call id {id:?} is not a number")))
+}
+
+async fn call(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+    sw.call(id)
+        .map(|c| Json(json!(c)))
+        .ok_or_else(|| not_found(format!("call {id}: no such call")))
+}
+
+async fn hangup(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+    sw.hangup(id).map_err(|e| not_found(e.to_string()))?;
+    Ok(Json(json!({"id": id, "state": "ended"})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Originate {
+    channel: Option<u32>,
+    group: Option<String>,
+    to: Option<String>,
+    handler: Option<String>,
+    #[serde(default)]
+    params: Option<Value>,
+}
+
+async fn originate(State(s): State<Arc<Shared>>, b: Bytes) -> Result<Response, ApiError> {
+    let req: Originate = body(&b)?;
+    if let Some(p) = &req.params
+        && !p.is_object()
+    {
+        return Err(bad("params must be a JSON object"));
+    }
+    let params = req
+        .params
+        .map_or_else(|| "{}".to_string(), |p| p.to_string());
+    let mut sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+    let channel = match (req.channel, &req.group) {
+        (Some(c), None) => c,
+        (None, Some(g)) => {
+            let members = s
+                .groups
+                .get(g)
+                .ok_or_else(|| bad(format!("group {g:?}: no such group")))?;
+            sw.idle_of(members).ok_or_else(|| {
+                ApiError(
+                    StatusCode::CONFLICT,
+                    format!("group {g:?}: no idle channel"),
+                )
+            })?
+        }
+        _ => return Err(bad("give exactly one of \"channel\" or \"group\"")),
+    };
+    let id = sw
+        .originate(channel, req.to.as_deref(), req.handler.as_deref(), &params)
+        .map_err(|e| {
+            use crate::call::SwitchError as E;
+            let code = match e {
+                E::NoChannel(_) | E::NoHandler(_) => StatusCode::NOT_FOUND,
+                E::ChannelBusy(..) | E::Ringing(_) => StatusCode::CONFLICT,
+                E::Draining | E::Media(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            ApiError(code, e.to_string())
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id.0, "channel": channel})),
+    )
+        .into_response())
+}
+
+async fn handlers(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+    let r = sw.handlers();
+    Json(json!({
+        "loaded": r.loaded().iter().map(|h| json!({
+            "name": h.name,
+            "version": h.version,
+            "file": h.path.display().to_string(),
+            "abi": format!("{}.{}", h.abi.0, h.abi.1),
+        })).collect::<Vec<_>>(),
+        "refused": r.refused().iter().map(|x| json!({
+            "file": x.path.display().to_string(),
+            "reason": x.reason,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+async fn events(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    let rx = s.stream.subscribe();
+    ws.on_upgrade(move |socket| stream(socket, rx))
+}
+
+async fn stream(mut socket: WebSocket, mut rx: tokio::sync::broadcast::Receiver<String>) {
+    loop {
+        match rx.recv().await {
+            Ok(line) => {
+                if socket.send(Message::Text(line.into())).await.is_err() {
+                    return;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                let note = json!({"lagged": n}).to_string();
+                if socket.send(Message::Text(note.into())).await.is_err() {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SimCaller {
+    number: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SimRing {
+    caller: Option<SimCaller>,
+    rings: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimDial {
+    digits: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimPlay {
+    file: String,
+}
+
+async fn sim(
+    State(s): State<Arc<Shared>>,
+    Path((n, action)): Path<(String, String)>,
+    b: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let n: u32 = n
+        .parse()
+        .map_err(|_| bad(format!("line {n:?} is not a number")))?;
+    let refused = |e: tipring_hal::sim::SimError| match e {
+        tipring_hal::sim::SimError::NoSuchLine(..) => not_found(e.to_string()),
+        tipring_hal::sim::SimError::Full(_) => {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+        _ => ApiError(StatusCode::CONFLICT, e.to_string()),
+    };
+    let mut sim = s.sim.lock().unwrap_or_else(|p| p.into_inner());
+    match action.as_str() {
+        "ring" => {
+            let r: SimRing = body(&b)?;
+            let caller = match r.caller {
+                Some(c) => {
+                    let mut id = tipring_dsp::cid::CallerId::default();
+                    if let Some(num) = c.number {
+                        id.number = Some(
+                            num.as_str()
+                                .try_into()
+                                .map_err(|_| bad("caller.number: at most 20 characters"))?,
+                        );
+                    }
+                    if let Some(name) = c.name {
+                        id.name = Some(
+                            name.as_str()
+                                .try_into()
+                                .map_err(|_| bad("caller.name: at most 50 characters"))?,
+                        );
+                    }
+                    Some(id)
+                }
+                None => None,
+            };
+            let rings = r.rings.unwrap_or(10).clamp(1, 100);
+            sim.ring_in(n, caller.as_ref(), rings, Script::new())
+                .map_err(refused)?;
+        }
+        "offhook" => {
+            let _: Value = body(&b)?;
+            sim.offhook(n, Script::new()).map_err(refused)?;
+        }
+        "onhook" => {
+            let _: Value = body(&b)?;
+            sim.onhook(n).map_err(refused)?;
+        }
+        "dial" => {
+            let d: SimDial = body(&b)?;
+            let digits = Digits::parse(ChannelId(n), &d.digits).map_err(|e| bad(e.to_string()))?;
+            let script: Script = std::iter::once(Step::Dial { digits }).collect();
+            sim.run(n, script).map_err(refused)?;
+        }
+        "play" => {
+            let p: SimPlay = body(&b)?;
+            let wav = crate::wav::read(std::path::Path::new(&p.file)).map_err(bad)?;
+            let script: Script = std::iter::once(Step::Play {
+                audio: wav.samples.into(),
+            })
+            .collect();
+            sim.run(n, script).map_err(refused)?;
+        }
+        other => {
+            return Err(not_found(format!(
+                "no sim action {other:?} (ring, offhook, dial, play, onhook)"
+            )));
+        }
+    }
+    Ok(Json(json!({"line": n, "action": action})))
+}

@@ -1,0 +1,417 @@
+//! The daemon: builds the board, the media threads, the handlers and the switch from the
+//! config, runs the control loop and the API, and shuts down in order.
+
+use crate::call::Switch;
+use crate::config::Config;
+use crate::handler::Registry;
+use crate::media::{self, TickStats};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tipring_hal::sim::{self, Destination, Directory, SimConfig, SimControl};
+use tipring_hal::{AudioFormat, ChannelId, Digits, Encoding, FramePeriod, Pacing, Shard};
+
+/// What the API and the control loop share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The switch (call control); every access is short.
+    pub switch: Mutex<Switch>,
+    /// The sim board's far ends.
+    pub sim: Mutex<SimControl>,
+    /// Stream events for `GET /v1/events`, one JSON object per message.
+    pub stream: tokio::sync::broadcast::Sender<String>,
+    /// Shutting down.
+    pub draining: AtomicBool,
+    /// Media threads' counters.
+    pub media: Vec<Arc<TickStats>>,
+    /// Channel groups.
+    pub groups: HashMap<String, Vec<u32>>,
+}
+
+/// Sets up logging: plain lines without timestamps under systemd (journald adds them),
+/// timestamps otherwise. `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = if journald {
+        b.without_time().with_ansi(false).try_init()
+    } else {
+        b.try_init()
+    };
+}
+
+/// Reads the config: `explicit` must exist; the default path may be absent (defaults).
+///
+/// # Errors
+/// The config error, in words (file:line:column: key: message).
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
+    match explicit {
+        Some(p) => Config::load(p).map_err(|e| e.to_string()),
+        None => {
+            let p = Path::new(crate::config::DEFAULT_PATH);
+            if p.exists() {
+                Config::load(p).map_err(|e| e.to_string())
+            } else {
+                tracing::info!(
+                    "no {} — running the sim board with the example handlers",
+                    crate::config::DEFAULT_PATH
+                );
+                Ok(Config::default())
+            }
+        }
+    }
+}
+
+/// The example handlers built with the daemon: the C one (a path fixed at build time) and
+/// the Rust one (built next to the binaries).
+fn example_handlers() -> Vec<PathBuf> {
+    let mut v = vec![PathBuf::from(tipring_example_ivr_c::SO_PATH)];
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        for cand in [
+            dir.join("libtipring_example_menu.so"),
+            dir.join("deps/libtipring_example_menu.so"),
+        ] {
+            if cand.exists() {
+                v.push(cand);
+                break;
+            }
+        }
+    }
+    v
+}
+
+fn directory(cfg: &Config) -> Directory {
+    let d = |s: &str| Digits::parse(ChannelId(0), s).ok();
+    let entries: Vec<(String, String, u32, bool)> = if cfg.board.directory.is_empty() {
+        vec![
+            ("5550100".into(), "busy".into(), 0, false),
+            ("5550200".into(), "answer".into(), 3000, true),
+            ("5550300".into(), "no-answer".into(), 0, false),
+            ("5550400".into(), "congestion".into(), 0, false),
+        ]
+    } else {
+        cfg.board
+            .directory
+            .iter()
+            .map(|e| {
+                (
+                    e.number.get_ref().clone(),
+                    e.outcome.get_ref().clone(),
+                    e.answer_after_ms,
+                    e.polarity,
+                )
+            })
+            .collect()
+    };
+    entries
+        .into_iter()
+        .filter_map(|(n, o, after, polarity)| {
+            let dest = match o.as_str() {
+                "busy" => Destination::Busy,
+                "congestion" => Destination::Congestion,
+                "no-answer" => Destination::NoAnswer,
+                _ => Destination::Answer {
+                    after_ms: after,
+                    polarity,
+                    script: sim::Script::new(),
+                },
+            };
+            d(&n).map(|n| (n, dest))
+        })
+        .collect()
+}
+
+/// Runs the daemon until SIGTERM/SIGINT; returns the exit status.
+pub fn run(cfg: Config) -> i32 {
+    let plan = tipring_dsp::progress::plan::PLANS
+        .iter()
+        .copied()
+        .find(|p| p.name == cfg.board.plan.get_ref().as_str())
+        .unwrap_or(&tipring_dsp::progress::plan::US);
+    let encoding = match cfg.board.law.get_ref().as_str() {
+        "alaw" => Encoding::Alaw,
+        "linear" => Encoding::Linear,
+        _ => Encoding::Ulaw,
+    };
+    let (shards, sim) = match sim::build(SimConfig {
+        phones: cfg.board.phones,
+        trunks: cfg.board.trunks,
+        format: AudioFormat {
+            encoding,
+            period: FramePeriod::from_ms(*cfg.board.frame_ms.get_ref()).unwrap_or_default(),
+        },
+        plan,
+        ring_on_ms: cfg.board.ring_on_ms,
+        ring_off_ms: cfg.board.ring_off_ms,
+        directory: directory(&cfg),
+        shards: cfg.board.shards,
+        pacing: Pacing::Realtime,
+        ..SimConfig::default()
+    }) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!("board: {e}");
+            return 1;
+        }
+    };
+    let shards: Vec<Box<dyn Shard>> = shards.into_iter().map(|s| Box::new(s) as _).collect();
+    let (engines, link) = media::build(shards, plan);
+    let stats: Vec<Arc<TickStats>> = link.stats().to_vec();
+
+    // Handlers.
+    let mut registry = Registry::default();
+    let handler_config = |name: &str| {
+        cfg.handler.get(name).map_or_else(
+            || "{}".to_string(),
+            |t| serde_json::to_string(t).unwrap_or_else(|_| "{}".into()),
+        )
+    };
+    match &cfg.daemon.handlers_dir {
+        Some(dir) => registry.load_dir(dir, |stem| handler_config(stem)),
+        None => {
+            for f in example_handlers() {
+                let stem = f
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let name = if stem.contains("ivr_c") {
+                    "ivr-c"
+                } else {
+                    "menu"
+                };
+                registry.load(&f, &handler_config(name));
+            }
+        }
+    }
+    for r in cfg.routes() {
+        if registry.get(&r.handler).is_none() {
+            tracing::error!(
+                handler = %r.handler,
+                "a route names a handler that is not loaded; its calls will not be answered"
+            );
+        }
+    }
+
+    let groups: HashMap<String, Vec<u32>> = cfg.groups.clone().into_iter().collect();
+    let mut by_channel: HashMap<u32, Vec<String>> = HashMap::new();
+    for (g, chans) in &groups {
+        for c in chans {
+            by_channel.entry(*c).or_default().push(g.clone());
+        }
+    }
+    let mut switch = Switch::new(link, registry, cfg.routes(), plan, &by_channel);
+    let epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    switch.set_epoch_ms(epoch);
+
+    // Media threads.
+    let prio = (cfg.daemon.rt_priority > 0).then_some(i32::from(cfg.daemon.rt_priority));
+    let mut threads = Vec::new();
+    for (i, e) in engines.into_iter().enumerate() {
+        match media::spawn(e, &format!("tipring-media-{i}"), prio) {
+            Ok(t) => {
+                if i == 0 {
+                    match (&t.realtime.fifo, &t.realtime.mlock) {
+                        (Ok(p), Ok(())) => {
+                            tracing::info!("media threads: SCHED_FIFO priority {p}, memory locked")
+                        }
+                        (fifo, mlock) => tracing::warn!(
+                            "media threads run without full real-time guarantees (SCHED_FIFO: {}; mlockall: {}); carrying on",
+                            fifo.as_ref()
+                                .map_or_else(|e| e.clone(), |p| format!("priority {p}")),
+                            mlock.as_ref().map_or_else(|e| e.clone(), |()| "ok".into()),
+                        ),
+                    }
+                }
+                threads.push(t);
+            }
+            Err(e) => {
+                tracing::error!("cannot start a media thread: {e}");
+                return 1;
+            }
+        }
+    }
+
+    let (tx, _) = tokio::sync::broadcast::channel(4096);
+    let shared = Arc::new(Shared {
+        switch: Mutex::new(switch),
+        sim: Mutex::new(sim),
+        stream: tx,
+        draining: AtomicBool::new(false),
+        media: stats,
+        groups,
+    });
+
+    // The control loop: the switch's clock.
+    let stop = Arc::new(AtomicBool::new(false));
+    let control = {
+        let shared = Arc::clone(&shared);
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("tipring-control".into())
+            .spawn(move || {
+                let start = Instant::now();
+                while !stop.load(Relaxed) {
+                    let now = start.elapsed().as_millis() as u64;
+                    let events = {
+                        let mut sw = shared.switch.lock().unwrap_or_else(|p| p.into_inner());
+                        sw.step(now);
+                        sw.drain_stream()
+                    };
+                    for e in events {
+                        if let Ok(line) = serde_json::to_string(&e) {
+                            let _ = shared.stream.send(line);
+                        }
+                    }
+                    {
+                        let mut sim = shared.sim.lock().unwrap_or_else(|p| p.into_inner());
+                        while sim.poll().is_some() {}
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+    };
+    let control = match control {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("cannot start the control thread: {e}");
+            return 1;
+        }
+    };
+
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("tipring-api")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let api_addr = cfg.daemon.api.get_ref().clone();
+    let drain = Duration::from_secs(cfg.daemon.drain_seconds);
+    let status = rt.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(&api_addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("API: cannot listen on {api_addr}: {e}");
+                return 1;
+            }
+        };
+        tracing::info!("API listening on http://{api_addr}/v1");
+        let app = crate::api::router(Arc::clone(&shared));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+        // Ready once the media threads tick.
+        let t0: u64 = shared.media.iter().map(|m| m.ticks.load(Relaxed)).sum();
+        for _ in 0..200 {
+            let t: u64 = shared.media.iter().map(|m| m.ticks.load(Relaxed)).sum();
+            if t > t0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let channels = shared
+            .switch
+            .lock()
+            .map(|s| s.channels().len())
+            .unwrap_or(0);
+        crate::notify::ready(&format!(
+            "sim board, {channels} channels; API on {api_addr}"
+        ));
+
+        // The watchdog: fed only while the media threads tick.
+        let watchdog = crate::notify::watchdog_interval().map(|every| {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let mut last: Vec<u64> =
+                    shared.media.iter().map(|m| m.ticks.load(Relaxed)).collect();
+                loop {
+                    tokio::time::sleep(every).await;
+                    let now: Vec<u64> =
+                        shared.media.iter().map(|m| m.ticks.load(Relaxed)).collect();
+                    if now.iter().zip(&last).all(|(n, l)| n > l) {
+                        crate::notify::watchdog();
+                    } else {
+                        tracing::error!("a media thread stopped ticking; not feeding the watchdog");
+                    }
+                    last = now;
+                }
+            })
+        });
+
+        wait_for_signal().await;
+        tracing::info!(
+            "shutting down: no new calls; active calls have {}s to finish",
+            drain.as_secs()
+        );
+        crate::notify::stopping();
+        shared.draining.store(true, Relaxed);
+        let deadline = Instant::now() + drain;
+        {
+            let mut sw = shared.switch.lock().unwrap_or_else(|p| p.into_inner());
+            sw.set_draining();
+        }
+        loop {
+            let active = shared.switch.lock().map(|s| s.active()).unwrap_or(0);
+            if active == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!("drain deadline reached: hanging up {active} calls");
+                shared
+                    .switch
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .hangup_all();
+                break;
+            }
+            crate::notify::status(&format!("draining: {active} calls active"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(w) = watchdog {
+            w.abort();
+        }
+        server.abort();
+        0
+    });
+    stop.store(true, Relaxed);
+    let _ = control.join();
+    // Let the media threads play out the last hang-ups, then stop them.
+    std::thread::sleep(Duration::from_millis(100));
+    for t in threads {
+        if let Err(e) = t.stop() {
+            tracing::error!("media thread: {e}");
+        }
+    }
+    tracing::info!("stopped");
+    status
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

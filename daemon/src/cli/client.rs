@@ -1,0 +1,147 @@
+//! `tipring status|channels|calls|call|originate|hangup|handlers|sim`: the daemon's API from
+//! the shell. Prints the API's JSON (pretty); errors are the API's reason, one line, with
+//! exit status 1 (2 for bad usage).
+
+use super::Failure;
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+/// Commands that talk to a running tipringd.
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// The exchange rings the board on exchange line N (an inbound call).
+    Ring {
+        /// Line (channel) number.
+        line: u32,
+        /// Caller ID number.
+        #[arg(long)]
+        number: Option<String>,
+        /// Caller ID name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Rings before the caller gives up.
+        #[arg(long)]
+        rings: Option<u32>,
+    },
+    /// The phone on line N goes off hook.
+    Offhook {
+        /// Line number.
+        line: u32,
+    },
+    /// The party on line N keys DTMF.
+    Dial {
+        /// Line number.
+        line: u32,
+        /// Digits.
+        digits: String,
+    },
+    /// The party on line N plays a WAV file (8 kHz mono).
+    Play {
+        /// Line number.
+        line: u32,
+        /// The file, as the daemon sees it.
+        file: String,
+    },
+    /// The phone on line N hangs up.
+    Onhook {
+        /// Line number.
+        line: u32,
+    },
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn url(api: &str, path: &str) -> String {
+    format!("{}{path}", api.trim_end_matches('/'))
+}
+
+fn answer(
+    r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    api: &str,
+) -> Result<Value, Failure> {
+    let mut r = r.map_err(|e| Failure::runtime(format!("cannot reach tipringd at {api}: {e}")))?;
+    let status = r.status();
+    let v: Value = r
+        .body_mut()
+        .read_json()
+        .map_err(|e| Failure::runtime(format!("{api}: not a JSON answer: {e}")))?;
+    if status.is_success() {
+        Ok(v)
+    } else {
+        let why = v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        Err(Failure::runtime(format!("{} {why}", status.as_u16())))
+    }
+}
+
+/// GET `path`.
+pub fn get(api: &str, path: &str) -> Result<Value, Failure> {
+    answer(agent().get(&url(api, path)).call(), api)
+}
+
+/// POST `body` to `path`.
+pub fn post(api: &str, path: &str, body: &Value) -> Result<Value, Failure> {
+    answer(agent().post(&url(api, path)).send_json(body), api)
+}
+
+/// DELETE `path`.
+pub fn delete(api: &str, path: &str) -> Result<Value, Failure> {
+    answer(agent().delete(&url(api, path)).call(), api)
+}
+
+/// Prints `v` as pretty JSON.
+pub fn print(v: &Value) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let s = serde_json::to_string_pretty(v).unwrap_or_default();
+    match writeln!(std::io::stdout().lock(), "{s}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::runtime(format!("stdout: {e}"))),
+    }
+}
+
+/// Runs a sim command.
+pub fn sim(api: &str, cmd: SimCommand) -> Result<Value, Failure> {
+    match cmd {
+        SimCommand::Ring {
+            line,
+            number,
+            name,
+            rings,
+        } => {
+            let mut body = json!({});
+            if number.is_some() || name.is_some() {
+                body["caller"] = json!({"number": number, "name": name});
+            }
+            if let Some(r) = rings {
+                body["rings"] = r.into();
+            }
+            post(api, &format!("/v1/sim/lines/{line}/ring"), &body)
+        }
+        SimCommand::Offhook { line } => {
+            post(api, &format!("/v1/sim/lines/{line}/offhook"), &json!({}))
+        }
+        SimCommand::Onhook { line } => {
+            post(api, &format!("/v1/sim/lines/{line}/onhook"), &json!({}))
+        }
+        SimCommand::Dial { line, digits } => post(
+            api,
+            &format!("/v1/sim/lines/{line}/dial"),
+            &json!({"digits": digits}),
+        ),
+        SimCommand::Play { line, file } => post(
+            api,
+            &format!("/v1/sim/lines/{line}/play"),
+            &json!({"file": file}),
+        ),
+    }
+}

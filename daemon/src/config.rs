@@ -1,0 +1,446 @@
+//! `tipring.toml`: what the daemon runs. Every key has a default, so no file at all gives
+//! the sim board with the example handlers. A bad file is refused as a whole, naming the
+//! file, line, column and key.
+//!
+//! ```toml
+//! [daemon]
+//! api = "127.0.0.1:8080"          # HTTP API address
+//! handlers_dir = "/usr/lib/tipring/handlers"   # default: the example handlers
+//! drain_seconds = 30              # SIGTERM: how long active calls may finish
+//! rt_priority = 10                # media threads' SCHED_FIFO priority (0: don't ask)
+//!
+//! [board]
+//! kind = "sim"                    # the only board this version drives
+//! phones = 4                      # sim FXS ports (channels 1..=phones)
+//! trunks = 4                      # sim FXO ports (the next channels)
+//! law = "ulaw"                    # ulaw | alaw | linear
+//! frame_ms = 20                   # 10 | 20
+//! plan = "us"                     # us | uk | de | fr
+//! shards = 1                      # media threads
+//!
+//! [[board.directory]]             # the sim exchange's numbers
+//! number = "5550100"
+//! outcome = "busy"                # answer | busy | congestion | no-answer
+//!
+//! [[route]]                       # first match wins: channel = N | kind = "fxo" | group = "g" | any = true
+//! kind = "fxo"
+//! handler = "ivr-c"
+//! params = { prompts = "/usr/share/asterisk/sounds/en" }
+//!
+//! [groups]
+//! sales = [5, 6]
+//!
+//! [handler.ivr-c]                 # given to the handler's init, as JSON
+//! ```
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The default config file.
+pub const DEFAULT_PATH: &str = "/etc/tipring/tipring.toml";
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[daemon]`.
+    pub daemon: Daemon,
+    /// `[board]`.
+    pub board: Board,
+    /// `[[route]]`, in order.
+    pub route: Vec<RouteEntry>,
+    /// `[groups]`: name → channels.
+    pub groups: BTreeMap<String, Vec<u32>>,
+    /// `[handler.NAME]`: each handler's init config.
+    pub handler: BTreeMap<String, toml::Table>,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Daemon {
+    /// API address.
+    pub api: Spanned<String>,
+    /// Handlers directory (default: the example handlers built with the daemon).
+    pub handlers_dir: Option<PathBuf>,
+    /// SIGTERM drain deadline, s.
+    pub drain_seconds: u64,
+    /// SCHED_FIFO priority of media threads (0: don't ask).
+    pub rt_priority: u8,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            api: Spanned::new(0..0, "127.0.0.1:8080".into()),
+            handlers_dir: None,
+            drain_seconds: 30,
+            rt_priority: 10,
+        }
+    }
+}
+
+/// `[board]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Board {
+    /// `sim`.
+    pub kind: Spanned<String>,
+    /// Sim FXS ports.
+    pub phones: u32,
+    /// Sim FXO ports.
+    pub trunks: u32,
+    /// `ulaw`, `alaw`, `linear`.
+    pub law: Spanned<String>,
+    /// 10 or 20.
+    pub frame_ms: Spanned<u32>,
+    /// `us`, `uk`, `de`, `fr`.
+    pub plan: Spanned<String>,
+    /// Media threads.
+    pub shards: usize,
+    /// Sim exchange ring cadence, ms.
+    pub ring_on_ms: u32,
+    /// See `ring_on_ms`.
+    pub ring_off_ms: u32,
+    /// Sim exchange numbers.
+    pub directory: Vec<DirEntry>,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Board {
+            kind: Spanned::new(0..0, "sim".into()),
+            phones: 4,
+            trunks: 4,
+            law: Spanned::new(0..0, "ulaw".into()),
+            frame_ms: Spanned::new(0..0, 20),
+            plan: Spanned::new(0..0, "us".into()),
+            shards: 1,
+            ring_on_ms: 2000,
+            ring_off_ms: 4000,
+            directory: Vec::new(),
+        }
+    }
+}
+
+/// `[[board.directory]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirEntry {
+    /// The number.
+    pub number: Spanned<String>,
+    /// `answer`, `busy`, `congestion`, `no-answer`.
+    pub outcome: Spanned<String>,
+    /// `answer`: ringing time, ms.
+    #[serde(default = "default_answer_ms")]
+    pub answer_after_ms: u32,
+    /// `answer`: reverse polarity on answer.
+    #[serde(default = "yes")]
+    pub polarity: bool,
+}
+
+fn default_answer_ms() -> u32 {
+    3000
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[route]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteEntry {
+    /// Match one channel.
+    pub channel: Option<u32>,
+    /// Match a kind.
+    pub kind: Option<String>,
+    /// Match a group.
+    pub group: Option<String>,
+    /// Match everything.
+    #[serde(default)]
+    pub any: bool,
+    /// The handler.
+    pub handler: Spanned<String>,
+    /// Its params.
+    #[serde(default)]
+    pub params: toml::Table,
+}
+
+/// A config error: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong (with the key).
+    pub message: String,
+}
+
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
+}
+
+impl Config {
+    /// Reads `path`.
+    ///
+    /// # Errors
+    /// Unreadable, not TOML, unknown keys, wrong types or values: one error naming the
+    /// file, line, column and key.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses `text` (from `file`, for messages).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let at = |span: std::ops::Range<usize>, message: String| {
+            let (line, column) = line_col(text, span.start);
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            at(span, e.message().trim().to_string())
+        })?;
+        let b = &cfg.board;
+        if b.kind.get_ref() != "sim" {
+            return Err(at(
+                b.kind.span(),
+                format!(
+                    "board.kind: {:?} is not a board this version drives (only \"sim\")",
+                    b.kind.get_ref()
+                ),
+            ));
+        }
+        if !matches!(b.law.get_ref().as_str(), "ulaw" | "alaw" | "linear") {
+            return Err(at(
+                b.law.span(),
+                format!(
+                    "board.law: {:?}: expected ulaw, alaw or linear",
+                    b.law.get_ref()
+                ),
+            ));
+        }
+        if !matches!(*b.frame_ms.get_ref(), 10 | 20) {
+            return Err(at(
+                b.frame_ms.span(),
+                format!(
+                    "board.frame_ms: {}: expected 10 or 20",
+                    b.frame_ms.get_ref()
+                ),
+            ));
+        }
+        if tipring_dsp::progress::plan::PLANS
+            .iter()
+            .all(|p| p.name != b.plan.get_ref().as_str())
+        {
+            return Err(at(
+                b.plan.span(),
+                format!(
+                    "board.plan: {:?}: expected us, uk, de or fr",
+                    b.plan.get_ref()
+                ),
+            ));
+        }
+        if b.phones + b.trunks == 0 || b.phones + b.trunks > 20_000 {
+            return Err(at(0..0, "board: phones + trunks must be 1..=20000".into()));
+        }
+        if b.shards == 0 || b.shards > 64 {
+            return Err(at(0..0, "board.shards: must be 1..=64".into()));
+        }
+        for (i, d) in b.directory.iter().enumerate() {
+            if tipring_hal::Digits::parse(tipring_hal::ChannelId(0), d.number.get_ref()).is_err()
+                || d.number.get_ref().is_empty()
+            {
+                return Err(at(
+                    d.number.span(),
+                    format!(
+                        "board.directory[{i}].number: {:?}: only 0-9 * # A-D, 1 to 32 of them",
+                        d.number.get_ref()
+                    ),
+                ));
+            }
+            if !matches!(
+                d.outcome.get_ref().as_str(),
+                "answer" | "busy" | "congestion" | "no-answer"
+            ) {
+                return Err(at(
+                    d.outcome.span(),
+                    format!(
+                        "board.directory[{i}].outcome: {:?}: expected answer, busy, congestion or no-answer",
+                        d.outcome.get_ref()
+                    ),
+                ));
+            }
+        }
+        if cfg
+            .daemon
+            .api
+            .get_ref()
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+        {
+            return Err(at(
+                cfg.daemon.api.span(),
+                format!(
+                    "daemon.api: {:?} is not an address:port",
+                    cfg.daemon.api.get_ref()
+                ),
+            ));
+        }
+        for (i, r) in cfg.route.iter().enumerate() {
+            let n = usize::from(r.channel.is_some())
+                + usize::from(r.kind.is_some())
+                + usize::from(r.group.is_some())
+                + usize::from(r.any);
+            if n != 1 {
+                return Err(at(
+                    r.handler.span(),
+                    format!("route[{i}]: give exactly one of channel, kind, group or any = true"),
+                ));
+            }
+            if let Some(g) = &r.group
+                && !cfg.groups.contains_key(g)
+            {
+                return Err(at(
+                    r.handler.span(),
+                    format!("route[{i}].group: no group {g:?} in [groups]"),
+                ));
+            }
+        }
+        let total = b.phones + b.trunks;
+        for (g, chans) in &cfg.groups {
+            if let Some(c) = chans.iter().find(|&&c| c == 0 || c > total) {
+                return Err(at(
+                    0..0,
+                    format!("groups.{g}: channel {c} does not exist (the board has 1..={total})"),
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The routes, as the switch takes them (the defaults when the file has none: FXO
+    /// lines to the C IVR, phones to the Rust menu, with the Debian prompts).
+    pub fn routes(&self) -> Vec<crate::call::Route> {
+        use crate::call::{Match, Route};
+        if self.route.is_empty() {
+            let params =
+                serde_json::json!({"prompts": "/usr/share/asterisk/sounds/en"}).to_string();
+            return vec![
+                Route {
+                    matches: Match::Kind("fxo".into()),
+                    handler: "ivr-c".into(),
+                    params: params.clone(),
+                },
+                Route {
+                    matches: Match::Kind("fxs".into()),
+                    handler: "menu".into(),
+                    params,
+                },
+            ];
+        }
+        self.route
+            .iter()
+            .map(|r| Route {
+                matches: match (&r.channel, &r.kind, &r.group) {
+                    (Some(c), _, _) => Match::Channel(*c),
+                    (_, Some(k), _) => Match::Kind(k.clone()),
+                    (_, _, Some(g)) => Match::Group(g.clone()),
+                    _ => Match::Any,
+                },
+                handler: r.handler.get_ref().clone(),
+                params: serde_json::to_string(&r.params).unwrap_or_else(|_| "{}".into()),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_the_defaults() {
+        let c = Config::parse("t.toml", "").unwrap();
+        assert_eq!(c.board.phones, 4);
+        assert_eq!(c.daemon.api.get_ref(), "127.0.0.1:8080");
+        assert_eq!(c.routes().len(), 2);
+    }
+
+    #[test]
+    fn errors_name_file_line_column_and_key() {
+        let e = Config::parse("t.toml", "[board]\nphones = 2\nlaw = \"mulaw\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:3:7: board.law: \"mulaw\": expected ulaw, alaw or linear"
+        );
+        let e = Config::parse("t.toml", "[board]\nfrobs = 1\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:1: unknown field `frobs`"),
+            "{e}"
+        );
+        let e = Config::parse("t.toml", "[board]\nphones = \"four\"\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("t.toml:2:10: invalid type"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "t.toml",
+            "[[route]]\nkind = \"fxo\"\nany = true\nhandler = \"x\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:4:11: route[0]: give exactly one of channel, kind, group or any = true"
+        );
+        let e = Config::parse("t.toml", "[board]\nframe_ms = 30\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:2:12: board.frame_ms: 30: expected 10 or 20"
+        );
+        let e = Config::parse(
+            "t.toml",
+            "[[board.directory]]\nnumber = \"55x\"\noutcome = \"busy\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:10: board.directory[0].number"),
+            "{e}"
+        );
+        let e = Config::parse("t.toml", "[daemon]\napi = \"localhost\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:2:7: daemon.api: \"localhost\" is not an address:port"
+        );
+        let e = Config::parse("t.toml", "[board\n").unwrap_err();
+        assert!(e.to_string().starts_with("t.toml:1:"), "{e}");
+    }
+}
