@@ -30,19 +30,23 @@ pub struct Shared {
     pub groups: HashMap<String, Vec<u32>>,
 }
 
-/// Sets up logging: plain lines without timestamps under systemd (journald adds them),
-/// timestamps otherwise. `RUST_LOG` filters (default `info`).
+/// Sets up logging on stderr: plain lines without timestamps under systemd (journald adds
+/// them), timestamps otherwise. `RUST_LOG` filters (default `info`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    // Colours only on a terminal (and never with NO_COLOR).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(std::io::stderr);
     let _ = if journald {
         b.without_time().with_ansi(false).try_init()
     } else {
-        b.try_init()
+        b.with_ansi(ansi).try_init()
     };
 }
 
@@ -311,6 +315,9 @@ pub fn run(cfg: Config) -> i32 {
                 return 1;
             }
         };
+        let api_addr = listener
+            .local_addr()
+            .map_or_else(|_| api_addr.clone(), |a| a.to_string());
         tracing::info!("API listening on http://{api_addr}/v1");
         let app = crate::api::router(Arc::clone(&shared));
         let server = tokio::spawn(async move { axum::serve(listener, app).await });

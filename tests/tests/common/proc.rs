@@ -1,0 +1,169 @@
+//! Running the real `tipringd` binary.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The `tipringd` binary of this build profile, built if needed (with the same cargo).
+pub fn tipringd() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "tipringd",
+        "--bin",
+        "tipringd",
+        "-p",
+        "tipring-example-menu",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    let st = cmd.status().expect("cargo");
+    assert!(st.success(), "building tipringd failed");
+    profile_dir.join("tipringd")
+}
+
+/// A running daemon whose log lines arrive on `log`.
+pub struct Daemon {
+    pub child: Child,
+    pub log: mpsc::Receiver<String>,
+    pub api: String,
+}
+
+impl Daemon {
+    /// Starts `tipringd --config CONFIG` (a temp file with `toml`), with `env`, through
+    /// `sh -c 'WATCHDOG_PID=$$ exec …'` so that a watchdog's PID is the daemon's; waits for
+    /// the API address in its log.
+    pub fn start(toml: &str, env: &[(&str, String)]) -> Daemon {
+        let bin = tipringd();
+        let cfg = std::env::temp_dir().join(format!(
+            "tipring-e2e-{}-{}.toml",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::write(&cfg, toml).unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "WATCHDOG_PID=$$ exec '{}' --config '{}'",
+                bin.display(),
+                cfg.display()
+            ))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start tipringd");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut api = String::new();
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while api.is_empty() && std::time::Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                if let Some(i) = line.find("API listening on ") {
+                    api = line[i + "API listening on ".len()..]
+                        .trim()
+                        .trim_end_matches("/v1")
+                        .to_string();
+                }
+                seen.push(line);
+            }
+        }
+        if api.is_empty() {
+            let st = child.try_wait();
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "tipringd did not start its API ({st:?}); it said:\n{}",
+                seen.join("\n")
+            );
+        }
+        Daemon {
+            child,
+            log: rx,
+            api,
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the exit (at most `secs`); its status code.
+    pub fn wait(&mut self, secs: u64) -> Option<i32> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos().into())
+}
+
+/// A small HTTP/1.1 client over TcpStream (the API's answers are small JSON): method, path,
+/// body → status and body.
+pub fn http(api: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = api.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the API");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status: u16 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map_or("", |x| x.1);
+    // Chunked bodies: keep what looks like the JSON.
+    let body = match (body.find(['{', '[']), body.rfind(['}', ']'])) {
+        (Some(a), Some(b)) if b >= a => body[a..=b].to_string(),
+        _ => body.to_string(),
+    };
+    (status, body)
+}
