@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::proc::{Daemon, http, tipringd};
+use common::proc::{Daemon, events, http, next_event, tipringd};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -89,7 +89,9 @@ fn the_api_runs_a_call_and_refuses_bad_requests() {
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{b}");
     }
 
-    // A call: the exchange rings line 3 with caller ID; the caller keys 42#.
+    // A call: the exchange rings line 3 with caller ID; the caller keys 42#. The event
+    // stream is open before it starts.
+    let mut ws = events(&api);
     let (st, b) = http(
         &api,
         "POST",
@@ -118,6 +120,28 @@ fn the_api_runs_a_call_and_refuses_bad_requests() {
     assert_eq!(call["digits"][0], "42");
     assert_eq!(call["caller"], "5550123");
     assert_eq!(call["cause"], 16);
+    // The stream told it as it happened.
+    let mut seen = Vec::new();
+    while let Some(m) = next_event(&mut ws) {
+        let v: Value = serde_json::from_str(&m).unwrap();
+        seen.push(format!(
+            "{} {}",
+            v["channel"],
+            v["event"].as_str().unwrap_or("")
+        ));
+        if v["event"].as_str().is_some_and(|e| e.starts_with("ended")) {
+            break;
+        }
+    }
+    for want in [
+        "3 signal ring-begin",
+        "3 offered to ivr-c 1.0.0",
+        "3 answered",
+        "3 digit 4",
+        "3 digit 2",
+    ] {
+        assert!(seen.iter().any(|s| s == want), "no {want:?} in {seen:#?}");
+    }
     d.terminate();
     assert_eq!(d.wait(10), Some(0));
 }

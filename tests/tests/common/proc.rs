@@ -167,3 +167,49 @@ pub fn http(api: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     };
     (status, body)
 }
+
+/// Opens the API's event WebSocket (`GET /v1/events`).
+pub fn events(api: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let addr = api.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the API");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /v1/events HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).expect("the upgrade answer");
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
+}
+
+/// The next text message on an event WebSocket (server frames are not masked).
+pub fn next_event(s: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read;
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).ok()?;
+    let len = match h[1] & 0x7F {
+        126 => {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l).ok()?;
+            usize::from(u16::from_be_bytes(l))
+        }
+        127 => {
+            let mut l = [0u8; 8];
+            s.read_exact(&mut l).ok()?;
+            u64::from_be_bytes(l) as usize
+        }
+        n => usize::from(n),
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).ok()?;
+    (h[0] & 0x0F == 1).then(|| String::from_utf8_lossy(&payload).into_owned())
+}
