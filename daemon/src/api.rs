@@ -66,13 +66,23 @@ async fn health(State(s): State<Arc<Shared>>) -> Json<Value> {
     };
     let ticks: u64 = s.media.iter().map(|m| m.ticks.load(Relaxed)).sum();
     let missed: u64 = s.media.iter().map(|m| m.missed.load(Relaxed)).sum();
+    let events_lost: u64 = s.media.iter().map(|m| m.events_lost.load(Relaxed)).sum();
+    let bridge_slips: u64 = s.media.iter().map(|m| m.bridge_slips.load(Relaxed)).sum();
+    let leaked: u64 = s.media.iter().map(|m| m.leaked.load(Relaxed)).sum();
     Json(json!({
         "status": if s.draining.load(Relaxed) { "draining" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
         "board": "sim",
         "channels": channels,
         "active_calls": active,
-        "media": {"threads": s.media.len(), "ticks": ticks, "missed_ticks": missed},
+        "media": {
+            "threads": s.media.len(),
+            "ticks": ticks,
+            "missed_ticks": missed,
+            "events_lost": events_lost,
+            "bridge_slips": bridge_slips,
+            "buffers_leaked": leaked,
+        },
     }))
 }
 

@@ -54,6 +54,7 @@ fn the_api_runs_a_call_and_refuses_bad_requests() {
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "ok");
     assert_eq!(v["channels"], 4);
+    assert_eq!(v["media"]["events_lost"], 0);
     let (st, body) = http(&api, "GET", "/v1/channels", "");
     assert_eq!(st, 200);
     let ch: Value = serde_json::from_str(&body).unwrap();
