@@ -3,8 +3,6 @@
 //! record, send DTMF, bridge and signal. A counting global allocator counts the heap
 //! operations of the ticking thread; the control plane's calls run with counting off.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tipring_dsp::progress::plan::US;
@@ -12,48 +10,8 @@ use tipring_hal::sim::{self, Destination, Script, SimConfig, Step};
 use tipring_hal::{ChannelId, Command, Digits, Pacing, Shard};
 use tipringd::media::{self, MediaCommand, MediaEvent, OpId};
 
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static OPS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    if ARMED.with(Cell::get) {
-        OPS.with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments; the
-// thread-local flag and counter are const-initialised `Cell`s, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn counted<T>(f: impl FnOnce() -> T) -> T {
-    ARMED.with(|a| a.set(true));
-    let r = f();
-    ARMED.with(|a| a.set(false));
-    r
-}
+static GLOBAL: tipring_testkit::Counting = tipring_testkit::Counting;
 
 #[test]
 fn a_thousand_channels_tick_without_the_heap() {
@@ -152,9 +110,7 @@ fn a_thousand_channels_tick_without_the_heap() {
                 link.send(id, c).unwrap();
             }
         }
-        let before = OPS.with(Cell::get);
-        counted(|| engine.tick().unwrap());
-        let ops = OPS.with(Cell::get) - before;
+        let ((), ops) = tipring_testkit::count(|| engine.tick().unwrap());
         assert_eq!(ops, 0, "tick {tick}: {ops} heap operations");
         while let Some(e) = link.poll() {
             let kind = match e.event {

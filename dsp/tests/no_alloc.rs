@@ -4,53 +4,12 @@
 //! odd-sized chunks. Both the switch and the count are per thread, so tests running in
 //! parallel (one of which allocates on purpose) cannot disturb each other.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Counts one heap operation if this thread is armed.
-fn note() {
-    if ARMED.with(Cell::get) {
-        ALLOCS.with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments; the
-// thread-local flag and counter are const-initialised `Cell`s, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: tipring_testkit::Counting = tipring_testkit::Counting;
 
-/// Runs `f` with counting armed on this thread; returns the heap operations it made.
+/// Runs `f` counting this thread's heap operations; returns the count.
 fn count<F: FnOnce()>(f: F) -> usize {
-    ALLOCS.with(|n| n.set(0));
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    ALLOCS.with(Cell::get)
+    tipring_testkit::count(f).1
 }
 
 /// 8 s of varied 8 kHz audio: digits, speech, tones, noise.

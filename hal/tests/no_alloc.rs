@@ -4,55 +4,13 @@
 //! allocator counts the heap operations of the thread under test; control-plane calls
 //! (which may allocate) run with counting off.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 use tipring_dsp::cid::CallerId;
 use tipring_hal::sim::{self, Destination, Script, SimConfig, Step};
 use tipring_hal::{ChannelId, Command, Digits, Pacing, Shard};
 
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static OPS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    if ARMED.with(Cell::get) {
-        OPS.with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments; the
-// thread-local flag and counter are const-initialised `Cell`s, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn counted<T>(f: impl FnOnce() -> T) -> T {
-    ARMED.with(|a| a.set(true));
-    let r = f();
-    ARMED.with(|a| a.set(false));
-    r
-}
+static GLOBAL: tipring_testkit::Counting = tipring_testkit::Counting;
 
 #[test]
 fn the_media_side_never_allocates() {
@@ -110,11 +68,9 @@ fn the_media_side_never_allocates() {
                 .unwrap();
         }
     }
-    let mut ops_before = 0;
     let mut seen = std::collections::BTreeMap::new();
     for tick in 0..500u32 {
-        OPS.with(|n| ops_before = n.get());
-        counted(|| {
+        let ((), ops) = tipring_testkit::count(|| {
             shard.wait_tick().unwrap();
             for slot in 0..(PHONES + TRUNKS) as usize {
                 let mut frame = [0u8; 160];
@@ -150,7 +106,6 @@ fn the_media_side_never_allocates() {
             let kind = kind.split(['(', ' ']).next().unwrap_or("").to_string();
             *seen.entry(kind).or_insert(0u32) += 1;
         }
-        let ops = OPS.with(Cell::get) - ops_before;
         assert_eq!(
             ops, 0,
             "tick {tick}: {ops} heap operations on the media side"
@@ -176,7 +131,6 @@ fn the_media_side_never_allocates() {
 /// The counter sees heap operations when there are some (the test above can fail).
 #[test]
 fn the_counter_counts() {
-    OPS.with(|n| n.set(0));
-    counted(|| drop(std::hint::black_box(vec![1u8; 10])));
-    assert_eq!(OPS.with(Cell::get), 2);
+    let ((), ops) = tipring_testkit::count(|| drop(std::hint::black_box(vec![1u8; 10])));
+    assert_eq!(ops, 2);
 }
