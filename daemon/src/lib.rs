@@ -1,8 +1,14 @@
 //! # tipringd
 //!
-//! The Tipring appliance daemon and the `tipring` command-line tool. Today this crate holds
-//! the `tipring dsp …` tools, which run the real-time DSP core (`tipring-dsp`) over WAV files
-//! so that integrators can debug recorded calls with exactly the code the daemon runs.
+//! The Tipring appliance daemon and the `tipring` command-line tool.
+//!
+//! * [`media`]: the real-time media plane, one OS thread per board shard.
+//! * [`call`]: call control, the sans-IO switch that runs one handler instance per call.
+//! * [`handler`]: loading handler shared objects and the host side of their C ABI.
+//! * [`config`], [`app`], [`api`], [`notify`]: the daemon around them (TOML config, control
+//!   loop, HTTP API, systemd notifications).
+//! * [`cli`]: the `tipring` command line: the `tipring dsp …` tools over WAV files, the
+//!   benchmarks, and commands that talk to a running daemon.
 #![deny(missing_docs)]
 
 pub mod api;
