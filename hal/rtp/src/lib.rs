@@ -1,0 +1,2 @@
+//! RTP session layer (work in progress).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! SIP core (work in progress).
+#![deny(missing_docs)]
