@@ -1,0 +1,1 @@
+//! SIP test peers (work in progress).
