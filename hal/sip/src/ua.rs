@@ -1,0 +1,1851 @@
+//! The user agent core: transactions (RFC 3261 §17), dialogs (§12), calls, registration and
+//! keep-alives, as one sans-IO state machine.
+//!
+//! **Run loop.** The adapter owns the socket and the clock:
+//! ```text
+//! loop {
+//!     select! { datagram => ua.handle_datagram(now, from, &bytes),
+//!               sleep_until(ua.poll_timeout()) => ua.handle_timeout(now),
+//!               command => ua.answer(..) / ua.invite(..) / … }
+//!     while let Some(t) = ua.poll_transmit() { socket.send_to(&t.bytes, t.to) }
+//!     while let Some(e) = ua.poll_event() { call control }
+//! }
+//! ```
+//! Nothing here reads a clock or a random source: `now` (milliseconds) is passed in, and
+//! tags, branches and client nonces come from a generator seeded by the caller.
+//!
+//! **Transactions.** Server transactions are keyed by the top `Via`'s branch and the method
+//! (an `ACK` for a non-2xx final matches its `INVITE`, §17.2.3); a retransmitted request gets
+//! the last response again. Final responses to `INVITE` are retransmitted on timer G until
+//! the `ACK` (for 2xx too: RFC 6026 leaves that to the core, which is here), and given up on
+//! timer H. Client transactions retransmit on timers A/E until a response, time out on B/F,
+//! and absorb retransmitted finals on D/K. Over UDP every timer runs; T1 is 500 ms.
+//!
+//! **NAT.** Responses go back to where the request came from (RFC 3581 behaviour for every
+//! request, which is Asterisk's `force_rport`), and the top `Via` records `received` and
+//! `rport`. Requests inside a dialog go to the dialog's peer address when the remote target
+//! is not an IP literal.
+
+use crate::auth::{Challenge, ClientAuth};
+use crate::cause;
+use crate::frame::{Limits, Prepared};
+use crate::hdr::{self, NameAddr};
+use crate::msg::{self, Builder, Message, StartLine};
+use crate::sdp::Sdp;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+/// What the core needs to know about where it runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Our signalling address as peers reach it (Via, Contact); the external address behind
+    /// NAT when one is configured.
+    pub local: SocketAddr,
+    /// `User-Agent`/`Server` value.
+    pub user_agent: String,
+    /// Message size limits.
+    pub limits: Limits,
+    /// RFC 3261 T1 (round-trip estimate), ms.
+    pub t1_ms: u64,
+    /// T2 (longest retransmit interval for non-INVITE and INVITE responses), ms.
+    pub t2_ms: u64,
+    /// T4 (how long the network holds a message), ms.
+    pub t4_ms: u64,
+}
+
+impl Config {
+    /// The RFC defaults at `local`.
+    pub fn new(local: SocketAddr) -> Self {
+        Config {
+            local,
+            user_agent: concat!("Tipring/", env!("CARGO_PKG_VERSION")).into(),
+            limits: Limits::default(),
+            t1_ms: 500,
+            t2_ms: 4_000,
+            t4_ms: 5_000,
+        }
+    }
+}
+
+/// A call the core tracks (either direction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallRef(pub u64);
+
+/// A registration binding the core keeps refreshed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegRef(pub u32);
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// The message.
+    pub bytes: Vec<u8>,
+}
+
+/// An inbound call as offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// Where the INVITE came from.
+    pub source: SocketAddr,
+    /// The Request-URI.
+    pub request_uri: String,
+    /// The dialled number: the Request-URI's user part, else the `To` user.
+    pub called: Option<String>,
+    /// The caller's number: `P-Asserted-Identity` when present, else `From`.
+    pub caller: Option<String>,
+    /// The caller's display name.
+    pub caller_name: Option<String>,
+    /// `Privacy: id` (or `user`): the caller asked for the identity to be withheld.
+    pub withheld: bool,
+    /// The first `Diversion`: the number that forwarded the call and the reason.
+    pub diversion: Option<(String, Option<String>)>,
+    /// The offer, when the INVITE carried one (none means we offer in the 200).
+    pub offer: Option<Sdp>,
+    /// The `Call-ID`, for logs.
+    pub call_id: String,
+}
+
+/// What happened, for call control.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A new inbound call: answer with [`Ua::ringing`], [`Ua::answer`] or [`Ua::reject`].
+    Incoming {
+        /// The call.
+        call: CallRef,
+        /// Who and what.
+        info: Box<Inbound>,
+    },
+    /// The caller cancelled before we answered.
+    Cancelled {
+        /// The call.
+        call: CallRef,
+    },
+    /// An outbound call's provisional response (180 ringing, 183 progress with early media).
+    Progress {
+        /// The call.
+        call: CallRef,
+        /// Status code.
+        code: u16,
+        /// Early media answer, if the response carried SDP.
+        sdp: Option<Sdp>,
+    },
+    /// An outbound call was answered.
+    Answered {
+        /// The call.
+        call: CallRef,
+        /// The answer (or, after an offerless INVITE, the offer).
+        sdp: Option<Sdp>,
+    },
+    /// An outbound call failed before answer.
+    Failed {
+        /// The call.
+        call: CallRef,
+        /// Final status (408 for a timeout).
+        code: u16,
+        /// The Q.850 cause (from `Reason`, else mapped from the status).
+        cause: u8,
+        /// `Retry-After`, seconds.
+        retry_after: Option<u32>,
+    },
+    /// A call that was up ended (or a call we were asked to end is gone).
+    Ended {
+        /// The call.
+        call: CallRef,
+        /// The Q.850 cause.
+        cause: u8,
+        /// True when the far end ended it.
+        remote: bool,
+    },
+    /// The peer sent a re-INVITE: answer with [`Ua::accept_reinvite`].
+    Reinvite {
+        /// The call.
+        call: CallRef,
+        /// The new offer, if any.
+        offer: Option<Sdp>,
+    },
+    /// A digit arrived by SIP INFO.
+    Dtmf {
+        /// The call.
+        call: CallRef,
+        /// `0-9 * # A-D`.
+        digit: char,
+    },
+    /// A registration succeeded (or was refreshed).
+    Registered {
+        /// The binding.
+        reg: RegRef,
+        /// Seconds the registrar granted.
+        expires: u32,
+    },
+    /// A registration failed; it is retried after `retry_in_ms`.
+    RegistrationFailed {
+        /// The binding.
+        reg: RegRef,
+        /// Status (408 for no answer).
+        code: u16,
+        /// Why, in words.
+        reason: String,
+        /// When the next attempt goes out.
+        retry_in_ms: u64,
+    },
+    /// An OPTIONS ping was answered (any final response proves the peer is alive).
+    Pong {
+        /// The ping's id.
+        id: u64,
+        /// Status.
+        code: u16,
+    },
+    /// An OPTIONS ping got no answer.
+    PingTimeout {
+        /// The ping's id.
+        id: u64,
+    },
+    /// A message was refused (answered 400 or dropped): for counters and logs.
+    Malformed {
+        /// Where it came from.
+        source: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An outbound call's set-up.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// Where the INVITE goes (the trunk's proxy, or the peer).
+    pub target: SocketAddr,
+    /// Request-URI (`sip:1000@pbx.example.com`).
+    pub request_uri: String,
+    /// `From` user (the calling number) and display name.
+    pub from_user: String,
+    /// Display name for `From`.
+    pub from_name: Option<String>,
+    /// Domain for `From` (the trunk's domain; our address when `None`).
+    pub from_domain: Option<String>,
+    /// Withhold the caller's identity (`Privacy: id`).
+    pub withhold: bool,
+    /// The offer.
+    pub sdp: String,
+    /// Credentials for 401/407.
+    pub auth: Option<ClientAuth>,
+}
+
+/// A registration's set-up.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The registrar's address.
+    pub registrar: SocketAddr,
+    /// The registrar's URI (`sip:pbx.example.com`).
+    pub registrar_uri: String,
+    /// Address of record (`sip:100@pbx.example.com`).
+    pub aor: String,
+    /// Seconds asked for.
+    pub expires: u32,
+    /// Credentials.
+    pub auth: Option<ClientAuth>,
+    /// First retry delay after a failure, ms (doubles up to 32×).
+    pub retry_ms: u64,
+}
+
+/// Why a call command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No such call (it ended).
+    #[error("no SIP call {0}")]
+    NoCall(u64),
+    /// The call is not in a state the command fits.
+    #[error("SIP call {0}: cannot {1} now")]
+    WrongState(u64, &'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Uas,
+    Uac,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// UAS: INVITE received, no final response yet. UAC: INVITE sent.
+    Setup,
+    /// 2xx sent or received; ACK not yet exchanged (UAS) — media may flow.
+    Answered,
+    /// Dialog confirmed.
+    Confirmed,
+}
+
+#[derive(Debug)]
+struct Call {
+    role: Role,
+    state: CallState,
+    call_id: String,
+    local_tag: String,
+    remote_tag: Option<String>,
+    /// Our side's name-addr (without tag) as in From (UAC) / To (UAS).
+    local_uri: String,
+    /// Theirs.
+    remote_uri: String,
+    local_seq: u32,
+    remote_seq: u32,
+    remote_target: String,
+    route: Vec<String>,
+    peer: SocketAddr,
+    /// UAS: the INVITE's server transaction key and the request.
+    uas_invite: Option<(String, Prepared)>,
+    /// UAS: a re-INVITE waiting for the application's answer.
+    reinvite: Option<(String, Prepared)>,
+    /// UAC: the INVITE as sent, for authentication retries and CANCEL.
+    uac: Option<UacInvite>,
+}
+
+#[derive(Debug)]
+struct UacInvite {
+    out: Outbound,
+    branch: String,
+    cseq: u32,
+    provisional: bool,
+    cancel: Option<u8>,
+    auth_tries: u8,
+    /// The `Authorization`/`Proxy-Authorization` line of the last attempt.
+    credentials: Option<(String, String)>,
+}
+
+#[derive(Debug)]
+struct ServerTxn {
+    invite: bool,
+    source: SocketAddr,
+    /// Last response sent: status and bytes.
+    last: Option<(u16, Vec<u8>)>,
+    call: Option<CallRef>,
+    /// Retransmission (timer G): next due and interval.
+    retransmit: Option<(u64, u64)>,
+    acked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientOwner {
+    Invite(CallRef),
+    Bye(CallRef),
+    Cancel(CallRef),
+    Info,
+    Register(RegRef),
+    Ping(u64),
+}
+
+#[derive(Debug)]
+struct ClientTxn {
+    owner: ClientOwner,
+    invite: bool,
+    dest: SocketAddr,
+    request: Vec<u8>,
+    /// The request's header section, to build the ACK for a non-2xx final.
+    head: Option<Prepared>,
+    retransmit: Option<(u64, u64)>,
+    timeout: u64,
+    /// Got a final response (Completed).
+    done: bool,
+    provisional: bool,
+}
+
+#[derive(Debug)]
+struct Reg {
+    cfg: Registration,
+    call_id: String,
+    tag: String,
+    cseq: u32,
+    auth_tries: u8,
+    failures: u32,
+    next: Option<u64>,
+    credentials: Option<(String, String)>,
+    expires: u32,
+    stopping: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Server(String),
+    ServerEnd(String),
+    Client(String),
+    ClientEnd(String),
+    Reg(u32),
+}
+
+/// The user agent core.
+#[derive(Debug)]
+pub struct Ua {
+    cfg: Config,
+    rng: u64,
+    now: u64,
+    next_call: u64,
+    calls: HashMap<CallRef, Call>,
+    /// (Call-ID, our tag) → call.
+    dialogs: HashMap<(String, String), CallRef>,
+    server: HashMap<String, ServerTxn>,
+    client: HashMap<String, ClientTxn>,
+    regs: HashMap<RegRef, Reg>,
+    timers: BinaryHeap<Reverse<(u64, Timer)>>,
+    out: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+
+impl Ua {
+    /// A core at `cfg.local`; `seed` feeds the tag and branch generator (take it from the
+    /// OS's random source in production, a constant in tests).
+    pub fn new(cfg: Config, seed: u64) -> Ua {
+        Ua {
+            cfg,
+            rng: seed | 1,
+            now: 0,
+            next_call: 1,
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            server: HashMap::new(),
+            client: HashMap::new(),
+            regs: HashMap::new(),
+            timers: BinaryHeap::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Number of calls the core tracks.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Transactions in progress (server, client): a gauge for stuck-transaction checks.
+    pub fn transactions(&self) -> (usize, usize) {
+        (self.server.len(), self.client.len())
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn token(&mut self) -> String {
+        format!("{:016x}", self.random())
+    }
+
+    fn branch(&mut self) -> String {
+        format!("z9hG4bK{:016x}", self.random())
+    }
+
+    fn schedule(&mut self, at: u64, t: Timer) {
+        self.timers.push(Reverse((at, t)));
+    }
+
+    /// When [`handle_timeout`](Ua::handle_timeout) is next due (ms), if anything waits.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    /// The next event for call control.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn send(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        self.out.push_back(Transmit { to, bytes });
+    }
+
+    fn via(&self, branch: &str) -> String {
+        format!("SIP/2.0/UDP {};branch={branch};rport", self.cfg.local)
+    }
+
+    fn contact(&self, user: &str) -> String {
+        if user.is_empty() {
+            format!("<sip:{}>", self.cfg.local)
+        } else {
+            format!("<sip:{user}@{}>", self.cfg.local)
+        }
+    }
+
+    // ---- input -------------------------------------------------------------------------
+
+    /// Handles one received datagram at `now` (ms).
+    pub fn handle_datagram(&mut self, now: u64, source: SocketAddr, bytes: &[u8]) {
+        self.now = now;
+        if bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+            return; // keep-alive
+        }
+        match msg::parse(bytes, &self.cfg.limits) {
+            Ok(m) => match m.start {
+                StartLine::Request { .. } => self.request(source, m),
+                StartLine::Response { .. } => self.response(m),
+            },
+            Err(e) => {
+                // Answer requests we can address; drop the rest (RFC 3261 §16.3 spirit).
+                if let Some(p) = &e.prep
+                    && p.is_request()
+                    && p.method() != Some("ACK")
+                    && p.header("Via").is_some()
+                {
+                    let reason = format!("Bad Request ({})", e.reason.replace(['\r', '\n'], " "));
+                    let r = Builder::response(p, 400, &reason, None)
+                        .header("Server", &self.cfg.user_agent)
+                        .build();
+                    self.send(source, r);
+                }
+                self.events.push_back(Event::Malformed {
+                    source,
+                    reason: e.reason,
+                });
+            }
+        }
+    }
+
+    /// Runs the timers due at `now` (ms).
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.now = now;
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, t))) = self.timers.pop() else {
+                break;
+            };
+            match t {
+                Timer::Server(k) => self.server_retransmit(&k, at),
+                Timer::ServerEnd(k) => self.server_end(&k),
+                Timer::Client(k) => self.client_retransmit(&k, at),
+                Timer::ClientEnd(k) => self.client_end(&k, at),
+                Timer::Reg(r) => self.reg_due(RegRef(r), at),
+            }
+        }
+    }
+
+    // ---- server side -------------------------------------------------------------------
+
+    fn respond(&mut self, key: &str, code: u16, bytes: Vec<u8>) {
+        let now = self.now;
+        let t1 = self.cfg.t1_ms;
+        let Some(tx) = self.server.get_mut(key) else {
+            return;
+        };
+        let to = tx.source;
+        let fin = code >= 200;
+        if tx.last.as_ref().is_some_and(|(c, _)| *c >= 200) {
+            return; // a final response went already
+        }
+        tx.last = Some((code, bytes.clone()));
+        let invite = tx.invite;
+        if fin && invite {
+            tx.retransmit = Some((now + t1, t1));
+        }
+        self.send(to, bytes);
+        if fin {
+            let k = key.to_string();
+            if invite {
+                self.schedule(now + t1, Timer::Server(k.clone()));
+                self.schedule(now + 64 * t1, Timer::ServerEnd(k));
+            } else {
+                self.schedule(now + 64 * t1, Timer::ServerEnd(k));
+            }
+        }
+    }
+
+    fn server_retransmit(&mut self, key: &str, at: u64) {
+        let t2 = self.cfg.t2_ms;
+        let Some(tx) = self.server.get_mut(key) else {
+            return;
+        };
+        let Some((due, interval)) = tx.retransmit else {
+            return;
+        };
+        if due != at || tx.acked {
+            return;
+        }
+        let next = (interval * 2).min(t2);
+        tx.retransmit = Some((at + next, next));
+        let (to, bytes) = (tx.source, tx.last.as_ref().map(|(_, b)| b.clone()));
+        if let Some(b) = bytes {
+            self.send(to, b);
+        }
+        self.schedule(at + next, Timer::Server(key.to_string()));
+    }
+
+    fn server_end(&mut self, key: &str) {
+        let Some(tx) = self.server.remove(key) else {
+            return;
+        };
+        // Timer H: a 2xx never acknowledged ends the call (RFC 3261 §13.3.1.4).
+        if tx.invite
+            && !tx.acked
+            && tx
+                .last
+                .as_ref()
+                .is_some_and(|(c, _)| (200..300).contains(c))
+            && let Some(call) = tx.call
+            && self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.state == CallState::Answered)
+        {
+            self.bye(call, 102);
+            self.events.push_back(Event::Ended {
+                call,
+                cause: 102,
+                remote: true,
+            });
+        }
+    }
+
+    fn request(&mut self, source: SocketAddr, mut m: Message) {
+        // RFC 3581: record where it really came from.
+        if let Some((_, v)) = m.prep.headers.iter_mut().find(|(n, _)| n == "Via") {
+            v.push_str(&format!(";received={}", source.ip()));
+            if v.contains(";rport") && !v.contains(";rport=") {
+                *v = v.replacen(";rport", &format!(";rport={}", source.port()), 1);
+            }
+        }
+        let method = m.method().to_string();
+        let branch = m
+            .top_via()
+            .and_then(|v| v.branch().map(str::to_string))
+            .unwrap_or_else(|| format!("{}-{}", m.call_id(), m.cseq().0));
+        let key_method = if method == "ACK" {
+            "INVITE"
+        } else {
+            method.as_str()
+        };
+        let key = format!("{branch}|{key_method}");
+        if method == "ACK" {
+            self.ack(&key, &m);
+            return;
+        }
+        if let Some(tx) = self.server.get(&key) {
+            // A retransmission: the last response again.
+            if let Some((_, b)) = &tx.last {
+                let (to, b) = (tx.source, b.clone());
+                self.send(to, b);
+            }
+            return;
+        }
+        self.server.insert(
+            key.clone(),
+            ServerTxn {
+                invite: method == "INVITE",
+                source,
+                last: None,
+                call: None,
+                retransmit: None,
+                acked: false,
+            },
+        );
+        // Requests nobody finishes would leave the transaction behind: every path below
+        // sends a final response or hands the request to the application with a call.
+        let to_tag = m.to().tag().map(str::to_string);
+        if let Some(tag) = to_tag {
+            let call = self.dialogs.get(&(m.call_id().to_string(), tag)).copied();
+            match call {
+                Some(call) => self.in_dialog(&key, call, source, m),
+                None => self.reply(&key, &m.prep, 481, "Call/Transaction Does Not Exist"),
+            }
+            return;
+        }
+        match method.as_str() {
+            "INVITE" => self.incoming_invite(&key, source, m),
+            "CANCEL" => self.cancel(&key, &branch, &m),
+            "OPTIONS" => {
+                let r = Builder::response(&m.prep, 200, "OK", Some(&self.token()))
+                    .header("Allow", ALLOW)
+                    .header("Accept", "application/sdp")
+                    .header("Supported", "")
+                    .header("Server", &self.cfg.user_agent)
+                    .build();
+                self.respond(&key, 200, r);
+            }
+            "BYE" | "INFO" | "PRACK" | "UPDATE" => {
+                self.reply(&key, &m.prep, 481, "Call/Transaction Does Not Exist")
+            }
+            "REGISTER" | "SUBSCRIBE" | "NOTIFY" | "MESSAGE" | "PUBLISH" | "REFER" => {
+                let r = Builder::response(&m.prep, 405, "Method Not Allowed", Some(&self.token()))
+                    .header("Allow", ALLOW)
+                    .build();
+                self.respond(&key, 405, r);
+            }
+            _ => self.reply(&key, &m.prep, 501, "Not Implemented"),
+        }
+    }
+
+    fn reply(&mut self, key: &str, req: &Prepared, code: u16, reason: &str) {
+        let tag = self.token();
+        let r = Builder::response(req, code, reason, Some(&tag))
+            .header("Server", &self.cfg.user_agent)
+            .build();
+        self.respond(key, code, r);
+    }
+
+    fn incoming_invite(&mut self, key: &str, source: SocketAddr, m: Message) {
+        // Extensions we don't support but the caller requires (RFC 3261 §8.2.2.3).
+        let unsupported: Vec<String> = m
+            .option_tags("Require")
+            .into_iter()
+            .filter(|t| t != "timer")
+            .collect();
+        if !unsupported.is_empty() {
+            let r = Builder::response(&m.prep, 420, "Bad Extension", Some(&self.token()))
+                .header("Unsupported", &unsupported.join(", "))
+                .build();
+            self.respond(key, 420, r);
+            return;
+        }
+        let offer = if m.has_sdp() {
+            match Sdp::parse(m.body()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let reason = format!("Bad Request ({e})");
+                    self.reply(key, &m.prep, 400, &reason);
+                    return;
+                }
+            }
+        } else if !m.body().is_empty() {
+            let r = Builder::response(&m.prep, 415, "Unsupported Media Type", Some(&self.token()))
+                .header("Accept", "application/sdp")
+                .build();
+            self.respond(key, 415, r);
+            return;
+        } else {
+            None
+        };
+        // 100 Trying at once, so the caller stops retransmitting (§17.2.1).
+        let trying = Builder::response(&m.prep, 100, "Trying", None).build();
+        self.respond(key, 100, trying);
+
+        let from = m.from();
+        let to = m.to();
+        let pai = m.header("P-Asserted-Identity").and_then(NameAddr::parse);
+        let caller_addr = pai.as_ref().unwrap_or(&from);
+        let withheld = m.header("Privacy").is_some_and(hdr::privacy_withholds_id);
+        let diversion = m
+            .header("Diversion")
+            .and_then(NameAddr::parse)
+            .and_then(|d| d.user().map(|u| (u, d.param("reason").map(str::to_string))));
+        let request_uri = m.uri().unwrap_or_default().to_string();
+        let called = hdr::uri_user(&request_uri).or_else(|| to.user());
+        let info = Inbound {
+            source,
+            called,
+            caller: caller_addr.user(),
+            caller_name: caller_addr
+                .display
+                .clone()
+                .or_else(|| from.display.clone())
+                .filter(|n| !n.is_empty()),
+            withheld,
+            diversion,
+            offer,
+            call_id: m.call_id().to_string(),
+            request_uri,
+        };
+        let call = CallRef(self.next_call);
+        self.next_call += 1;
+        let local_tag = self.token();
+        let remote_target = m
+            .contact()
+            .map(|c| c.uri)
+            .unwrap_or_else(|| from.uri.clone());
+        let route: Vec<String> = m
+            .prep
+            .headers_named("Record-Route")
+            .map(str::to_string)
+            .collect();
+        let to_value = m.header("To").unwrap_or_default().to_string();
+        let local_seq = self.random() as u32 & 0x7fff_ffff;
+        self.dialogs
+            .insert((m.call_id().to_string(), local_tag.clone()), call);
+        if let Some(tx) = self.server.get_mut(key) {
+            tx.call = Some(call);
+        }
+        self.calls.insert(
+            call,
+            Call {
+                role: Role::Uas,
+                state: CallState::Setup,
+                call_id: m.call_id().to_string(),
+                local_tag,
+                remote_tag: from.tag().map(str::to_string),
+                local_uri: to_value,
+                remote_uri: m.header("From").unwrap_or_default().to_string(),
+                local_seq,
+                remote_seq: m.cseq().0,
+                remote_target,
+                route,
+                peer: source,
+                uas_invite: Some((key.to_string(), m.prep)),
+                reinvite: None,
+                uac: None,
+            },
+        );
+        self.events.push_back(Event::Incoming {
+            call,
+            info: Box::new(info),
+        });
+    }
+
+    fn cancel(&mut self, key: &str, branch: &str, m: &Message) {
+        let invite_key = format!("{branch}|INVITE");
+        let pending = self
+            .server
+            .get(&invite_key)
+            .filter(|t| t.last.as_ref().is_none_or(|(c, _)| *c < 200))
+            .and_then(|t| t.call);
+        match pending {
+            Some(call) => {
+                self.reply(key, &m.prep, 200, "OK");
+                self.finish_uas(call, 487, "Request Terminated", None, None);
+                self.events.push_back(Event::Cancelled { call });
+            }
+            None if self.server.contains_key(&invite_key) => self.reply(key, &m.prep, 200, "OK"),
+            None => self.reply(key, &m.prep, 481, "Call/Transaction Does Not Exist"),
+        }
+    }
+
+    fn ack(&mut self, key: &str, m: &Message) {
+        if let Some(tx) = self.server.get_mut(key) {
+            tx.acked = true;
+            tx.retransmit = None;
+        }
+        // A 2xx ACK is its own transaction (new branch): match the dialog.
+        if let Some(tag) = m.to().tag()
+            && let Some(call) = self
+                .dialogs
+                .get(&(m.call_id().to_string(), tag.to_string()))
+            && let Some(c) = self.calls.get_mut(call)
+            && c.state == CallState::Answered
+        {
+            c.state = CallState::Confirmed;
+            if let Some((k, _)) = c.uas_invite.take()
+                && let Some(tx) = self.server.get_mut(&k)
+            {
+                tx.acked = true;
+                tx.retransmit = None;
+            }
+        }
+    }
+
+    fn in_dialog(&mut self, key: &str, call: CallRef, source: SocketAddr, m: Message) {
+        let method = m.method().to_string();
+        let Some(c) = self.calls.get_mut(&call) else {
+            self.reply(key, &m.prep, 481, "Call/Transaction Does Not Exist");
+            return;
+        };
+        let seq = m.cseq().0;
+        if seq < c.remote_seq && method != "ACK" {
+            self.reply(
+                key,
+                &m.prep,
+                500,
+                "Server Internal Error (CSeq out of order)",
+            );
+            return;
+        }
+        c.remote_seq = seq;
+        c.peer = source;
+        if let Some(t) = m.contact() {
+            c.remote_target = t.uri;
+        }
+        match method.as_str() {
+            "BYE" => {
+                let cause = m.header("Reason").and_then(hdr::reason_q850).unwrap_or(16);
+                self.reply(key, &m.prep, 200, "OK");
+                self.forget(call);
+                self.events.push_back(Event::Ended {
+                    call,
+                    cause,
+                    remote: true,
+                });
+            }
+            "INVITE" => {
+                if c.reinvite.is_some() || c.state == CallState::Setup {
+                    let r = Builder::response(&m.prep, 500, "Server Internal Error", None)
+                        .header("Retry-After", "1")
+                        .build();
+                    self.respond(key, 500, r);
+                    return;
+                }
+                let offer = if m.has_sdp() {
+                    match Sdp::parse(m.body()) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            self.reply(key, &m.prep, 488, &format!("Not Acceptable Here ({e})"));
+                            return;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let trying = Builder::response(&m.prep, 100, "Trying", None).build();
+                self.respond(key, 100, trying);
+                if let Some(tx) = self.server.get_mut(key) {
+                    tx.call = Some(call);
+                }
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.reinvite = Some((key.to_string(), m.prep));
+                }
+                self.events.push_back(Event::Reinvite { call, offer });
+            }
+            "INFO" => {
+                let digit = info_digit(&m);
+                self.reply(key, &m.prep, 200, "OK");
+                if let Some(digit) = digit {
+                    self.events.push_back(Event::Dtmf { call, digit });
+                }
+            }
+            "OPTIONS" => self.reply(key, &m.prep, 200, "OK"),
+            "CANCEL" => self.reply(key, &m.prep, 481, "Call/Transaction Does Not Exist"),
+            _ => self.reply(key, &m.prep, 501, "Not Implemented"),
+        }
+    }
+
+    fn finish_uas(
+        &mut self,
+        call: CallRef,
+        code: u16,
+        reason: &str,
+        retry_after: Option<u32>,
+        q850: Option<u8>,
+    ) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let Some((key, req)) = &c.uas_invite else {
+            return;
+        };
+        let mut b = Builder::response(req, code, reason, Some(&c.local_tag))
+            .header("Server", &self.cfg.user_agent);
+        if let Some(s) = retry_after {
+            b = b.header("Retry-After", &s.to_string());
+        }
+        if let Some(q) = q850 {
+            b = b.header("Reason", &cause::reason_header(q));
+        }
+        let key = key.clone();
+        self.respond(&key, code, b.build());
+        self.forget(call);
+    }
+
+    fn forget(&mut self, call: CallRef) {
+        if let Some(c) = self.calls.remove(&call) {
+            self.dialogs.remove(&(c.call_id, c.local_tag));
+        }
+    }
+
+    // ---- application commands (UAS) ----------------------------------------------------
+
+    /// Sends 180 Ringing, or 183 Session Progress with `early_sdp` (early media).
+    ///
+    /// # Errors
+    /// The call is gone or already answered.
+    pub fn ringing(&mut self, call: CallRef, early_sdp: Option<&str>) -> Result<(), CommandError> {
+        let c = self.calls.get(&call).ok_or(CommandError::NoCall(call.0))?;
+        let (Role::Uas, CallState::Setup, Some((key, req))) = (c.role, c.state, &c.uas_invite)
+        else {
+            return Err(CommandError::WrongState(call.0, "ring"));
+        };
+        let (code, reason) = if early_sdp.is_some() {
+            (183, "Session Progress")
+        } else {
+            (180, "Ringing")
+        };
+        let mut b = Builder::response(req, code, reason, Some(&c.local_tag))
+            .header("Contact", &self.contact(""));
+        if let Some(sdp) = early_sdp {
+            b = b.body("application/sdp", sdp);
+        }
+        let key = key.clone();
+        let bytes = b.build();
+        self.respond(&key, code, bytes);
+        Ok(())
+    }
+
+    /// Answers an inbound call with 200 OK and `sdp`.
+    ///
+    /// # Errors
+    /// The call is gone or already answered.
+    pub fn answer(&mut self, call: CallRef, sdp: &str) -> Result<(), CommandError> {
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(CommandError::NoCall(call.0))?;
+        let (Role::Uas, CallState::Setup, Some((key, req))) = (c.role, c.state, &c.uas_invite)
+        else {
+            return Err(CommandError::WrongState(call.0, "answer"));
+        };
+        let bytes = Builder::response(req, 200, "OK", Some(&c.local_tag))
+            .header("Contact", &format!("<sip:{}>", self.cfg.local))
+            .header("Allow", ALLOW)
+            .header("Supported", "")
+            .header("Server", &self.cfg.user_agent)
+            .body("application/sdp", sdp)
+            .build();
+        let key = key.clone();
+        c.state = CallState::Answered;
+        self.respond(&key, 200, bytes);
+        Ok(())
+    }
+
+    /// Refuses an inbound call with `code` (486 busy, 503 full with `retry_after`…) and a
+    /// `Reason` carrying `q850` when given.
+    ///
+    /// # Errors
+    /// The call is gone or already answered.
+    pub fn reject(
+        &mut self,
+        call: CallRef,
+        code: u16,
+        reason: &str,
+        retry_after: Option<u32>,
+        q850: Option<u8>,
+    ) -> Result<(), CommandError> {
+        let c = self.calls.get(&call).ok_or(CommandError::NoCall(call.0))?;
+        if c.role != Role::Uas || c.state != CallState::Setup {
+            return Err(CommandError::WrongState(call.0, "reject"));
+        }
+        self.finish_uas(call, code, reason, retry_after, q850);
+        Ok(())
+    }
+
+    /// Answers a pending re-INVITE with 200 OK and `sdp` (or refuses it with 488 when `None`).
+    ///
+    /// # Errors
+    /// No re-INVITE is pending.
+    pub fn accept_reinvite(
+        &mut self,
+        call: CallRef,
+        sdp: Option<&str>,
+    ) -> Result<(), CommandError> {
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(CommandError::NoCall(call.0))?;
+        let (key, req) = c
+            .reinvite
+            .take()
+            .ok_or(CommandError::WrongState(call.0, "answer a re-INVITE"))?;
+        let (code, bytes) = match sdp {
+            Some(s) => (
+                200,
+                Builder::response(&req, 200, "OK", None)
+                    .header("Contact", &format!("<sip:{}>", self.cfg.local))
+                    .header("Allow", ALLOW)
+                    .body("application/sdp", s)
+                    .build(),
+            ),
+            None => (
+                488,
+                Builder::response(&req, 488, "Not Acceptable Here", None).build(),
+            ),
+        };
+        self.respond(&key, code, bytes);
+        Ok(())
+    }
+
+    /// Ends a call whatever its state: BYE when up, CANCEL or a final response before. The
+    /// call is forgotten at once (its transactions finish in the background); no event
+    /// follows for it.
+    ///
+    /// # Errors
+    /// No such call.
+    pub fn hangup(&mut self, call: CallRef, q850: u8) -> Result<(), CommandError> {
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(CommandError::NoCall(call.0))?;
+        match (c.role, c.state) {
+            (Role::Uas, CallState::Setup) => {
+                let (code, reason) = cause::status_of_q850(q850);
+                self.finish_uas(call, code, reason, None, Some(q850));
+            }
+            (Role::Uac, CallState::Setup) => {
+                if let Some(u) = &mut c.uac {
+                    u.cancel = Some(q850);
+                    if u.provisional {
+                        self.send_cancel(call);
+                    }
+                }
+                // Forgotten when the INVITE's final response (487, or a 2xx we then BYE)
+                // arrives or times out.
+            }
+            _ => {
+                self.bye(call, q850);
+                self.forget(call);
+            }
+        }
+        Ok(())
+    }
+
+    // ---- client side -------------------------------------------------------------------
+
+    fn start_client(
+        &mut self,
+        branch: String,
+        owner: ClientOwner,
+        dest: SocketAddr,
+        request: Vec<u8>,
+        invite: bool,
+    ) {
+        let now = self.now;
+        let t1 = self.cfg.t1_ms;
+        let head = if invite {
+            msg::parse(&request, &self.cfg.limits).ok().map(|m| m.prep)
+        } else {
+            None
+        };
+        self.send(dest, request.clone());
+        self.client.insert(
+            branch.clone(),
+            ClientTxn {
+                owner,
+                invite,
+                dest,
+                request,
+                head,
+                retransmit: Some((now + t1, t1)),
+                timeout: now + 64 * t1,
+                done: false,
+                provisional: false,
+            },
+        );
+        self.schedule(now + t1, Timer::Client(branch.clone()));
+        self.schedule(now + 64 * t1, Timer::ClientEnd(branch));
+    }
+
+    fn client_retransmit(&mut self, key: &str, at: u64) {
+        let t2 = self.cfg.t2_ms;
+        let Some(tx) = self.client.get_mut(key) else {
+            return;
+        };
+        let Some((due, interval)) = tx.retransmit else {
+            return;
+        };
+        if due != at || tx.done {
+            return;
+        }
+        // INVITE doubles without bound (timer A); others up to T2 (timer E).
+        let next = if tx.invite {
+            interval * 2
+        } else {
+            (interval * 2).min(t2)
+        };
+        tx.retransmit = Some((at + next, next));
+        let (to, b) = (tx.dest, tx.request.clone());
+        self.send(to, b);
+        self.schedule(at + next, Timer::Client(key.to_string()));
+    }
+
+    fn client_end(&mut self, key: &str, at: u64) {
+        let Some(tx) = self.client.get(key) else {
+            return;
+        };
+        if tx.done || tx.timeout != at {
+            // Completed transactions end here (timer D/K), silently.
+            if tx.done {
+                self.client.remove(key);
+            }
+            return;
+        }
+        let Some(tx) = self.client.remove(key) else {
+            return;
+        };
+        // Timer B/F: no final response.
+        match tx.owner {
+            ClientOwner::Invite(call) => {
+                let cancelled = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.uac.as_ref())
+                    .and_then(|u| u.cancel);
+                self.forget(call);
+                if cancelled.is_none() {
+                    self.events.push_back(Event::Failed {
+                        call,
+                        code: 408,
+                        cause: 102,
+                        retry_after: None,
+                    });
+                }
+            }
+            ClientOwner::Register(r) => {
+                self.reg_failed(r, 408, "no answer from the registrar".into())
+            }
+            ClientOwner::Ping(id) => self.events.push_back(Event::PingTimeout { id }),
+            ClientOwner::Bye(_) | ClientOwner::Cancel(_) | ClientOwner::Info => {}
+        }
+    }
+
+    fn response(&mut self, m: Message) {
+        let Some(branch) = m.top_via().and_then(|v| v.branch().map(str::to_string)) else {
+            return;
+        };
+        let code = m.code().unwrap_or(0);
+        let now = self.now;
+        let t4 = self.cfg.t4_ms;
+        let t1 = self.cfg.t1_ms;
+        let Some(tx) = self.client.get_mut(&branch) else {
+            return; // stray
+        };
+        if tx.invite != (m.method() == "INVITE") {
+            return;
+        }
+        let owner = tx.owner;
+        if code < 200 {
+            tx.provisional = true;
+            if tx.invite {
+                tx.retransmit = None; // timer A stops in Proceeding
+            } else if let Some((due, _)) = tx.retransmit {
+                tx.retransmit = Some((due, self.cfg.t2_ms));
+            }
+        } else if tx.done {
+            // A retransmitted final: re-ACK non-2xx INVITE finals; 2xx are the dialog's.
+            if tx.invite && code >= 300 {
+                let ack = tx.head.as_ref().map(|h| ack_for(h, &m));
+                if let Some(a) = ack {
+                    let d = tx.dest;
+                    self.send(d, a);
+                }
+            } else if tx.invite
+                && let ClientOwner::Invite(call) = owner
+            {
+                self.ack_2xx(call, &m);
+            }
+            return;
+        } else {
+            tx.done = true;
+            tx.retransmit = None;
+            // Keep absorbing retransmissions: timer D (32 s) for INVITE, K (T4) otherwise.
+            let hold = if tx.invite { 64 * t1 } else { t4 };
+            tx.timeout = now + hold;
+            if tx.invite && code >= 300 {
+                let ack = tx.head.as_ref().map(|h| ack_for(h, &m));
+                if let Some(a) = ack {
+                    let d = tx.dest;
+                    self.send(d, a);
+                }
+            }
+            self.schedule(now + hold, Timer::ClientEnd(branch.clone()));
+        }
+        match owner {
+            ClientOwner::Invite(call) => self.invite_response(call, code, &m),
+            ClientOwner::Register(r) => self.reg_response(r, code, &m),
+            ClientOwner::Ping(id) if code >= 200 => self.events.push_back(Event::Pong { id, code }),
+            _ => {}
+        }
+    }
+
+    /// Places an outbound call.
+    pub fn invite(&mut self, now: u64, out: Outbound) -> CallRef {
+        self.now = now;
+        let call = CallRef(self.next_call);
+        self.next_call += 1;
+        let call_id = format!("{}@{}", self.token(), self.cfg.local.ip());
+        let local_tag = self.token();
+        let domain = out
+            .from_domain
+            .clone()
+            .unwrap_or_else(|| self.cfg.local.ip().to_string());
+        let from_uri = match &out.from_name {
+            Some(n) => format!(
+                "\"{}\" <sip:{}@{domain}>",
+                n.replace('"', ""),
+                out.from_user
+            ),
+            None => format!("<sip:{}@{domain}>", out.from_user),
+        };
+        let to_uri = format!("<{}>", out.request_uri);
+        self.dialogs
+            .insert((call_id.clone(), local_tag.clone()), call);
+        let cseq = 1 + (self.random() as u32 & 0xffff);
+        let peer = out.target;
+        self.calls.insert(
+            call,
+            Call {
+                role: Role::Uac,
+                state: CallState::Setup,
+                call_id,
+                local_tag,
+                remote_tag: None,
+                local_uri: from_uri,
+                remote_uri: to_uri,
+                local_seq: cseq,
+                remote_seq: 0,
+                remote_target: out.request_uri.clone(),
+                route: Vec::new(),
+                peer,
+                uas_invite: None,
+                reinvite: None,
+                uac: Some(UacInvite {
+                    out,
+                    branch: String::new(),
+                    cseq,
+                    provisional: false,
+                    cancel: None,
+                    auth_tries: 0,
+                    credentials: None,
+                }),
+            },
+        );
+        self.send_invite(call);
+        call
+    }
+
+    fn send_invite(&mut self, call: CallRef) {
+        let branch = self.branch();
+        let via = self.via(&branch);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(u) = c.uac.as_mut() else {
+            return;
+        };
+        u.branch = branch.clone();
+        u.provisional = false;
+        c.local_seq = u.cseq;
+        let mut b = Builder::request("INVITE", &u.out.request_uri)
+            .header("Via", &via)
+            .header("Max-Forwards", "70")
+            .header("From", &format!("{};tag={}", c.local_uri, c.local_tag))
+            .header("To", &c.remote_uri)
+            .header("Call-ID", &c.call_id)
+            .header("CSeq", &format!("{} INVITE", u.cseq))
+            .header(
+                "Contact",
+                &format!("<sip:{}@{}>", u.out.from_user, self.cfg.local),
+            )
+            .header("Allow", ALLOW)
+            .header("User-Agent", &self.cfg.user_agent);
+        if u.out.withhold {
+            b = b.header("Privacy", "id");
+        }
+        if let Some((name, value)) = &u.credentials {
+            b = b.header(name, value);
+        }
+        let bytes = b.body("application/sdp", u.out.sdp.clone()).build();
+        let dest = u.out.target;
+        self.start_client(branch, ClientOwner::Invite(call), dest, bytes, true);
+    }
+
+    fn send_cancel(&mut self, call: CallRef) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let Some(u) = &c.uac else {
+            return;
+        };
+        // CANCEL copies the INVITE's Via (same branch), From, To, Call-ID, CSeq number.
+        let bytes = Builder::request("CANCEL", &u.out.request_uri)
+            .header("Via", &self.via(&u.branch))
+            .header("Max-Forwards", "70")
+            .header("From", &format!("{};tag={}", c.local_uri, c.local_tag))
+            .header("To", &c.remote_uri)
+            .header("Call-ID", &c.call_id)
+            .header("CSeq", &format!("{} CANCEL", u.cseq))
+            .header("Reason", &cause::reason_header(u.cancel.unwrap_or(16)))
+            .build();
+        let (dest, branch) = (u.out.target, u.branch.clone());
+        // The CANCEL's transaction has the INVITE's branch but its own method: key apart.
+        self.start_client(
+            format!("{branch}|CANCEL"),
+            ClientOwner::Cancel(call),
+            dest,
+            bytes,
+            false,
+        );
+    }
+
+    fn invite_response(&mut self, call: CallRef, code: u16, m: &Message) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            if (200..300).contains(&code) {
+                // Answered after we gave up on it: acknowledge and hang up. Without the call
+                // we rebuild what we need from the response.
+                self.ack_and_bye_orphan(m);
+            }
+            return;
+        };
+        let sdp = if m.has_sdp() {
+            Sdp::parse(m.body()).ok()
+        } else {
+            None
+        };
+        if code < 200 {
+            if code == 100 {
+                return;
+            }
+            if let Some(tag) = m.to().tag() {
+                c.remote_tag = Some(tag.to_string());
+            }
+            let cancel_now = c.uac.as_mut().is_some_and(|u| {
+                let first = !u.provisional;
+                u.provisional = true;
+                first && u.cancel.is_some()
+            });
+            if cancel_now {
+                self.send_cancel(call);
+                return;
+            }
+            self.events.push_back(Event::Progress { call, code, sdp });
+            return;
+        }
+        if code < 300 {
+            c.remote_tag = m.to().tag().map(str::to_string);
+            if let Some(t) = m.contact() {
+                c.remote_target = t.uri;
+            }
+            // The UAC's route set is the Record-Route in reverse (§12.1.2).
+            c.route = m
+                .prep
+                .headers_named("Record-Route")
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            c.state = CallState::Confirmed;
+            let cancelled = c.uac.as_ref().and_then(|u| u.cancel);
+            self.ack_2xx(call, m);
+            match cancelled {
+                Some(q) => {
+                    self.bye(call, q);
+                    self.forget(call);
+                }
+                None => self.events.push_back(Event::Answered { call, sdp }),
+            }
+            return;
+        }
+        // Failure: authenticate once per challenge, else report.
+        if (code == 401 || code == 407)
+            && let Some(u) = c.uac.as_mut()
+            && u.cancel.is_none()
+            && let Some(auth) = u.out.auth.as_mut()
+            && u.auth_tries < 2
+        {
+            let (ch_name, cred_name) = if code == 401 {
+                ("WWW-Authenticate", "Authorization")
+            } else {
+                ("Proxy-Authenticate", "Proxy-Authorization")
+            };
+            if let Some(ch) = m.header(ch_name).and_then(Challenge::parse) {
+                u.auth_tries += 1;
+                u.cseq += 1;
+                let cnonce = format!("{:016x}", {
+                    let mut x = self.rng;
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    self.rng = x;
+                    x
+                });
+                let value = auth.authorize(&ch, "INVITE", &u.out.request_uri, &cnonce);
+                u.credentials = Some((cred_name.to_string(), value));
+                self.send_invite(call);
+                return;
+            }
+        }
+        let cancelled = c.uac.as_ref().and_then(|u| u.cancel);
+        self.forget(call);
+        if cancelled.is_none() {
+            let cause = m
+                .header("Reason")
+                .and_then(hdr::reason_q850)
+                .unwrap_or_else(|| cause::q850_of_status(code));
+            let retry_after = m.header("Retry-After").and_then(hdr::seconds);
+            self.events.push_back(Event::Failed {
+                call,
+                code,
+                cause,
+                retry_after,
+            });
+        }
+    }
+
+    fn ack_2xx(&mut self, call: CallRef, m: &Message) {
+        let branch = self.branch();
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let (n, _) = m.cseq();
+        let mut b = Builder::request("ACK", &c.remote_target)
+            .header("Via", &self.via(&branch))
+            .header("Max-Forwards", "70")
+            .header("From", &format!("{};tag={}", c.local_uri, c.local_tag))
+            .header("To", m.header("To").unwrap_or_default())
+            .header("Call-ID", &c.call_id)
+            .header("CSeq", &format!("{n} ACK"));
+        for r in &c.route {
+            b = b.header("Route", r);
+        }
+        let dest = self.dest_of(c);
+        let bytes = b.build();
+        self.send(dest, bytes);
+    }
+
+    fn ack_and_bye_orphan(&mut self, m: &Message) {
+        let Some(target) = m.contact().map(|c| c.uri) else {
+            return;
+        };
+        let Some(dest) = ip_dest(&target) else {
+            return;
+        };
+        let (n, _) = m.cseq();
+        let head = |method: &str, seq: u32, branch: &str, this: &Self| {
+            Builder::request(method, &target)
+                .header("Via", &this.via(branch))
+                .header("Max-Forwards", "70")
+                .header("From", m.header("From").unwrap_or_default())
+                .header("To", m.header("To").unwrap_or_default())
+                .header("Call-ID", m.call_id())
+                .header("CSeq", &format!("{seq} {method}"))
+                .build()
+        };
+        let b1 = self.branch();
+        let ack = head("ACK", n, &b1, self);
+        self.send(dest, ack);
+        let b2 = self.branch();
+        let bye = head("BYE", n + 1, &b2, self);
+        self.start_client(b2, ClientOwner::Info, dest, bye, false);
+    }
+
+    fn dest_of(&self, c: &Call) -> SocketAddr {
+        // Loose routing: the first route's address, else the remote target's, else the peer.
+        c.route
+            .first()
+            .and_then(|r| NameAddr::parse(r))
+            .and_then(|r| ip_dest(&r.uri))
+            .or_else(|| ip_dest(&c.remote_target))
+            .unwrap_or(c.peer)
+    }
+
+    fn in_dialog_request(
+        &mut self,
+        call: CallRef,
+        method: &str,
+        extra: &[(&str, String)],
+    ) -> Option<(String, SocketAddr, Vec<u8>)> {
+        let branch = self.branch();
+        let via = self.via(&branch);
+        let c = self.calls.get_mut(&call)?;
+        c.local_seq += 1;
+        let (from, to) = (
+            format!("{};tag={}", strip_tag(&c.local_uri), c.local_tag),
+            match &c.remote_tag {
+                Some(t) => format!("{};tag={t}", strip_tag(&c.remote_uri)),
+                None => c.remote_uri.clone(),
+            },
+        );
+        let mut b = Builder::request(method, &c.remote_target)
+            .header("Via", &via)
+            .header("Max-Forwards", "70")
+            .header("From", &from)
+            .header("To", &to)
+            .header("Call-ID", &c.call_id)
+            .header("CSeq", &format!("{} {method}", c.local_seq));
+        for r in &c.route {
+            b = b.header("Route", r);
+        }
+        for (n, v) in extra {
+            b = b.header(n, v);
+        }
+        let c = self.calls.get(&call)?;
+        let dest = self.dest_of(c);
+        Some((branch, dest, b.build()))
+    }
+
+    fn bye(&mut self, call: CallRef, q850: u8) {
+        let reason = cause::reason_header(q850);
+        if let Some((branch, dest, bytes)) =
+            self.in_dialog_request(call, "BYE", &[("Reason", reason)])
+        {
+            self.start_client(branch, ClientOwner::Bye(call), dest, bytes, false);
+        }
+    }
+
+    /// Sends an OPTIONS ping to `target` (keep-alive, qualify); answered by
+    /// [`Event::Pong`] or [`Event::PingTimeout`].
+    pub fn ping(&mut self, now: u64, id: u64, target: SocketAddr, uri: &str) {
+        self.now = now;
+        let branch = self.branch();
+        let tag = self.token();
+        let call_id = format!("{}@{}", self.token(), self.cfg.local.ip());
+        let bytes = Builder::request("OPTIONS", uri)
+            .header("Via", &self.via(&branch))
+            .header("Max-Forwards", "70")
+            .header(
+                "From",
+                &format!("<sip:tipring@{}>;tag={tag}", self.cfg.local),
+            )
+            .header("To", &format!("<{uri}>"))
+            .header("Call-ID", &call_id)
+            .header("CSeq", "1 OPTIONS")
+            .header("Accept", "application/sdp")
+            .header("User-Agent", &self.cfg.user_agent)
+            .build();
+        self.start_client(branch, ClientOwner::Ping(id), target, bytes, false);
+    }
+
+    // ---- registration ------------------------------------------------------------------
+
+    /// Starts (or replaces) registration `reg`; refreshed at half the granted time and
+    /// retried with back-off after failures.
+    pub fn register(&mut self, now: u64, reg: RegRef, cfg: Registration) {
+        self.now = now;
+        let call_id = format!("{}@{}", self.token(), self.cfg.local.ip());
+        let tag = self.token();
+        let cseq = 1;
+        self.regs.insert(
+            reg,
+            Reg {
+                expires: cfg.expires,
+                cfg,
+                call_id,
+                tag,
+                cseq,
+                auth_tries: 0,
+                failures: 0,
+                next: None,
+                credentials: None,
+                stopping: false,
+            },
+        );
+        self.send_register(reg);
+    }
+
+    /// Removes registration `reg` (REGISTER with `Expires: 0`).
+    pub fn unregister(&mut self, now: u64, reg: RegRef) {
+        self.now = now;
+        if let Some(r) = self.regs.get_mut(&reg) {
+            r.stopping = true;
+            r.next = None;
+            self.send_register(reg);
+        }
+    }
+
+    fn send_register(&mut self, reg: RegRef) {
+        let branch = self.branch();
+        let via = self.via(&branch);
+        let local = self.cfg.local;
+        let ua = self.cfg.user_agent.clone();
+        let Some(r) = self.regs.get_mut(&reg) else {
+            return;
+        };
+        r.cseq += 1;
+        let user = hdr::uri_user(&r.cfg.aor).unwrap_or_default();
+        let expires = if r.stopping { 0 } else { r.expires };
+        let mut b = Builder::request("REGISTER", &r.cfg.registrar_uri)
+            .header("Via", &via)
+            .header("Max-Forwards", "70")
+            .header("From", &format!("<{}>;tag={}", r.cfg.aor, r.tag))
+            .header("To", &format!("<{}>", r.cfg.aor))
+            .header("Call-ID", &r.call_id)
+            .header("CSeq", &format!("{} REGISTER", r.cseq))
+            .header("Contact", &format!("<sip:{user}@{local}>"))
+            .header("Expires", &expires.to_string())
+            .header("User-Agent", &ua);
+        if let Some((n, v)) = &r.credentials {
+            b = b.header(n, v);
+        }
+        let dest = r.cfg.registrar;
+        let bytes = b.build();
+        self.start_client(branch, ClientOwner::Register(reg), dest, bytes, false);
+    }
+
+    fn reg_response(&mut self, reg: RegRef, code: u16, m: &Message) {
+        if code < 200 {
+            return;
+        }
+        let now = self.now;
+        let cnonce = self.token();
+        let Some(r) = self.regs.get_mut(&reg) else {
+            return;
+        };
+        if (200..300).contains(&code) {
+            if r.stopping {
+                self.regs.remove(&reg);
+                return;
+            }
+            // The registrar's grant: our Contact's expires, else Expires, else what we asked.
+            let granted = m
+                .prep
+                .headers_named("Contact")
+                .filter_map(NameAddr::parse)
+                .find_map(|c| c.param("expires").and_then(|e| e.parse().ok()))
+                .or_else(|| m.header("Expires").and_then(hdr::seconds))
+                .unwrap_or(r.expires);
+            r.auth_tries = 0;
+            r.failures = 0;
+            // Refresh at half the grant (the issue's ≤ 50 %), at least a second out.
+            let at = now + (u64::from(granted) * 500).max(1_000);
+            r.next = Some(at);
+            self.schedule(at, Timer::Reg(reg.0));
+            self.events.push_back(Event::Registered {
+                reg,
+                expires: granted,
+            });
+            return;
+        }
+        if (code == 401 || code == 407) && r.auth_tries < 2 {
+            let ch_name = if code == 401 {
+                "WWW-Authenticate"
+            } else {
+                "Proxy-Authenticate"
+            };
+            let cred_name = if code == 401 {
+                "Authorization"
+            } else {
+                "Proxy-Authorization"
+            };
+            if let (Some(ch), Some(auth)) = (
+                m.header(ch_name).and_then(Challenge::parse),
+                r.cfg.auth.as_mut(),
+            ) {
+                // A stale nonce is not a wrong password: don't count it.
+                if !ch.stale {
+                    r.auth_tries += 1;
+                }
+                let v = auth.authorize(&ch, "REGISTER", &r.cfg.registrar_uri, &cnonce);
+                r.credentials = Some((cred_name.into(), v));
+                self.send_register(reg);
+                return;
+            }
+        }
+        if code == 423
+            && let Some(min) = m.header("Min-Expires").and_then(hdr::seconds)
+            && min > r.expires
+        {
+            r.expires = min;
+            self.send_register(reg);
+            return;
+        }
+        let reason = m
+            .start_reason()
+            .map(|s| format!("{code} {s}"))
+            .unwrap_or_else(|| code.to_string());
+        self.reg_failed(reg, code, reason);
+    }
+
+    fn reg_failed(&mut self, reg: RegRef, code: u16, reason: String) {
+        let now = self.now;
+        let Some(r) = self.regs.get_mut(&reg) else {
+            return;
+        };
+        if r.stopping {
+            self.regs.remove(&reg);
+            return;
+        }
+        r.failures += 1;
+        r.auth_tries = 0;
+        let backoff = r.cfg.retry_ms << (r.failures - 1).min(5);
+        r.next = Some(now + backoff);
+        self.schedule(now + backoff, Timer::Reg(reg.0));
+        self.events.push_back(Event::RegistrationFailed {
+            reg,
+            code,
+            reason,
+            retry_in_ms: backoff,
+        });
+    }
+
+    fn reg_due(&mut self, reg: RegRef, at: u64) {
+        if self.regs.get(&reg).is_some_and(|r| r.next == Some(at)) {
+            if let Some(r) = self.regs.get_mut(&reg) {
+                r.next = None;
+            }
+            self.send_register(reg);
+        }
+    }
+}
+
+impl Message {
+    /// A response's reason phrase.
+    pub fn start_reason(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Response { reason, .. } => Some(reason),
+            StartLine::Request { .. } => None,
+        }
+    }
+}
+
+/// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): the INVITE's Request-URI, top
+/// Via, From, Call-ID, CSeq number and Route, with the response's To.
+fn ack_for(invite: &Prepared, resp: &Message) -> Vec<u8> {
+    let uri = invite.start.split(' ').nth(1).unwrap_or_default();
+    let mut b = Builder::request("ACK", uri)
+        .header("Via", invite.header("Via").unwrap_or_default())
+        .header("Max-Forwards", "70")
+        .header("From", invite.header("From").unwrap_or_default())
+        .header("To", resp.header("To").unwrap_or_default())
+        .header("Call-ID", invite.header("Call-ID").unwrap_or_default())
+        .header("CSeq", &format!("{} ACK", resp.cseq().0));
+    for r in invite.headers_named("Route") {
+        b = b.header("Route", r);
+    }
+    b.build()
+}
+
+fn strip_tag(name_addr: &str) -> String {
+    match NameAddr::parse(name_addr) {
+        Some(mut n) => {
+            n.params.retain(|(k, _)| k != "tag");
+            let mut s = match &n.display {
+                Some(d) => format!("\"{}\" <{}>", d.replace('"', ""), n.uri),
+                None => format!("<{}>", n.uri),
+            };
+            for (k, v) in &n.params {
+                match v {
+                    Some(v) => s.push_str(&format!(";{k}={v}")),
+                    None => s.push_str(&format!(";{k}")),
+                }
+            }
+            s
+        }
+        None => name_addr.to_string(),
+    }
+}
+
+/// The address of a URI whose host is an IP literal (port 5060 when none).
+fn ip_dest(uri: &str) -> Option<SocketAddr> {
+    let (host, port) = hdr::uri_host_port(uri)?;
+    let ip: IpAddr = host.parse().ok()?;
+    Some(SocketAddr::new(ip, port.unwrap_or(5060)))
+}
+
+/// A digit from an INFO body: `application/dtmf-relay` (`Signal=5`) or `application/dtmf`.
+fn info_digit(m: &Message) -> Option<char> {
+    let ct = m.header("Content-Type")?.to_ascii_lowercase();
+    let body = core::str::from_utf8(m.body()).ok()?;
+    let raw = if ct.starts_with("application/dtmf-relay") {
+        body.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
+        })?
+    } else if ct.starts_with("application/dtmf") {
+        body.trim()
+    } else {
+        return None;
+    };
+    let c = match raw {
+        "10" => '*',
+        "11" => '#',
+        s if s.len() == 1 => s.chars().next()?.to_ascii_uppercase(),
+        _ => return None,
+    };
+    matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
+}
