@@ -33,6 +33,7 @@ pub mod level;
 #[cfg(feature = "opus")]
 pub mod opus;
 pub mod osc;
+pub mod plc;
 pub mod progress;
 pub mod resample;
 pub mod synth;
