@@ -166,7 +166,43 @@ pub fn run(cfg: Config) -> i32 {
             return 1;
         }
     };
-    let shards: Vec<Box<dyn Shard>> = shards.into_iter().map(|s| Box::new(s) as _).collect();
+    let mut shards: Vec<Box<dyn Shard>> = shards.into_iter().map(|s| Box::new(s) as _).collect();
+    // SIP channels: numbered after the board's, on their own media thread.
+    let mut sip_setup = None;
+    if let Some(sc) = &cfg.sip {
+        let first = cfg.board.phones + cfg.board.trunks + 1;
+        let bind = sc
+            .listen
+            .get_ref()
+            .parse::<std::net::SocketAddr>()
+            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+        match tipring_hal::sip::build(&tipring_hal::sip::SipMediaConfig {
+            first_channel: first,
+            channels: sc.channels,
+            bind,
+            rtp_port: sc.rtp_port,
+            pacing: Pacing::Realtime,
+        }) {
+            Ok((shard, control)) => {
+                shards.push(Box::new(shard));
+                let (line, rx) = crate::sip::SipLine::new();
+                let chans: Vec<ChannelId> = (first..first + sc.channels).map(ChannelId).collect();
+                sip_setup = Some((
+                    crate::sip::Setup {
+                        cfg: sc.clone(),
+                        media: control,
+                        commands: rx,
+                    },
+                    line,
+                    chans,
+                ));
+            }
+            Err(e) => {
+                tracing::error!("SIP: {e}");
+                return 1;
+            }
+        }
+    }
     let (engines, link) = media::build(shards, plan);
     let stats: Vec<Arc<TickStats>> = link.stats().to_vec();
 
@@ -213,6 +249,10 @@ pub fn run(cfg: Config) -> i32 {
         }
     }
     let mut switch = Switch::new(link, registry, cfg.routes(), plan, &by_channel);
+    let sip_setup = sip_setup.map(|(setup, line, chans)| {
+        switch.set_line_control(&chans, line);
+        setup
+    });
     let epoch = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -320,6 +360,14 @@ pub fn run(cfg: Config) -> i32 {
             .map_or_else(|_| api_addr.clone(), |a| a.to_string());
         tracing::info!("API listening on http://{api_addr}/v1");
         let app = crate::api::router(Arc::clone(&shared));
+        if let Some(setup) = sip_setup {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                if let Err(e) = crate::sip::run(setup, shared).await {
+                    tracing::error!("{e}");
+                }
+            });
+        }
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
         // Ready once the media threads tick.

@@ -55,6 +55,96 @@ pub struct Config {
     pub groups: BTreeMap<String, Vec<u32>>,
     /// `[handler.NAME]`: each handler's init config.
     pub handler: BTreeMap<String, toml::Table>,
+    /// `[sip]`: SIP trunks (absent: no SIP).
+    pub sip: Option<Sip>,
+}
+
+/// `[sip]`: the SIP user agent, its channels and trunks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sip {
+    /// Signalling address (UDP).
+    pub listen: Spanned<String>,
+    /// The address peers reach us at, when it differs from `listen` (NAT): used in Via,
+    /// Contact and SDP.
+    pub external: Option<Spanned<String>>,
+    /// SIP channel slots (concurrent SIP calls); they are numbered after the board's.
+    pub channels: u32,
+    /// First RTP port; channel `i` uses `rtp_port + 2i` (RTCP on the odd port above).
+    pub rtp_port: u16,
+    /// Codecs in preference order: `pcmu`, `pcma`, `opus`.
+    pub codecs: Vec<Spanned<String>>,
+    /// RTP packet time we send, ms: 10, 20 or 30.
+    pub ptime: Spanned<u32>,
+    /// Offer and accept RFC 4733 telephone-event.
+    pub telephone_event: bool,
+    /// Send RTP to where the peer's packets come from (NAT), not only to its SDP address.
+    pub symmetric_rtp: bool,
+    /// `Retry-After` seconds on 503 when every SIP channel is busy.
+    pub retry_after: u32,
+    /// Trunks.
+    pub trunk: Vec<Trunk>,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            listen: Spanned::new(0..0, "127.0.0.1:5060".into()),
+            external: None,
+            channels: 64,
+            rtp_port: 20_000,
+            codecs: vec![
+                Spanned::new(0..0, "pcmu".into()),
+                Spanned::new(0..0, "pcma".into()),
+            ],
+            ptime: Spanned::new(0..0, 20),
+            telephone_event: true,
+            symmetric_rtp: true,
+            retry_after: 5,
+            trunk: Vec::new(),
+        }
+    }
+}
+
+/// `[[sip.trunk]]`: a PBX or carrier Tipring exchanges calls with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    /// Name, for logs and the API.
+    pub name: Spanned<String>,
+    /// The proxy or peer, `address:port` (calls out go here).
+    pub host: Spanned<String>,
+    /// SIP domain for From and Request-URIs (default: the host).
+    pub domain: Option<String>,
+    /// Digest user name (for 401/407 and REGISTER).
+    pub username: Option<String>,
+    /// Digest password.
+    pub password: Option<String>,
+    /// Register with the host.
+    #[serde(default)]
+    pub register: bool,
+    /// Expires asked for in REGISTER, s.
+    #[serde(default = "default_expires")]
+    pub expires: u32,
+    /// Source addresses calls may come from (`a.b.c.d` or `a.b.c.d/n`); default: the host.
+    #[serde(default)]
+    pub acl: Vec<Spanned<String>>,
+}
+
+fn default_expires() -> u32 {
+    3600
+}
+
+/// `a.b.c.d[/n]` → (network, prefix length).
+pub fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (ip, len) = match s.split_once('/') {
+        Some((ip, n)) => (ip, n.parse().ok()?),
+        None => (s, 255),
+    };
+    let ip: std::net::IpAddr = ip.trim().parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = if len == 255 { max } else { len };
+    (len <= max).then_some((ip, len))
 }
 
 /// `[daemon]`.
@@ -312,6 +402,75 @@ impl Config {
                     cfg.daemon.api.get_ref()
                 ),
             ));
+        }
+        if let Some(sip) = &cfg.sip {
+            for (key, v) in std::iter::once(("sip.listen", &sip.listen))
+                .chain(sip.external.as_ref().map(|e| ("sip.external", e)))
+            {
+                if v.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                    return Err(at(
+                        v.span(),
+                        format!("{key}: {:?} is not an address:port", v.get_ref()),
+                    ));
+                }
+            }
+            if sip.channels == 0 || sip.channels > 20_000 {
+                return Err(at(0..0, "sip.channels: must be 1..=20000".into()));
+            }
+            if u32::from(sip.rtp_port) + 2 * sip.channels > 65_535 || sip.rtp_port < 1024 {
+                return Err(at(
+                    0..0,
+                    format!(
+                        "sip.rtp_port: {} with {} channels runs past port 65535 (or is below 1024)",
+                        sip.rtp_port, sip.channels
+                    ),
+                ));
+            }
+            if !matches!(*sip.ptime.get_ref(), 10 | 20 | 30) {
+                return Err(at(
+                    sip.ptime.span(),
+                    format!("sip.ptime: {}: expected 10, 20 or 30", sip.ptime.get_ref()),
+                ));
+            }
+            if sip.codecs.is_empty() {
+                return Err(at(0..0, "sip.codecs: name at least one codec".into()));
+            }
+            for c in &sip.codecs {
+                if tipring_sip::sdp::Codec::from_name(c.get_ref()).is_none() {
+                    return Err(at(
+                        c.span(),
+                        format!("sip.codecs: {:?}: expected pcmu, pcma or opus", c.get_ref()),
+                    ));
+                }
+            }
+            for (i, t) in sip.trunk.iter().enumerate() {
+                if t.host.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                    return Err(at(
+                        t.host.span(),
+                        format!(
+                            "sip.trunk[{i}].host: {:?} is not an address:port",
+                            t.host.get_ref()
+                        ),
+                    ));
+                }
+                if t.register && (t.username.is_none() || t.password.is_none()) {
+                    return Err(at(
+                        t.name.span(),
+                        format!("sip.trunk[{i}]: register = true needs username and password"),
+                    ));
+                }
+                for a in &t.acl {
+                    if parse_cidr(a.get_ref()).is_none() {
+                        return Err(at(
+                            a.span(),
+                            format!(
+                                "sip.trunk[{i}].acl: {:?} is not an address or address/prefix",
+                                a.get_ref()
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         for (i, r) in cfg.route.iter().enumerate() {
             let n = usize::from(r.channel.is_some())

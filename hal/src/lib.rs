@@ -43,6 +43,8 @@ mod ids;
 mod shard;
 mod signal;
 pub mod sim;
+#[cfg(feature = "sip")]
+pub mod sip;
 
 pub use audio::{
     AudioFormat, Encoding, FramePeriod, MAX_FRAME_BYTES, MAX_FRAME_SAMPLES, SAMPLE_RATE,

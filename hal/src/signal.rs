@@ -102,6 +102,10 @@ pub enum Signal {
     RemoteHangup(Cause),
     /// A [`Command::Dial`] string has been sent completely.
     DialComplete,
+    /// A digit signalled out of band (RFC 4733 event, SIP INFO, ISDN keypad): call control
+    /// treats it as a detected DTMF digit. Backends that also pass the tone in band squelch
+    /// it, so each key press is reported once.
+    Digit(char),
 }
 
 impl Signal {
@@ -120,6 +124,7 @@ impl Signal {
             Signal::RemoteAnswer => "remote-answer",
             Signal::RemoteHangup(_) => "remote-hangup",
             Signal::DialComplete => "dial-complete",
+            Signal::Digit(_) => "digit",
         }
     }
 }
@@ -145,6 +150,9 @@ pub enum Command {
     /// Send digits in band (DTMF), after a [`Seize`](Command::Seize); completes with
     /// [`Signal::DialComplete`].
     Dial(Digits),
+    /// Digital and SIP channels: place a call to this number in one message (no dial tone);
+    /// the outcome is [`Signal::RemoteAnswer`] or [`Signal::RemoteHangup`].
+    Call(Digits),
 }
 
 impl Command {
@@ -158,6 +166,7 @@ impl Command {
             Command::Hangup(_) => "hang up",
             Command::Flash => "flash",
             Command::Dial(_) => "dial",
+            Command::Call(_) => "call",
         }
     }
 }

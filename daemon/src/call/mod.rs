@@ -227,6 +227,48 @@ pub struct Switch {
     epoch_ms: u64,
     /// Shutting down: no new calls.
     draining: bool,
+    /// Channels whose signalling runs on the control plane (SIP): their line commands go
+    /// here instead of to the media thread.
+    line_control: HashMap<ChannelId, Arc<dyn LineControl>>,
+}
+
+/// Signalling of channels that isn't carried by their media thread (SIP runs on the control
+/// plane): takes the switch's line commands. Implementations only queue; they must not
+/// block or call back into the switch.
+pub trait LineControl: Send + Sync + std::fmt::Debug {
+    /// Carries out (or queues) `command` on `channel`.
+    fn command(&self, channel: ChannelId, command: &Command);
+}
+
+/// What a control-plane signalling backend reports to the switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineEvent {
+    /// A new inbound call with the caller's identity and the dialled number.
+    Incoming {
+        /// Caller's number.
+        caller: Option<String>,
+        /// Caller's name.
+        caller_name: Option<String>,
+        /// The number dialled.
+        called: Option<String>,
+        /// The caller asked for the identity to be withheld.
+        withheld: bool,
+    },
+    /// A line signal ([`Signal::RemoteAnswer`], [`Signal::RemoteHangup`], [`Signal::Digit`]…).
+    Signal(Signal),
+}
+
+/// The handler's result and the record's outcome for an outbound call the far end refused
+/// with `cause`.
+fn outcome_of(cause: Cause) -> (u32, &'static str) {
+    match cause.0 {
+        17 => (sys::TIPRING_R_BUSY, "busy"),
+        18 | 19 | 102 => (sys::TIPRING_R_NOANSWER, "no-answer"),
+        1..=3 | 21 | 22 | 26..=28 | 34 | 38 | 41 | 42 | 47 | 58 | 88 => {
+            (sys::TIPRING_R_REJECTED, "rejected")
+        }
+        _ => (sys::TIPRING_R_FAILED, "failed"),
+    }
 }
 
 /// Calls kept after they ended, for the API.
@@ -296,6 +338,65 @@ impl Switch {
             now: 0,
             epoch_ms: 0,
             draining: false,
+            line_control: HashMap::new(),
+        }
+    }
+
+    /// Hands the signalling of `channels` to `control` (SIP: the control-plane user agent).
+    pub fn set_line_control(&mut self, channels: &[ChannelId], control: Arc<dyn LineControl>) {
+        for ch in channels {
+            self.line_control.insert(*ch, Arc::clone(&control));
+        }
+    }
+
+    /// Takes an event from a control-plane signalling backend at `now`. For
+    /// [`LineEvent::Incoming`], returns whether a call was offered to a handler (false: no
+    /// route, no handler, shutting down, or the channel is busy; the backend refuses it).
+    pub fn line_event(&mut self, now: u64, ch: ChannelId, ev: LineEvent) -> bool {
+        self.now = self.now.max(now);
+        match ev {
+            LineEvent::Incoming {
+                caller,
+                caller_name,
+                called,
+                withheld,
+            } => {
+                let Some(line) = self.lines.get_mut(&ch) else {
+                    return false;
+                };
+                if line.call.is_some() {
+                    return false;
+                }
+                let mut cid = CallerId::default();
+                let fit = |s: &str, cap: usize| {
+                    let mut end = s.len().min(cap);
+                    while !s.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    s[..end].to_string()
+                };
+                if withheld {
+                    cid.number_absent = Some(tipring_dsp::cid::Absence::Private);
+                } else {
+                    cid.number = caller
+                        .as_deref()
+                        .and_then(|n| heapless::String::try_from(fit(n, 32).as_str()).ok());
+                    cid.name = caller_name
+                        .as_deref()
+                        .and_then(|n| heapless::String::try_from(fit(n, 64).as_str()).ok());
+                }
+                cid.dialled = called
+                    .as_deref()
+                    .and_then(|n| heapless::String::try_from(fit(n, 32).as_str()).ok());
+                line.caller = Some(cid);
+                self.offer(ch);
+                self.lines.get(&ch).is_some_and(|l| l.call.is_some())
+            }
+            LineEvent::Signal(s) => {
+                let call = self.lines.get(&ch).and_then(|l| l.call);
+                self.signal(ch, call, s);
+                true
+            }
         }
     }
 
@@ -361,6 +462,12 @@ impl Switch {
     }
 
     fn send(&mut self, ch: ChannelId, c: MediaCommand) {
+        if let MediaCommand::Line(cmd) = &c
+            && let Some(ctl) = self.line_control.get(&ch)
+        {
+            ctl.command(ch, cmd);
+            return;
+        }
         send_to(&mut self.link, ch, c);
     }
 
@@ -610,7 +717,8 @@ impl Switch {
                 if let Some(id) = call {
                     self.note(id, format!("the far end hung up ({cause})"));
                     if self.calls.get(&id).is_some_and(|c| c.orig.is_some()) {
-                        self.orig_failed(id, sys::TIPRING_R_FAILED, cause, "failed");
+                        let (result, outcome) = outcome_of(cause);
+                        self.orig_failed(id, result, cause, outcome);
                     } else {
                         self.end_call(id, cause, false);
                     }
@@ -647,6 +755,11 @@ impl Switch {
                         self.run(id);
                         self.end_call(id, Cause::NORMAL_CLEARING, true);
                     }
+                }
+            }
+            Signal::Digit(d) => {
+                if let Some(id) = call {
+                    self.digit(id, d);
                 }
             }
             Signal::Flash | Signal::Wink | Signal::Alarm(_) | Signal::AlarmCleared => {}
@@ -908,6 +1021,7 @@ impl Switch {
             if let Some(cid) = &caller {
                 c.view.caller = cid.number.as_ref().map(|n| n.to_string());
                 c.view.caller_name = cid.name.as_ref().map(|n| n.to_string());
+                c.view.called = cid.dialled.as_ref().map(|n| n.to_string());
             }
         }
         self.note(
@@ -920,6 +1034,8 @@ impl Switch {
             "kind": kind.name(),
             "caller": caller.as_ref().and_then(|c| c.number.as_ref().map(|n| n.to_string())),
             "caller_name": caller.as_ref().and_then(|c| c.name.as_ref().map(|n| n.to_string())),
+            "called": caller.as_ref().and_then(|c| c.dialled.as_ref().map(|n| n.to_string())),
+            "withheld": caller.as_ref().is_some_and(|c| c.number_absent == Some(tipring_dsp::cid::Absence::Private)),
         })
         .to_string();
         if !self.attach(id, handler, &route.params) {
@@ -1107,6 +1223,9 @@ impl Switch {
                             if let Some(l) = self.lines.get_mut(&ch) {
                                 l.ringing = None;
                             }
+                        } else if self.line_control.contains_key(&ch) {
+                            // SIP (and later digital) calls answer with a message.
+                            self.send(ch, MediaCommand::Line(Command::Answer));
                         }
                         if let Some(c) = self.calls.get_mut(&id) {
                             c.answer_ops.push(op);
@@ -1444,6 +1563,16 @@ impl Switch {
                     until: self.now + self.timing.dial_tone_ms,
                 }
             }
+            ChannelKind::Sip | ChannelKind::T1 { .. } | ChannelKind::E1 { .. }
+                if self.line_control.contains_key(&ch) =>
+            {
+                if number.is_none() {
+                    return Err(SwitchError::NeedNumber(ch.0));
+                }
+                Orig::Supervising {
+                    until: self.now + self.timing.no_answer_ms,
+                }
+            }
             other => return Err(SwitchError::CannotOriginate(ch.0, other.name())),
         };
         let id = self.new_call(ch, false, handler.clone(), parent);
@@ -1461,6 +1590,12 @@ impl Switch {
             Orig::Ringing { .. } => {
                 self.send(ch, MediaCommand::Line(Command::Ring));
                 self.note(id, "ringing the phone");
+            }
+            Orig::Supervising { .. } => {
+                if let Some(n) = self.calls.get(&id).and_then(|c| c.number.clone()) {
+                    self.note(id, format!("calling {}", n.as_str()));
+                    self.send(ch, MediaCommand::Line(Command::Call(n)));
+                }
             }
             _ => {
                 self.send(ch, MediaCommand::DetectProgress(true));

@@ -416,7 +416,9 @@ impl Line {
                     p.ringing_since = None;
                     Ok(())
                 }
-                Command::Seize | Command::Flash | Command::Dial(_) => Err(unsupported(cmd.verb())),
+                Command::Seize | Command::Flash | Command::Dial(_) | Command::Call(_) => {
+                    Err(unsupported(cmd.verb()))
+                }
             },
             Far::Trunk(t) => match cmd {
                 Command::Seize | Command::Answer => {
@@ -489,7 +491,7 @@ impl Line {
                     t.dialling = true;
                     Ok(())
                 }
-                Command::Ring | Command::RingOff => Err(unsupported(cmd.verb())),
+                Command::Ring | Command::RingOff | Command::Call(_) => Err(unsupported(cmd.verb())),
             },
         }
     }

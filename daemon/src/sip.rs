@@ -1,0 +1,605 @@
+//! SIP trunks: the thin tokio adapter around `tipring_sip::ua::Ua`.
+//!
+//! The adapter owns the signalling socket and the clock; the core owns the protocol. It
+//! turns the core's events into [`LineEvent`]s for the switch (under its lock, briefly) and
+//! the switch's line commands for SIP channels (queued by [`SipLine`]) into core commands.
+//! Negotiated media goes to the SIP media shard as [`SlotCommand`]s: the RTP itself never
+//! touches this task.
+//!
+//! ```text
+//!  UDP socket ──datagram──▶ Ua ──Event──▶ adapter ──LineEvent──▶ Switch ──▶ handler
+//!       ◀────transmit──────  ▲              │  ▲                    │
+//!                            └── command ───┘  └─(ChannelId, Command)┘ (SipLine queue)
+//!                                           └──SlotCommand──▶ SIP media shard (RTP)
+//! ```
+
+use crate::app::Shared;
+use crate::call::{LineControl, LineEvent};
+use crate::config::{self, Sip as SipConfig};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tipring_hal::sip::{RtpCodec, RtpParams, SipMediaControl, SlotCommand};
+use tipring_hal::{Cause, ChannelId, Command, Signal};
+use tipring_sip::auth::ClientAuth;
+use tipring_sip::sdp::{self, Capabilities, Codec, Negotiated};
+use tipring_sip::ua::{self, CallRef, Event, Outbound, RegRef, Registration, Ua};
+
+/// Queues the switch's line commands for SIP channels to the adapter.
+#[derive(Debug)]
+pub struct SipLine {
+    tx: tokio::sync::mpsc::UnboundedSender<(ChannelId, Command)>,
+}
+
+impl SipLine {
+    /// A queue and its receiving end (for [`run`]).
+    pub fn new() -> (
+        Arc<SipLine>,
+        tokio::sync::mpsc::UnboundedReceiver<(ChannelId, Command)>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Arc::new(SipLine { tx }), rx)
+    }
+}
+
+impl LineControl for SipLine {
+    fn command(&self, channel: ChannelId, command: &Command) {
+        // The receiver lives as long as the runtime; after shutdown commands go nowhere.
+        let _ = self.tx.send((channel, command.clone()));
+    }
+}
+
+/// A trunk at run time.
+#[derive(Debug)]
+struct Trunk {
+    name: String,
+    host: SocketAddr,
+    domain: String,
+    auth: Option<ClientAuth>,
+    acl: Vec<(IpAddr, u8)>,
+}
+
+fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A SIP channel slot's call.
+#[derive(Debug, Clone)]
+struct SlotCall {
+    call: CallRef,
+    /// Inbound: the answer to send on `Answer`.
+    answer: Option<String>,
+    /// The negotiated media, once known.
+    media: Option<Negotiated>,
+}
+
+/// What the adapter needs from the daemon.
+#[derive(Debug)]
+pub struct Setup {
+    /// `[sip]`.
+    pub cfg: SipConfig,
+    /// The media shard's handle.
+    pub media: SipMediaControl,
+    /// The switch's line commands for SIP channels.
+    pub commands: tokio::sync::mpsc::UnboundedReceiver<(ChannelId, Command)>,
+}
+
+struct Adapter {
+    ua: Ua,
+    sock: tokio::net::UdpSocket,
+    media: SipMediaControl,
+    caps: Capabilities,
+    trunks: Vec<Trunk>,
+    slots: Vec<Option<SlotCall>>,
+    by_call: HashMap<CallRef, usize>,
+    shared: Arc<Shared>,
+    start: Instant,
+    /// The address in our SDP.
+    media_ip: IpAddr,
+    symmetric: bool,
+    retry_after: u32,
+    rng: u64,
+    sdp_version: u64,
+}
+
+/// Binds the signalling socket; runs the adapter until the runtime stops.
+///
+/// # Errors
+/// The socket could not be bound (the message names the address).
+pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
+    let cfg = setup.cfg;
+    let listen: SocketAddr = cfg
+        .listen
+        .get_ref()
+        .parse()
+        .map_err(|_| format!("sip.listen: {:?} is not an address", cfg.listen.get_ref()))?;
+    let sock = tokio::net::UdpSocket::bind(listen)
+        .await
+        .map_err(|e| format!("SIP: cannot listen on {listen}: {e}"))?;
+    let local = sock.local_addr().map_err(|e| e.to_string())?;
+    let external: SocketAddr = cfg
+        .external
+        .as_ref()
+        .and_then(|e| e.get_ref().parse().ok())
+        .unwrap_or(local);
+    let mut ucfg = ua::Config::new(external);
+    ucfg.user_agent = concat!("Tipring/", env!("CARGO_PKG_VERSION")).into();
+    let seed = seed();
+    let mut trunks = Vec::new();
+    for t in &cfg.trunk {
+        let host: SocketAddr = t.host.get_ref().parse().map_err(|_| "bad trunk host")?;
+        let mut acl: Vec<(IpAddr, u8)> = t
+            .acl
+            .iter()
+            .filter_map(|a| config::parse_cidr(a.get_ref()))
+            .collect();
+        if acl.is_empty() {
+            acl.push((host.ip(), if host.is_ipv4() { 32 } else { 128 }));
+        }
+        trunks.push(Trunk {
+            name: t.name.get_ref().clone(),
+            host,
+            domain: t.domain.clone().unwrap_or_else(|| host.ip().to_string()),
+            auth: match (&t.username, &t.password) {
+                (Some(u), Some(p)) => Some(ClientAuth::new(u.clone(), p.clone())),
+                _ => None,
+            },
+            acl,
+        });
+    }
+    if trunks.is_empty() {
+        tracing::warn!("SIP: no trunks configured: calls are accepted from any address");
+    }
+    let codecs: Vec<Codec> = cfg
+        .codecs
+        .iter()
+        .filter_map(|c| Codec::from_name(c.get_ref()))
+        .filter(|c| {
+            if *c == Codec::Opus {
+                tracing::warn!("SIP: opus is not carried by the RTP path yet; not offered");
+            }
+            *c != Codec::Opus
+        })
+        .collect();
+    let mut a = Adapter {
+        ua: Ua::new(ucfg, seed),
+        sock,
+        slots: vec![None; setup.media.slots()],
+        media: setup.media,
+        caps: Capabilities {
+            codecs,
+            telephone_event: cfg.telephone_event,
+            ptime: *cfg.ptime.get_ref(),
+        },
+        trunks,
+        by_call: HashMap::new(),
+        shared,
+        start: Instant::now(),
+        media_ip: external.ip(),
+        symmetric: cfg.symmetric_rtp,
+        retry_after: cfg.retry_after,
+        rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+        sdp_version: 1,
+    };
+    tracing::info!(
+        "SIP listening on udp:{local} ({} channels, {} trunks)",
+        a.slots.len(),
+        a.trunks.len()
+    );
+    for (i, t) in cfg.trunk.iter().enumerate() {
+        if t.register {
+            let tr = &a.trunks[i];
+            let user = t.username.clone().unwrap_or_default();
+            let reg = Registration {
+                registrar: tr.host,
+                registrar_uri: format!("sip:{}", tr.domain),
+                aor: format!("sip:{user}@{}", tr.domain),
+                expires: t.expires,
+                auth: tr.auth.clone(),
+                retry_ms: 5_000,
+            };
+            let now = a.now();
+            a.ua.register(now, RegRef(i as u32), reg);
+        }
+    }
+    let mut commands = setup.commands;
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        a.flush().await;
+        let deadline =
+            a.ua.poll_timeout()
+                .map(|t| a.start + Duration::from_millis(t))
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = a.sock.recv_from(&mut buf) => match r {
+                Ok((n, from)) => {
+                    let now = a.now();
+                    a.ua.handle_datagram(now, from, &buf[..n]);
+                }
+                Err(e) => tracing::debug!("SIP socket: {e}"),
+            },
+            c = commands.recv() => match c {
+                Some((ch, cmd)) => a.command(ch, cmd),
+                None => return Ok(()),
+            },
+            () = tokio::time::sleep_until(deadline.into()) => {
+                let now = a.now();
+                a.ua.handle_timeout(now);
+            }
+        }
+        a.events();
+    }
+}
+
+fn seed() -> u64 {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        return t ^ u64::from(std::process::id());
+    }
+    u64::from_le_bytes(b)
+}
+
+impl Adapter {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn random(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.ua.poll_transmit() {
+            if let Err(e) = self.sock.send_to(&t.bytes, t.to).await {
+                tracing::debug!("SIP: sending to {}: {e}", t.to);
+            }
+        }
+    }
+
+    fn signal(&self, ch: ChannelId, ev: LineEvent) -> bool {
+        let mut sw = self.shared.switch.lock().unwrap_or_else(|p| p.into_inner());
+        sw.line_event(0, ch, ev)
+    }
+
+    fn start_media(&mut self, slot: usize, n: &Negotiated) {
+        let codec = match n.codec {
+            Codec::Pcma => RtpCodec::Pcma,
+            _ => RtpCodec::Pcmu,
+        };
+        let r = self.random();
+        let params = RtpParams {
+            remote: n.remote,
+            codec,
+            pt: n.pt,
+            event_pt: n.event_pt,
+            ssrc: r as u32,
+            seq: (r >> 32) as u16,
+            ts: (r >> 16) as u32,
+            symmetric: self.symmetric,
+        };
+        if !self.media.send(SlotCommand::Start { slot, params }) {
+            tracing::error!(slot, "SIP media ring full: the media thread is stalled");
+        }
+    }
+
+    fn stop_media(&mut self, slot: usize) {
+        let _ = self.media.send(SlotCommand::Stop { slot });
+    }
+
+    fn release(&mut self, slot: usize) {
+        if let Some(sc) = self.slots[slot].take() {
+            self.by_call.remove(&sc.call);
+        }
+        self.stop_media(slot);
+    }
+
+    fn local_rtp(&self, slot: usize) -> SocketAddr {
+        let port = self.media.local(slot).map_or(0, |a| a.port());
+        SocketAddr::new(self.media_ip, port)
+    }
+
+    fn trunk_of(&self, ip: IpAddr) -> Option<usize> {
+        self.trunks
+            .iter()
+            .position(|t| t.acl.iter().any(|n| in_net(ip, *n)))
+    }
+
+    fn events(&mut self) {
+        while let Some(e) = self.ua.poll_event() {
+            match e {
+                Event::Incoming { call, info } => self.incoming(call, *info),
+                Event::Cancelled { call } => self.ended(call, 16, "the caller cancelled"),
+                Event::Ended {
+                    call,
+                    cause,
+                    remote,
+                } => {
+                    if remote {
+                        self.ended(call, cause, "the far end hung up");
+                    }
+                }
+                Event::Failed {
+                    call, code, cause, ..
+                } => {
+                    tracing::info!(call = call.0, "SIP call failed: {code} (cause {cause})");
+                    self.ended(call, cause, "refused");
+                }
+                Event::Progress { call, sdp, .. } => {
+                    if let (Some(slot), Some(s)) = (self.by_call.get(&call).copied(), sdp)
+                        && let Ok(n) = Negotiated::from_answer(&s, &self.caps)
+                    {
+                        self.start_media(slot, &n);
+                        if let Some(sc) = self.slots[slot].as_mut() {
+                            sc.media = Some(n);
+                        }
+                    }
+                }
+                Event::Answered { call, sdp } => {
+                    let Some(slot) = self.by_call.get(&call).copied() else {
+                        continue;
+                    };
+                    match sdp.map(|s| Negotiated::from_answer(&s, &self.caps)) {
+                        Some(Ok(n)) => {
+                            self.start_media(slot, &n);
+                            if let Some(sc) = self.slots[slot].as_mut() {
+                                sc.media = Some(n);
+                            }
+                            let ch = self.media.channel_of(slot);
+                            self.signal(ch, LineEvent::Signal(Signal::RemoteAnswer));
+                        }
+                        other => {
+                            tracing::warn!(
+                                call = call.0,
+                                "SIP: answered without usable SDP ({other:?}); hanging up"
+                            );
+                            let _ = self.ua.hangup(call, 47);
+                            self.ended(call, 47, "no usable media");
+                        }
+                    }
+                }
+                Event::Reinvite { call, offer } => self.reinvite(call, offer),
+                Event::Dtmf { call, digit } => {
+                    if let Some(slot) = self.by_call.get(&call).copied() {
+                        let ch = self.media.channel_of(slot);
+                        self.signal(ch, LineEvent::Signal(Signal::Digit(digit)));
+                    }
+                }
+                Event::Registered { reg, expires } => {
+                    let name = self.trunks.get(reg.0 as usize).map_or("?", |t| &t.name);
+                    tracing::info!(trunk = name, "SIP registered for {expires} s");
+                }
+                Event::RegistrationFailed {
+                    reg,
+                    reason,
+                    retry_in_ms,
+                    ..
+                } => {
+                    let name = self.trunks.get(reg.0 as usize).map_or("?", |t| &t.name);
+                    tracing::warn!(
+                        trunk = name,
+                        "SIP registration failed: {reason}; retrying in {} s",
+                        retry_in_ms / 1000
+                    );
+                }
+                Event::Pong { .. } | Event::PingTimeout { .. } => {}
+                Event::Malformed { source, reason } => {
+                    tracing::debug!("SIP: refused a message from {source}: {reason}");
+                }
+            }
+        }
+    }
+
+    fn ended(&mut self, call: CallRef, cause: u8, why: &str) {
+        let Some(slot) = self.by_call.get(&call).copied() else {
+            return;
+        };
+        let ch = self.media.channel_of(slot);
+        tracing::debug!(channel = ch.0, "SIP: {why} (cause {cause})");
+        self.release(slot);
+        self.signal(ch, LineEvent::Signal(Signal::RemoteHangup(Cause(cause))));
+    }
+
+    fn incoming(&mut self, call: CallRef, info: ua::Inbound) {
+        if !self.trunks.is_empty() && self.trunk_of(info.source.ip()).is_none() {
+            tracing::warn!(
+                "SIP: call from {} refused: not in any trunk's acl",
+                info.source
+            );
+            let _ = self.ua.reject(call, 403, "Forbidden", None, Some(21));
+            return;
+        }
+        let Some(offer) = info.offer.as_ref() else {
+            // Late offer (an INVITE without SDP) is not supported by this version.
+            let _ = self
+                .ua
+                .reject(call, 488, "Not Acceptable Here (no offer)", None, Some(79));
+            return;
+        };
+        // A slot free here and idle in the switch.
+        let free: Vec<usize> = (0..self.slots.len())
+            .filter(|s| self.slots[*s].is_none())
+            .collect();
+        let slot = {
+            let sw = self.shared.switch.lock().unwrap_or_else(|p| p.into_inner());
+            let chans: Vec<u32> = free.iter().map(|s| self.media.channel_of(*s).0).collect();
+            sw.idle_of(&chans)
+                .and_then(|c| self.media.slot_of(ChannelId(c)))
+        };
+        let Some(slot) = slot else {
+            tracing::warn!("SIP: every SIP channel is busy; 503 to {}", info.source);
+            let ra = self.retry_after;
+            let _ = self
+                .ua
+                .reject(call, 503, "Service Unavailable", Some(ra), Some(34));
+            return;
+        };
+        self.sdp_version += 1;
+        let local = self.local_rtp(slot);
+        let session = self.random() >> 1;
+        let (answer, negotiated) =
+            match sdp::answer(offer, local, &self.caps, session, self.sdp_version) {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::info!("SIP: call from {} refused: {e}", info.source);
+                    let _ = self
+                        .ua
+                        .reject(call, 488, "Not Acceptable Here", None, Some(65));
+                    return;
+                }
+            };
+        self.slots[slot] = Some(SlotCall {
+            call,
+            answer: Some(answer.render()),
+            media: Some(negotiated),
+        });
+        self.by_call.insert(call, slot);
+        // Media flows both ways from now (early media): prompts played before answer reach
+        // the caller once the 183/200 goes.
+        self.start_media(slot, &negotiated);
+        let _ = self.ua.ringing(call, None);
+        let ch = self.media.channel_of(slot);
+        let offered = self.signal(
+            ch,
+            LineEvent::Incoming {
+                caller: info.caller.clone(),
+                caller_name: info.caller_name.clone(),
+                called: info.called.clone(),
+                withheld: info.withheld,
+            },
+        );
+        if !offered {
+            tracing::info!(channel = ch.0, "SIP: no route or handler for the call; 480");
+            self.release(slot);
+            let _ = self
+                .ua
+                .reject(call, 480, "Temporarily Unavailable", None, Some(20));
+        }
+    }
+
+    fn reinvite(&mut self, call: CallRef, offer: Option<sdp::Sdp>) {
+        let Some(slot) = self.by_call.get(&call).copied() else {
+            let _ = self.ua.accept_reinvite(call, None);
+            return;
+        };
+        let local = self.local_rtp(slot);
+        self.sdp_version += 1;
+        let Some(offer) = offer else {
+            // Offerless re-INVITE: offer what we have (the answer comes in the ACK, which
+            // this version does not read; the media stays as it was).
+            let sdp = sdp::offer(local, &self.caps, 1, self.sdp_version).render();
+            let _ = self.ua.accept_reinvite(call, Some(&sdp));
+            return;
+        };
+        match sdp::answer(&offer, local, &self.caps, 1, self.sdp_version) {
+            Ok((answer, n)) => {
+                self.start_media(slot, &n);
+                if let Some(sc) = self.slots[slot].as_mut() {
+                    sc.media = Some(n);
+                }
+                let _ = self.ua.accept_reinvite(call, Some(&answer.render()));
+            }
+            Err(_) => {
+                let _ = self.ua.accept_reinvite(call, None);
+            }
+        }
+    }
+
+    fn command(&mut self, ch: ChannelId, cmd: Command) {
+        let Some(slot) = self.media.slot_of(ch) else {
+            return;
+        };
+        tracing::debug!(channel = ch.0, "SIP: {}", cmd.verb());
+        match cmd {
+            Command::Answer => {
+                let Some(sc) = self.slots[slot].as_mut() else {
+                    return;
+                };
+                if let Some(answer) = sc.answer.take() {
+                    let call = sc.call;
+                    if let Err(e) = self.ua.answer(call, &answer) {
+                        tracing::warn!(channel = ch.0, "SIP answer: {e}");
+                    }
+                }
+            }
+            Command::Hangup(cause) => {
+                if let Some(sc) = self.slots[slot].as_ref() {
+                    let call = sc.call;
+                    let _ = self.ua.hangup(call, cause.0);
+                }
+                self.release(slot);
+            }
+            Command::Call(number) => {
+                if self.slots[slot].is_some() {
+                    tracing::warn!(channel = ch.0, "SIP: call on a busy channel refused");
+                    self.signal(ch, LineEvent::Signal(Signal::RemoteHangup(Cause(34))));
+                    return;
+                }
+                let session = self.random() >> 1;
+                let Some(t) = self.trunks.first() else {
+                    tracing::warn!(channel = ch.0, "SIP: no trunk to call {}", number.as_str());
+                    self.signal(ch, LineEvent::Signal(Signal::RemoteHangup(Cause(38))));
+                    return;
+                };
+                let local = self.local_rtp(slot);
+                self.sdp_version += 1;
+                let offer = sdp::offer(local, &self.caps, session, self.sdp_version);
+                let out = Outbound {
+                    target: t.host,
+                    request_uri: format!("sip:{}@{}", number.as_str(), t.domain),
+                    from_user: t
+                        .auth
+                        .as_ref()
+                        .map_or_else(|| "tipring".to_string(), |a| a.username().to_string()),
+                    from_name: None,
+                    from_domain: Some(t.domain.clone()),
+                    withhold: false,
+                    sdp: offer.render(),
+                    auth: t.auth.clone(),
+                };
+                let now = self.now();
+                let call = self.ua.invite(now, out);
+                self.slots[slot] = Some(SlotCall {
+                    call,
+                    answer: None,
+                    media: None,
+                });
+                self.by_call.insert(call, slot);
+            }
+            Command::Ring
+            | Command::RingOff
+            | Command::Seize
+            | Command::Flash
+            | Command::Dial(_) => {
+                tracing::debug!(channel = ch.0, "SIP: {} does not apply", cmd.verb());
+            }
+        }
+    }
+}
