@@ -18,7 +18,7 @@ fn free_port_pair() -> u16 {
     for _ in 0..100 {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let p = a.local_addr().unwrap().port();
-        if p % 2 == 0 && p < 65_000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+        if p.is_multiple_of(2) && p < 65_000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
             return p;
         }
     }
