@@ -192,3 +192,82 @@ fn sipp_inband_digits_reach_the_ivr() {
     let r = call_with_digits(DtmfCarriage::InBand, "uac_inband.xml");
     assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
 }
+
+/// Tipring calls out through a trunk to a SIPp UAS that answers and keys 1234 as RFC 4733
+/// events; the handler on the outbound call collects them and hangs up (SIPp checks the BYE).
+#[test]
+fn outbound_call_to_sipp_collects_its_digits() {
+    if !sipp_present() {
+        eprintln!("skipped: sipp is not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tipring-sip-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cap = dir.join("digits.pcap");
+    pcap::write_dtmf(&cap, "1234", &DtmfOptions::default(), RtpParams::default()).unwrap();
+    let peer = free_port_pair();
+    let media = free_port_pair();
+    let uas = Command::new("timeout")
+        .arg("40")
+        .arg("sipp")
+        .arg("-sf")
+        .arg(scenario("uas_answer_dtmf.xml"))
+        .args(["-key", "pcap"])
+        .arg(&cap)
+        .args(["-key", "rtp_port", &media.to_string()])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &peer.to_string(),
+            "-mp",
+            &media.to_string(),
+        ])
+        .args(["-m", "1", "-nd", "-timeout", "30", "-trace_err"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sipp");
+    let sip_port = free_port_pair();
+    let rtp_port = free_port_pair().max(20_000);
+    let cfg = format!(
+        "{}\n[[sip.trunk]]\nname = \"pbx\"\nhost = \"127.0.0.1:{peer}\"\n",
+        config(sip_port, rtp_port)
+    );
+    let d = Daemon::start(&cfg, &[]);
+    // Channels: 1 phone, 1 trunk, then the SIP slots from 3.
+    let (code, body) = http(
+        &d.api,
+        "POST",
+        "/v1/calls",
+        "{\"channel\": 3, \"to\": \"2000\", \"handler\": \"ivr-c\"}",
+    );
+    assert_eq!(code, 201, "{body}");
+    let out = uas.wait_with_output().unwrap();
+    let mut errors = String::from_utf8_lossy(&out.stderr).to_string();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        if e.file_name().to_string_lossy().ends_with("_errors.log") {
+            errors.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        let cs = calls(&d.api);
+        if let Some(c) = cs.iter().find(|c| c["state"] == "ended") {
+            break c.clone();
+        }
+        assert!(Instant::now() < deadline, "no ended call: {cs:?}; {errors}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "SIPp UAS failed: {errors}\n{record}"
+    );
+    assert_eq!(record["direction"], "outbound");
+    assert_eq!(record["outcome"], "answered", "{record}");
+    assert_eq!(record["digits"], serde_json::json!(["1234"]), "{record}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
