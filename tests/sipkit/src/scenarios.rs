@@ -1,0 +1,167 @@
+//! The scenario files of `tests/sip/`, each set up with every key it needs.
+//!
+//! Each function returns a [`Sipp`] ready to [`start`](Sipp::start), with defaults a test
+//! can override with the builder (`.key(…)`, [`Sipp::hangup_after`], [`Sipp::rtp_port`],
+//! [`Sipp::calls`] …). What each file does is written at its top.
+//!
+//! Defaults: realm `tipring.test`, caller `1001`, called number (`-s`) `1000`, one call.
+
+use crate::error::{Error, Result};
+use crate::sipp::{Sipp, scenario};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// The realm the challenging scenarios offer.
+pub const REALM: &str = "tipring.test";
+/// The default calling number (`[caller]`).
+pub const CALLER: &str = "1001";
+/// The default called number (`-s`, `[service]`).
+pub const CALLED: &str = "1000";
+
+fn absolute(pcap: &Path) -> Result<String> {
+    let p = std::path::absolute(pcap)
+        .map_err(|e| Error::io(format!("making {} absolute", pcap.display()), e))?;
+    Ok(p.display().to_string())
+}
+
+impl Sipp {
+    /// Sets `hangup_after_ms`: this side sends BYE that long after the ACK (zero: it waits
+    /// for the far end's BYE).
+    pub fn hangup_after(self, d: Duration) -> Self {
+        self.key("hangup_after_ms", d.as_millis())
+    }
+
+    /// Sets `[caller]`, the calling number.
+    pub fn caller(self, number: &str) -> Self {
+        self.key("caller", number)
+    }
+}
+
+/// `uac_pcmu_4733.xml`: calls `remote` offering PCMU + telephone-event, plays `pcap` after
+/// the ACK, waits for the far end's BYE.
+///
+/// # Errors
+/// [`Error::Io`] when `pcap` cannot be made absolute.
+pub fn uac_pcmu_4733(remote: SocketAddr, pcap: &Path) -> Result<Sipp> {
+    Ok(Sipp::new(scenario("uac_pcmu_4733.xml"))
+        .remote(remote)
+        .service(CALLED)
+        .caller(CALLER)
+        .key("pcap", absolute(pcap)?)
+        .hangup_after(Duration::ZERO))
+}
+
+/// `uac_inband.xml`: as [`uac_pcmu_4733`], offering PCMU only.
+///
+/// # Errors
+/// [`Error::Io`] when `pcap` cannot be made absolute.
+pub fn uac_inband(remote: SocketAddr, pcap: &Path) -> Result<Sipp> {
+    Ok(Sipp::new(scenario("uac_inband.xml"))
+        .remote(remote)
+        .service(CALLED)
+        .caller(CALLER)
+        .key("pcap", absolute(pcap)?)
+        .hangup_after(Duration::ZERO))
+}
+
+/// `uas_answer_dtmf.xml`: answers one call, plays `pcap` after the ACK, waits for BYE.
+///
+/// # Errors
+/// [`Error::Io`] when `pcap` cannot be made absolute.
+pub fn uas_answer_dtmf(pcap: &Path) -> Result<Sipp> {
+    Ok(Sipp::new(scenario("uas_answer_dtmf.xml")).key("pcap", absolute(pcap)?))
+}
+
+/// `uas_registrar_auth.xml`: a registrar demanding `user`/`password`, granting 10 s and
+/// accepting `refreshes` refreshes.
+pub fn uas_registrar_auth(user: &str, password: &str, refreshes: u32) -> Sipp {
+    Sipp::new(scenario("uas_registrar_auth.xml"))
+        .key("user", user)
+        .key("password", password)
+        .key("realm", REALM)
+        .key("refreshes", refreshes)
+}
+
+/// `uac_register_auth.xml`: registers `user` at `remote` with `password`, then refreshes
+/// `refreshes` times, each `every` after the last 200.
+pub fn uac_register_auth(
+    remote: SocketAddr,
+    user: &str,
+    password: &str,
+    refreshes: u32,
+    every: Duration,
+) -> Sipp {
+    Sipp::new(scenario("uac_register_auth.xml"))
+        .remote(remote)
+        .auth(user, password)
+        .key("user", user)
+        .key("refreshes", refreshes)
+        .key("refresh_ms", every.as_millis())
+}
+
+/// `uas_invite_auth.xml`: answers an INVITE with 407, expects it again with
+/// Proxy-Authorization for `user` (check the password with
+/// [`crate::digest::verify`] on [`SippReport::log_values`](crate::sipp::SippReport::log_values)`("INVITE Proxy-Authorization: ")`),
+/// answers, waits for BYE.
+pub fn uas_invite_auth(user: &str) -> Sipp {
+    Sipp::new(scenario("uas_invite_auth.xml"))
+        .key("user", user)
+        .key("realm", REALM)
+}
+
+/// `uas_invite_auth_401.xml`: as [`uas_invite_auth`] with 401 and Authorization, which
+/// SIPp verifies against `password` itself.
+pub fn uas_invite_auth_401(user: &str, password: &str) -> Sipp {
+    Sipp::new(scenario("uas_invite_auth_401.xml"))
+        .key("user", user)
+        .key("password", password)
+        .key("realm", REALM)
+}
+
+/// `uac_options.xml`: one OPTIONS per call to `remote`, expecting 200 (response time 1).
+pub fn uac_options(remote: SocketAddr) -> Sipp {
+    Sipp::new(scenario("uac_options.xml"))
+        .remote(remote)
+        .service(CALLED)
+}
+
+/// `uac_load.xml`: calls `remote`, plays `pcap`, hangs up `hold` after the ACK (response
+/// times: 1 INVITE→200, 2 BYE→200). Set calls, rate and concurrency on the result.
+///
+/// # Errors
+/// [`Error::Io`] when `pcap` cannot be made absolute.
+pub fn uac_load(remote: SocketAddr, pcap: &Path, hold: Duration) -> Result<Sipp> {
+    Ok(Sipp::new(scenario("uac_load.xml"))
+        .remote(remote)
+        .service(CALLED)
+        .caller(CALLER)
+        .key("pcap", absolute(pcap)?)
+        .key("hold_ms", hold.as_millis()))
+}
+
+/// `peer_uas_answer.xml`: answers, plays `pcap` after the ACK, waits for BYE (or sends it:
+/// [`Sipp::hangup_after`]).
+///
+/// # Errors
+/// [`Error::Io`] when `pcap` cannot be made absolute.
+pub fn peer_uas_answer(pcap: &Path) -> Result<Sipp> {
+    Ok(Sipp::new(scenario("peer_uas_answer.xml"))
+        .key("pcap", absolute(pcap)?)
+        .hangup_after(Duration::ZERO))
+}
+
+/// `peer_uac_call.xml`: calls `remote` (answering a 401/407 with [`Sipp::auth`]
+/// credentials), hangs up `hangup_after` after the ACK.
+pub fn peer_uac_call(remote: SocketAddr, hangup_after: Duration) -> Sipp {
+    Sipp::new(scenario("peer_uac_call.xml"))
+        .remote(remote)
+        .service(CALLED)
+        .caller(CALLER)
+        .hangup_after(hangup_after)
+}
+
+/// `peer_uas_options.xml`: answers OPTIONS with 200, one per call.
+pub fn peer_uas_options() -> Sipp {
+    Sipp::new(scenario("peer_uas_options.xml"))
+}
