@@ -72,15 +72,55 @@ pub fn udp_port_bound(port: u16) -> bool {
     })
 }
 
+/// True when process `pid` holds a UDP socket bound to `port`: a socket inode listed for
+/// the port in `/proc/net/udp{,6}` is among the process's open files. (A port merely being
+/// bound could be someone else's.) False when `/proc` cannot be read.
+pub fn udp_port_bound_by(pid: u32, port: u16) -> bool {
+    let inodes: Vec<String> = ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| socket_inodes(&t, port))
+        .collect();
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .any(|link| {
+            let link = link.to_string_lossy();
+            link.strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']'))
+                .is_some_and(|ino| inodes.iter().any(|i| i == ino))
+        })
+}
+
+/// The local port of a `/proc/net/{udp,tcp}` table line.
+fn local_port(line: &str) -> Option<u16> {
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|local| local.rsplit_once(':'))
+        .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok())
+}
+
 /// True when a `/proc/net/{udp,tcp}` table lists `port` as a local port.
 fn table_has_local_port(table: &str, port: u16) -> bool {
-    table.lines().skip(1).any(|line| {
-        line.split_whitespace()
-            .nth(1)
-            .and_then(|local| local.rsplit_once(':'))
-            .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok())
-            == Some(port)
-    })
+    table
+        .lines()
+        .skip(1)
+        .any(|line| local_port(line) == Some(port))
+}
+
+/// The socket inodes (10th column) of the table's lines with local port `port`.
+fn socket_inodes(table: &str, port: u16) -> Vec<String> {
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| local_port(line) == Some(port))
+        .filter_map(|line| line.split_whitespace().nth(9).map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]
@@ -96,6 +136,7 @@ mod tests {
                  1: 0100007F:1F90 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0 0\n";
         assert!(table_has_local_port(t, 0x1F90));
         assert!(!table_has_local_port(t, 0x1F91));
+        assert_eq!(socket_inodes(t, 0x1F90), vec!["1".to_string()]);
         assert!(!table_has_local_port("garbage", 1));
     }
 
@@ -104,6 +145,9 @@ mod tests {
         let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = s.local_addr().unwrap().port();
         assert!(udp_port_bound(port));
+        assert!(udp_port_bound_by(std::process::id(), port));
+        // PID 1 is not this test.
+        assert!(!udp_port_bound_by(1, port));
     }
 
     #[test]

@@ -14,8 +14,15 @@
 //! taken is a fatal error (exit 254 for the SIP socket, 255 with "Unable to bind audio RTP
 //! socket" for media). So both are picked here from free ports, and a start that fails to
 //! bind is retried with fresh ports (up to [`START_TRIES`] times). SIPp binds the media port
-//! and the one two above it, so the media port is chosen with both free. The control port
+//! and the one two above it, so the media port is chosen with both free. SIPp is ready when
+//! a socket of its own (found through `/proc`) is bound to the SIP port. The control port
 //! (`-cp`, UDP on 0.0.0.0 from 8888 up) is left to SIPp, which moves up when one is taken.
+//!
+//! # Exit codes
+//! SIPp exits 1 both when a call failed and when it cannot load the scenario or its keys
+//! ("Unsupported keyword", "Unable to load or parse"); only a run that started writes
+//! statistics, which is how [`Sipp::start`] tells them apart. The global timeout with
+//! `-timeout_error` exits 255 ("… timed out after …" in the error log).
 //!
 //! # Keys
 //! Scenario files use `[name]` keywords given with `-key name value`. In SIPp 3.6.1 keys are
@@ -48,12 +55,13 @@ pub const BUFF_SIZE: u32 = 4 * 1024 * 1024;
 const TAIL: usize = 4000;
 /// How much of the `<log>` actions' log a report keeps (the end of it).
 const LOG_TAIL: usize = 64 * 1024;
-/// SIPp's default behaviours used unless [`Sipp::default_behaviors`] says otherwise: abort
-/// a call on an unexpected message (and count it failed), nothing else. `-nd` is not used:
-/// in SIPp 3.6.1 it also turns that off, so an unexpected message is logged ("Continuing
-/// call on unexpected message") and ignored. Without `bye`, an aborted call is not cleaned
-/// up with a BYE or CANCEL (it would also send BYE in REGISTER "dialogs").
-pub const DEFAULT_BEHAVIORS: &str = "abortunexp";
+/// SIPp's default behaviours used unless [`Sipp::default_behaviors`] says otherwise:
+/// `abortunexp` (an unexpected message aborts the call and counts it failed) and `bye`
+/// (an unexpected BYE is answered 200; a call aborted on a timeout or an unexpected message
+/// is cleaned up with BYE or CANCEL, even in a REGISTER "dialog"). Not `pingreply`. `-nd`
+/// (none of them) is not used: in SIPp 3.6.1 an unexpected message is then logged
+/// ("Continuing call on unexpected message") and ignored, and the call goes on.
+pub const DEFAULT_BEHAVIORS: &str = "abortunexp,bye";
 
 /// The `sipp` binary to run.
 pub fn sipp_binary() -> PathBuf {
@@ -463,7 +471,7 @@ impl Sipp {
                 if let Some(s) = child.try_status() {
                     break Some(s);
                 }
-                if ports::udp_port_bound(sip_port) {
+                if ports::udp_port_bound_by(child.id(), sip_port) {
                     break None;
                 }
                 if Instant::now() >= ready_by {
@@ -502,7 +510,10 @@ impl Sipp {
                     last_why = format!("exit {s}: {stderr}");
                     continue;
                 }
-                if s.code() != Some(0) && s.code() != Some(1) {
+                // SIPp exits 1 for a scenario it cannot load, as for a run with failed
+                // calls; only a run writes statistics.
+                let ran = process.dir.join("stat.csv").exists();
+                if s.code() != Some(0) && (s.code() != Some(1) || !ran) {
                     let report = process.report(Some(s), false);
                     return Err(Error::Start {
                         tool: "sipp",
