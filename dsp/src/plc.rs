@@ -187,6 +187,12 @@ impl Plc {
         self.lost >= MUTE_AFTER
     }
 
+    /// The last [`HISTORY_LEN`] samples output (good, merged or concealed), oldest first.
+    /// Time-scaling code (a jitter buffer stretching speech by a pitch period) reads it.
+    pub fn history(&self) -> &[i16] {
+        &self.hist
+    }
+
     /// The pitch period (samples) found at the start of the current or last loss.
     pub fn pitch(&self) -> usize {
         usize::from(self.pitch)
