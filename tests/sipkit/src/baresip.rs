@@ -12,7 +12,9 @@
 //! # What is configured
 //! UDP SIP on 127.0.0.1 at a free port (also TCP on the same port: baresip listens on
 //! both), RTP on 127.0.0.1 (`net_interface 127.0.0.1`; the name `lo` is refused), G.711
-//! (`g711.so`), audio from a WAV through `aufile.so` (silence or a tone generated here, or
+//! (`g711.so`), an account for a local UA (`sip:user@127.0.0.1:port`, no registration;
+//! with a registrar, a second UA is added over `ctrl_tcp` once connected, `uanew`, so that
+//! its `REGISTERING`/`REGISTER_OK` events are seen, and made current), audio from a WAV through `aufile.so` (silence or a tone generated here, or
 //! a file given), audio out to ALSA's `null` device (`alsa.so`; Debian's baresip 1.0.0 has
 //! no aufile player, and `alsa,null` needs no sound card), `menu.so` (the commands) and
 //! `ctrl_tcp.so` on a free TCP port. With [`BaresipConfig::record`], `sndfile.so` writes
@@ -228,10 +230,13 @@ impl BaresipConfig {
         Ok(())
     }
 
-    fn account_line(&self, sip_port: u16) -> String {
+    /// The account of the local UA (`registrar: None`), or of the registering UA.
+    fn account_line(&self, sip_port: u16, registering: bool) -> String {
         let mut a = match self.registrar {
-            Some(r) => format!("<sip:{}@{r}>;regint={}", self.user, self.register_interval),
-            None => format!("<sip:{}@127.0.0.1:{sip_port}>;regint=0", self.user),
+            Some(r) if registering => {
+                format!("<sip:{}@{r}>;regint={}", self.user, self.register_interval)
+            }
+            _ => format!("<sip:{}@127.0.0.1:{sip_port}>;regint=0", self.user),
         };
         if let Some(p) = &self.password {
             let _ = write!(a, ";auth_pass={p}");
@@ -251,7 +256,6 @@ impl BaresipConfig {
         if let Some(p) = self.ptime {
             let _ = write!(a, ";ptime={p}");
         }
-        a.push('\n');
         a
     }
 
@@ -393,8 +397,11 @@ impl Baresip {
         let config = cfg.config_file(dir.path(), modules, sip_port, ctrl_port, rtp, &wav);
         std::fs::write(dir.join("config"), config)
             .map_err(|e| Error::io("writing baresip's config", e))?;
-        std::fs::write(dir.join("accounts"), cfg.account_line(sip_port))
-            .map_err(|e| Error::io("writing baresip's accounts", e))?;
+        std::fs::write(
+            dir.join("accounts"),
+            cfg.account_line(sip_port, false) + "\n",
+        )
+        .map_err(|e| Error::io("writing baresip's accounts", e))?;
         std::fs::write(dir.join("contacts"), "")
             .map_err(|e| Error::io("writing baresip's contacts", e))?;
         let log_path = dir.join("baresip.log");
@@ -468,7 +475,7 @@ impl Baresip {
             .name(format!("baresip-ctrl-{ctrl_port}"))
             .spawn(move || read_netstrings(reader, &tx))
             .map_err(|e| Error::io("starting the ctrl_tcp reader", e))?;
-        Ok(Ok(Self {
+        let mut b = Self {
             child,
             dir,
             sip_addr: SocketAddr::new(LO, sip_port),
@@ -479,7 +486,15 @@ impl Baresip {
             history: Vec::new(),
             next_token: 1,
             started,
-        }))
+        };
+        if let Some(r) = cfg.registrar {
+            // A UA in the accounts file registers before the control connection is up, so
+            // its REGISTER_OK would be lost: the registering UA is added now instead, and
+            // made the current one (calls go out through it).
+            b.command("uanew", Some(&cfg.account_line(sip_port, true)))?;
+            b.command("uafind", Some(&format!("sip:{}@{r}", cfg.user)))?;
+        }
+        Ok(Ok(b))
     }
 
     /// Its SIP address (UDP).
@@ -669,25 +684,44 @@ impl Baresip {
         Some(v)
     }
 
-    /// Asks baresip to quit and waits (5 s at most, then kills it).
+    /// Asks baresip to quit and waits for it. A registered UA first unregisters and waits
+    /// for the answer (32 s when the registrar is gone), so after 1.5 s it gets SIGTERM,
+    /// and half a second later a second one (the first only starts the same graceful
+    /// stop; the second ends it). If it still runs 2 s later it is killed.
     ///
     /// # Errors
     /// [`Error::Failed`] when it had to be killed.
     pub fn quit(mut self) -> Result<()> {
+        use nix::sys::signal::Signal::SIGTERM;
         let _ = self.command("quit", None);
         if self
             .child
-            .wait_until(Instant::now() + Duration::from_secs(5))
+            .wait_until(Instant::now() + Duration::from_millis(1500))
             .is_some()
         {
-            Ok(())
-        } else {
-            self.child.kill();
-            Err(Error::Failed {
-                tool: "baresip",
-                why: "did not quit within 5 s; killed".to_string(),
-            })
+            return Ok(());
         }
+        self.child.signal(SIGTERM);
+        if self
+            .child
+            .wait_until(Instant::now() + Duration::from_millis(500))
+            .is_some()
+        {
+            return Ok(());
+        }
+        self.child.signal(SIGTERM);
+        if self
+            .child
+            .wait_until(Instant::now() + Duration::from_secs(2))
+            .is_some()
+        {
+            return Ok(());
+        }
+        self.child.kill();
+        Err(Error::Failed {
+            tool: "baresip",
+            why: "did not quit, even after two SIGTERMs; killed".to_string(),
+        })
     }
 }
 
@@ -805,8 +839,8 @@ mod tests {
     fn account_lines() {
         let c = BaresipConfig::default();
         assert_eq!(
-            c.account_line(5070),
-            "<sip:alice@127.0.0.1:5070>;regint=0;answermode=auto;audio_codecs=pcmu\n"
+            c.account_line(5070, true),
+            "<sip:alice@127.0.0.1:5070>;regint=0;answermode=auto;audio_codecs=pcmu"
         );
         let c = BaresipConfig {
             user: "bob".into(),
@@ -818,9 +852,13 @@ mod tests {
             ..BaresipConfig::default()
         };
         assert_eq!(
-            c.account_line(5070),
+            c.account_line(5070, true),
             "<sip:bob@127.0.0.1:5099>;regint=60;auth_pass=pw;answermode=manual;\
-             audio_codecs=pcmu;ptime=30\n"
+             audio_codecs=pcmu;ptime=30"
+        );
+        assert!(
+            c.account_line(5070, false)
+                .starts_with("<sip:bob@127.0.0.1:5070>;regint=0;")
         );
     }
 
