@@ -29,6 +29,7 @@
 //! continuing the active event. Finished events go to a small ring; a report matching one
 //! of them is a retransmission. Events 16 and above (flash, tones) are counted and ignored.
 
+use crate::jitter::Squelch;
 use crate::telephone_event::EventPayload;
 use heapless::Deque;
 
@@ -262,29 +263,15 @@ impl EventReceiver {
         }
     }
 
-    /// Zeroes the samples of `out` (which starts at timeline position `from`) that fall in an
-    /// event or its hangover; returns how many it zeroed.
-    pub fn squelch(&self, from: i64, out: &mut [i16]) -> usize {
-        let mut zeroed = 0;
-        let len = out.len() as i64;
+    /// The squelch intervals on the timeline: the active event (open-ended) and the
+    /// finished ones with their hangover.
+    fn intervals(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         let active = self
             .active
             .and_then(|a| a.start_pos)
             .map(|p| (p - SQUELCH_BEFORE, i64::MAX));
         let done = self.done.iter().flatten().filter_map(|d| d.squelch);
-        for (a, b) in active.into_iter().chain(done) {
-            let lo = (a - from).clamp(0, len) as usize;
-            let hi = (b.saturating_sub(from)).clamp(0, len) as usize;
-            if lo < hi {
-                for x in &mut out[lo..hi] {
-                    if *x != 0 {
-                        *x = 0;
-                    }
-                }
-                zeroed += hi - lo;
-            }
-        }
-        zeroed.min(out.len())
+        active.into_iter().chain(done)
     }
 
     /// A new source or a restarted one: the event in progress ends (its digit is reported)
@@ -339,5 +326,26 @@ impl EventReceiver {
         if self.queue.push_back(e).is_err() {
             self.counters.queue_overflow += 1;
         }
+    }
+}
+
+impl Squelch for EventReceiver {
+    fn covers(&self, from: i64, to: i64) -> bool {
+        self.intervals().any(|(a, b)| a <= from && to <= b)
+    }
+
+    fn apply(&self, from: i64, out: &mut [i16]) -> usize {
+        if self.active.is_none() && self.done.iter().all(Option::is_none) {
+            return 0;
+        }
+        let mut zeroed = 0;
+        for (i, x) in out.iter_mut().enumerate() {
+            let pos = from + i as i64;
+            if self.intervals().any(|(a, b)| a <= pos && pos < b) {
+                *x = 0;
+                zeroed += 1;
+            }
+        }
+        zeroed
     }
 }

@@ -51,6 +51,28 @@ const VOICED: f32 = 0.6;
 /// Largest frame handled in one step; longer pulls are split.
 pub const STEP_MAX: usize = 160;
 
+/// Telephone events covering parts of the timeline, whose audio is replaced with silence.
+pub trait Squelch {
+    /// Whether every position of `from .. to` is squelched.
+    fn covers(&self, from: i64, to: i64) -> bool;
+    /// Zeroes the squelched samples of `out`, which holds positions from `from` on; returns
+    /// how many.
+    fn apply(&self, from: i64, out: &mut [i16]) -> usize;
+}
+
+/// No squelch at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSquelch;
+
+impl Squelch for NoSquelch {
+    fn covers(&self, _: i64, _: i64) -> bool {
+        false
+    }
+    fn apply(&self, _: i64, _: &mut [i16]) -> usize {
+        0
+    }
+}
+
 /// What a pull produced, sample counts by origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[must_use]
@@ -61,7 +83,9 @@ pub struct Pulled {
     pub concealed: u32,
     /// Samples of silence: the stream had not started, or concealment had faded out.
     pub silence: u32,
-    /// Samples replaced by silence because a telephone event covered them.
+    /// Samples silenced because a telephone event covered them: received audio replaced,
+    /// or missing audio (the sender sent events instead) not concealed. The other three
+    /// counts exclude the missing ones, so all four add up to at least the pull's length.
     pub squelched: u32,
     /// Samples by which the buffer stretched (positive) or shrank (negative) the audio.
     pub stretched: i32,
@@ -314,20 +338,15 @@ impl JitterBuffer {
         }
     }
 
-    /// Fills `out` (any length) with the audio due at `now`, handing each step's samples and
-    /// timeline position to `post` (squelch) before they are final.
-    pub fn pull(
-        &mut self,
-        now: u64,
-        out: &mut [i16],
-        mut post: impl FnMut(i64, &mut [i16]) -> usize,
-    ) -> Pulled {
+    /// Fills `out` (any length) with the audio due at `now`, silencing what `squelch`
+    /// covers.
+    pub fn pull(&mut self, now: u64, out: &mut [i16], squelch: &impl Squelch) -> Pulled {
         let mut pulled = Pulled::default();
         let mut offset = 0u64;
         for chunk in out.chunks_mut(STEP_MAX) {
             let from = self.play;
-            self.step(now + offset, chunk, &mut pulled);
-            pulled.squelched += post(from, chunk) as u32;
+            self.step(now + offset, chunk, &mut pulled, squelch);
+            pulled.squelched += squelch.apply(from, chunk) as u32;
             offset += chunk.len() as u64;
         }
         pulled.delay = self.delay(now + offset).clamp(0, i64::from(u32::MAX)) as u32;
@@ -335,7 +354,7 @@ impl JitterBuffer {
     }
 
     /// One step of at most [`STEP_MAX`] samples.
-    fn step(&mut self, now: u64, out: &mut [i16], pulled: &mut Pulled) {
+    fn step(&mut self, now: u64, out: &mut [i16], pulled: &mut Pulled, squelch: &impl Squelch) {
         let n = out.len() as i64;
         if !self.synced {
             out.fill(0);
@@ -371,7 +390,7 @@ impl JitterBuffer {
                 c
             }
             None => {
-                self.render(out, pulled);
+                self.render(out, pulled, squelch);
                 n
             }
         };
@@ -381,7 +400,7 @@ impl JitterBuffer {
     }
 
     /// Plays positions `play .. play + n` as they are: received, concealed or silent.
-    fn render(&mut self, out: &mut [i16], pulled: &mut Pulled) {
+    fn render(&mut self, out: &mut [i16], pulled: &mut Pulled, squelch: &impl Squelch) {
         let n = out.len();
         let mut i = 0;
         while i < n {
@@ -408,6 +427,11 @@ impl JitterBuffer {
                 self.plc.good(run);
                 pulled.silence += len;
                 self.counters.silence += u64::from(len);
+            } else if squelch.covers(pos, pos + i64::from(len)) {
+                // Events were sent instead of this audio: nothing to conceal.
+                run.fill(0);
+                self.plc.good(run);
+                self.conceal_from = None;
             } else {
                 if self.conceal_from.is_none() {
                     self.conceal_from = Some(pos);

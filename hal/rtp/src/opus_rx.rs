@@ -18,7 +18,7 @@
 //! A packet's duration is read from its table-of-contents byte (RFC 6716 §3.1) before
 //! anything is decoded, so placing it in the buffer does not disturb the decoder.
 
-use crate::jitter::JitterBuffer;
+use crate::jitter::{JitterBuffer, Squelch};
 use tipring_dsp::opus::{OpusDecoder, OpusError};
 
 /// Samples at 8 kHz of one concealment frame (10 ms).
@@ -135,9 +135,10 @@ impl OpusRx {
         Ok(())
     }
 
-    /// Conceals whatever has not been decoded before `until`; returns the samples concealed
-    /// at or after the playout point.
-    pub fn fill_until(&mut self, jb: &mut JitterBuffer, until: i64) -> u32 {
+    /// Conceals whatever has not been decoded before `until`, unless telephone events cover
+    /// it (the sender sent events instead of audio: the buffer plays silence); returns the
+    /// samples concealed at or after the playout point.
+    pub fn fill_until(&mut self, jb: &mut JitterBuffer, until: i64, squelch: &impl Squelch) -> u32 {
         let Some(next) = self.next else {
             return 0;
         };
@@ -148,7 +149,7 @@ impl OpusRx {
         } else {
             next
         };
-        if from >= until {
+        if from >= until || squelch.covers(from.max(play), until) {
             return 0;
         }
         let before = self.concealed;

@@ -177,7 +177,8 @@ pub struct ReceiverStats {
     pub buffer: JitterCounters,
     /// Telephone-event counters.
     pub events: EventCounters,
-    /// Opus frames rebuilt from in-band FEC.
+    /// Lost Opus frames decoded from the next packet's in-band FEC data (libopus conceals
+    /// instead when the packet carries none).
     pub fec_frames: u64,
 }
 
@@ -579,15 +580,12 @@ impl Receiver {
         let opus_concealed = match self.opus.as_mut() {
             Some(opus) if self.jb.is_synced() => {
                 let until = self.jb.play() + out.len() as i64;
-                opus.fill_until(&mut self.jb, until)
+                opus.fill_until(&mut self.jb, until, &self.events)
             }
             _ => 0,
         };
-        let events = &self.events;
         #[allow(unused_mut)]
-        let mut pulled = self
-            .jb
-            .pull(now, out, |from, chunk| events.squelch(from, chunk));
+        let mut pulled = self.jb.pull(now, out, &self.events);
         #[cfg(feature = "opus")]
         {
             let c = opus_concealed.min(pulled.received);
