@@ -2,8 +2,12 @@
 //! independently of the product.
 //!
 //! # What does it do?
-//! [`RtpCapture`] binds a UDP socket on 127.0.0.1 (give its port to a peer's SDP) and
-//! collects every datagram on a background thread until stopped. [`analyze`] decodes the
+//! [`RtpCapture::start`] binds a UDP socket on 127.0.0.1 (give its port to a peer's SDP)
+//! and collects every datagram on a background thread until stopped.
+//! [`RtpCapture::sniff`] instead copies, through a raw socket (root or `CAP_NET_RAW`), the
+//! UDP datagrams addressed to a port another process owns: SIPp's media port, say, to see
+//! what a product that latches onto the source of the RTP it receives (symmetric RTP) sends
+//! back, since SIPp plays from its media port whatever port its SDP announced. [`analyze`] decodes the
 //! datagrams: RFC 4733 events are grouped into key presses (one per event timestamp, E bits
 //! and retransmissions folded in), μ-law audio is laid on a timeline by RTP timestamp (gaps
 //! are silence), the DSP's DTMF receiver runs over that timeline, and
@@ -72,8 +76,70 @@ impl RtpCapture {
         let (stop2, got2) = (Arc::clone(&stop), Arc::clone(&got));
         let thread = std::thread::Builder::new()
             .name(format!("rtp-capture-{}", addr.port()))
-            .spawn(move || collect(&sock, &stop2, &got2))
+            .spawn(move || {
+                let mut buf = vec![0u8; 65_536];
+                collect(&stop2, &got2, || match sock.recv_from(&mut buf) {
+                    Ok((n, from)) => Some((from, buf[..n].to_vec())),
+                    Err(e) => {
+                        if !matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) {
+                            // ICMP errors reported on the socket, or anything else.
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        None
+                    }
+                })
+            })
             .map_err(|e| Error::io("starting the capture thread", e))?;
+        Ok(Self {
+            addr,
+            stop,
+            got,
+            thread: Some(thread),
+        })
+    }
+
+    /// Copies the IPv4 UDP datagrams addressed to `port` (on any local address) without
+    /// binding it, through a raw socket. [`addr`](Self::addr) is then 127.0.0.1:`port`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the raw socket cannot be opened (without root or `CAP_NET_RAW`:
+    /// "Operation not permitted") or configured.
+    pub fn sniff(port: u16) -> Result<Self> {
+        use nix::sys::socket::{
+            AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, recv, setsockopt, socket,
+            sockopt,
+        };
+        use std::os::fd::AsRawFd;
+        let fd = socket(
+            AddressFamily::Inet,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::Udp,
+        )
+        .map_err(|e| Error::io("opening a raw UDP socket", e.into()))?;
+        setsockopt(
+            &fd,
+            sockopt::ReceiveTimeout,
+            &nix::sys::time::TimeVal::new(0, 10_000),
+        )
+        .map_err(|e| Error::io("setting the raw socket's read timeout", e.into()))?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let stop = Arc::new(AtomicBool::new(false));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, got2) = (Arc::clone(&stop), Arc::clone(&got));
+        let thread = std::thread::Builder::new()
+            .name(format!("rtp-sniff-{port}"))
+            .spawn(move || {
+                let mut buf = vec![0u8; 65_536];
+                collect(&stop2, &got2, || {
+                    let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).ok()?;
+                    udp_to_port(&buf[..n], port)
+                })
+            })
+            .map_err(|e| Error::io("starting the sniffing thread", e))?;
         Ok(Self {
             addr,
             stop,
@@ -143,29 +209,42 @@ impl Drop for RtpCapture {
     }
 }
 
-fn collect(sock: &UdpSocket, stop: &AtomicBool, got: &Mutex<Vec<Datagram>>) {
+/// Calls `recv` (which returns within about 10 ms) until `stop`, keeping what it returns.
+fn collect(
+    stop: &AtomicBool,
+    got: &Mutex<Vec<Datagram>>,
+    mut recv: impl FnMut() -> Option<(SocketAddr, Vec<u8>)>,
+) {
     let t0 = Instant::now();
-    let mut buf = vec![0u8; 65_536];
     while !stop.load(Ordering::Relaxed) {
-        match sock.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                if let Ok(mut g) = got.lock() {
-                    g.push(Datagram {
-                        at: t0.elapsed(),
-                        from,
-                        data: buf[..n].to_vec(),
-                    });
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            // ICMP errors reported on the socket, or anything else: keep listening.
-            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        if let Some((from, data)) = recv()
+            && let Ok(mut g) = got.lock()
+        {
+            g.push(Datagram {
+                at: t0.elapsed(),
+                from,
+                data,
+            });
         }
     }
+}
+
+/// The source and payload of an IPv4 packet (as a raw socket reads it) if it is UDP to
+/// `port`.
+fn udp_to_port(ip: &[u8], port: u16) -> Option<(SocketAddr, Vec<u8>)> {
+    let ihl = usize::from(ip.first()? & 0x0f) * 4;
+    if ip.first()? >> 4 != 4 || ihl < 20 || *ip.get(9)? != 17 {
+        return None;
+    }
+    let udp = ip.get(ihl..)?;
+    if u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]) != port {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]));
+    let payload = udp.get(8..len.max(8))?;
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let sport = u16::from_be_bytes([udp[0], udp[1]]);
+    Some((SocketAddr::from((src, sport)), payload.to_vec()))
 }
 
 /// Which payload types mean what.
@@ -520,6 +599,22 @@ mod tests {
         assert_eq!(r.other_payload_types, vec![(13, 1)]);
         // The lost frame is silence on the timeline; the rest is in place.
         assert_eq!(r.audio.len(), b.samples().len());
+    }
+
+    #[test]
+    fn raw_packets_are_filtered_by_port() {
+        let mut ip = vec![
+            0x45, 0, 0, 31, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 127, 0, 0, 1,
+        ];
+        ip.extend_from_slice(&[0x1f, 0x90, 0x13, 0x88, 0, 11, 0, 0, 1, 2, 3]);
+        let (from, data) = udp_to_port(&ip, 5000).unwrap();
+        assert_eq!(from, SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 8080)));
+        assert_eq!(data, vec![1, 2, 3]);
+        assert!(udp_to_port(&ip, 5001).is_none());
+        ip[9] = 6;
+        assert!(udp_to_port(&ip, 5000).is_none());
+        assert!(udp_to_port(&ip[..25], 5000).is_none());
+        assert!(udp_to_port(&[], 5000).is_none());
     }
 
     #[test]

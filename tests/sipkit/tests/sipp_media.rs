@@ -203,3 +203,33 @@ fn uas_answer_dtmf_plays_to_the_caller() {
     );
     assert_eq!(r.event_digits(), "*7");
 }
+
+#[test]
+fn sniffing_sees_rtp_to_a_port_sipp_owns() {
+    if !common::can_play() {
+        return;
+    }
+    let dir = TempDir::new("sniff").unwrap();
+    let (p, s) = dtmf_pcap(&dir, "3", DtmfCarriage::Rfc4733(EventStyle::Standard));
+    // The callee's SDP announces its own media port, as SIPp does by default.
+    let callee = scenarios::peer_uas_answer(&common::short_silence(&dir))
+        .unwrap()
+        .hangup_after(s.duration + Duration::from_millis(400))
+        .timeout(Duration::from_secs(15))
+        .start()
+        .unwrap();
+    let sniff = RtpCapture::sniff(callee.media_port()).unwrap();
+    let caller = scenarios::uac_pcmu_4733(callee.sip_addr(), &p)
+        .unwrap()
+        .timeout(Duration::from_secs(15))
+        .start()
+        .unwrap();
+    let caller = caller.wait().check().unwrap();
+    callee.wait().check().unwrap();
+    sniff.wait_quiet(s.packets, Duration::from_millis(50), Duration::from_secs(2));
+    let got = sniff.stop();
+    assert_eq!(got.len(), s.packets);
+    assert!(got.iter().all(|d| d.from.port() == caller.media_port));
+    let r = wire::analyze(&got, &WireConfig::default());
+    assert_eq!(r.event_digits(), "3");
+}
