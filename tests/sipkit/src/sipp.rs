@@ -103,7 +103,8 @@ pub fn can_play_pcap() -> bool {
 
 /// The directory holding the scenario files (`tests/sip` in the source tree).
 pub fn scenario_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sip")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).join("sip")
 }
 
 /// A scenario file by name (`"uac_options.xml"`).
