@@ -25,13 +25,10 @@ fn free_port_pair() -> u16 {
     panic!("no free port pair");
 }
 
+/// SIPp is installed and may play captures (it sends RTP through a raw socket: root or
+/// CAP_NET_RAW).
 fn sipp_present() -> bool {
-    Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
+    tipring_sipkit::sipp::sipp_available() && tipring_sipkit::sipp::can_play_pcap()
 }
 
 fn config(sip_port: u16, rtp_port: u16) -> String {
@@ -170,7 +167,7 @@ fn sipp_rfc4733_digits_reach_the_ivr() {
 #[test]
 fn sipp_cisco_style_events_count_once() {
     if !sipp_present() {
-        eprintln!("skipped: sipp is not installed");
+        eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
         return;
     }
     let r = call_with_digits(
@@ -186,7 +183,7 @@ fn sipp_cisco_style_events_count_once() {
 #[test]
 fn sipp_inband_digits_reach_the_ivr() {
     if !sipp_present() {
-        eprintln!("skipped: sipp is not installed");
+        eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
         return;
     }
     let r = call_with_digits(DtmfCarriage::InBand, "uac_inband.xml");
@@ -198,7 +195,7 @@ fn sipp_inband_digits_reach_the_ivr() {
 #[test]
 fn outbound_call_to_sipp_collects_its_digits() {
     if !sipp_present() {
-        eprintln!("skipped: sipp is not installed");
+        eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
         return;
     }
     let dir = std::env::temp_dir().join(format!("tipring-sip-out-{}", std::process::id()));
