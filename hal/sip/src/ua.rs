@@ -555,11 +555,9 @@ impl Ua {
         if fin {
             let k = key.to_string();
             if invite {
-                self.schedule(now + t1, Timer::Server(k.clone()));
-                self.schedule(now + 64 * t1, Timer::ServerEnd(k));
-            } else {
-                self.schedule(now + 64 * t1, Timer::ServerEnd(k));
+                self.schedule(now + t1, Timer::Server(k.clone())); // timer G
             }
+            self.schedule(now + 64 * t1, Timer::ServerEnd(k)); // timer H (INVITE) or J
         }
     }
 
