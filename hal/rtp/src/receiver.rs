@@ -30,7 +30,7 @@
 //! around the last newest packet's, divided by the codec's ticks per sample, and offset by
 //! an anchor chosen when the stream (re)starts. The [`JitterBuffer`](crate::jitter) works on
 //! positions only. G.711 is decoded as it arrives (stateless); Opus in order, see
-//! [`opus_rx`](crate::opus_rx).
+//! `opus_rx` (feature `opus`).
 
 use crate::codec::{Codec, Payload, PayloadMap};
 use crate::error::{ConfigError, RtpError};
