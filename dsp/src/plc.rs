@@ -12,7 +12,7 @@
 //! | behaviour | value |
 //! |---|---|
 //! | history analysed | 390 samples (48.75 ms) |
-//! | pitch search | periods of 40–120 samples (200–66.7 Hz), normalised cross-correlation over 20 ms |
+//! | pitch search | periods of 40–120 samples (200–66.7 Hz), normalised cross-correlation over 20 ms, coarse (2:1) then fine |
 //! | repetition | the last 1 period for the first 10 ms of a loss, 2 periods from 10 ms, 3 from 20 ms |
 //! | seams | overlap-add over a quarter period at every cycle wrap and period-count change |
 //! | level | full for 10 ms, then −20 % of full level per 10 ms: silent from 60 ms |
@@ -88,31 +88,92 @@ const MAX_PERIODS: usize = 3;
 /// The reference window is `x[max..]`; each lag `l` compares it with `x[max - l..len - l]`.
 /// So `x` must be longer than `max`; the correlation window is `x.len() - max` samples.
 /// Returns `None` if `x` is too short, `min` is 0 or above `max`, or `x` is silent.
+///
+/// As in G.711 Appendix I, the search is coarse first (on `x` decimated 2:1 by summing
+/// pairs, every other lag) and then refined at full rate around the best coarse lag: about
+/// a sixth of the work of a full search.
 pub fn best_period(x: &[i16], min: usize, max: usize) -> Option<(usize, f32)> {
     if min == 0 || min > max || x.len() <= max {
         return None;
     }
+    const COARSE_MAX: usize = 512;
+    let half = x.len() / 2;
+    if max - min < 8 || half > COARSE_MAX || x.len() - max < 32 {
+        return search(x, max, min, max);
+    }
+    // Coarse: pair sums, lags min/2 ..= max/2.
+    let mut d = [0.0f32; COARSE_MAX];
+    // Align the pairs to the end of `x`, so the reference window ends where it does.
+    let skip = x.len() % 2;
+    for (k, pair) in x[skip..].chunks_exact(2).enumerate() {
+        d[k] = f32::from(pair[0]) + f32::from(pair[1]);
+    }
+    let d = &d[..half];
+    let max2 = max / 2;
+    let min2 = min.div_ceil(2);
+    let coarse = correlate(d, max2, min2, max2)?.0 * 2;
+    // Refine at full rate around it.
+    search(
+        x,
+        max,
+        coarse.saturating_sub(2).max(min),
+        (coarse + 2).min(max),
+    )
+}
+
+/// Full-rate search of lags `lo..=hi`, reference window `x[max..]`.
+fn search(x: &[i16], max: usize, lo: usize, hi: usize) -> Option<(usize, f32)> {
+    let mut r = [0.0f32; 1024];
+    let n = (x.len() - max).min(r.len());
+    let r = &mut r[..n];
+    // The reference window's last `n` samples (all of it unless `x` is huge).
+    let base = x.len() - n;
+    for (v, &s) in r.iter_mut().zip(&x[base..]) {
+        *v = f32::from(s);
+    }
+    let mut best: Option<(usize, f32)> = None;
+    let r_energy: f32 = r.iter().map(|v| v * v).sum();
+    if r_energy <= 0.0 {
+        return None;
+    }
+    for lag in lo..=hi {
+        let l = &x[base - lag..x.len() - lag];
+        let (mut cross, mut energy) = (0.0f32, 0.0f32);
+        for (&a, &b) in r.iter().zip(l) {
+            let b = f32::from(b);
+            cross += a * b;
+            energy += b * b;
+        }
+        if energy > 0.0 {
+            let score = cross / (r_energy * energy).sqrt();
+            if best.is_none_or(|(_, s)| score > s) {
+                best = Some((lag, score));
+            }
+        }
+    }
+    best
+}
+
+/// [`search`] on a float signal.
+fn correlate(x: &[f32], max: usize, lo: usize, hi: usize) -> Option<(usize, f32)> {
     let r = &x[max..];
-    let r_energy: f32 = r.iter().map(|&v| f32::from(v) * f32::from(v)).sum();
+    let r_energy: f32 = r.iter().map(|v| v * v).sum();
     if r_energy <= 0.0 {
         return None;
     }
     let mut best: Option<(usize, f32)> = None;
-    for lag in min..=max {
+    for lag in lo..=hi {
         let l = &x[max - lag..x.len() - lag];
-        let mut cross = 0.0f32;
-        let mut energy = 0.0f32;
+        let (mut cross, mut energy) = (0.0f32, 0.0f32);
         for (&a, &b) in r.iter().zip(l) {
-            let b = f32::from(b);
-            cross += f32::from(a) * b;
+            cross += a * b;
             energy += b * b;
         }
-        if energy <= 0.0 {
-            continue;
-        }
-        let score = cross / (r_energy * energy).sqrt();
-        if best.is_none_or(|(_, s)| score > s) {
-            best = Some((lag, score));
+        if energy > 0.0 {
+            let score = cross / (r_energy * energy).sqrt();
+            if best.is_none_or(|(_, s)| score > s) {
+                best = Some((lag, score));
+            }
         }
     }
     best
@@ -433,6 +494,15 @@ mod tests {
         // 8000 / 118 = 67.8 samples.
         assert!((67..=68).contains(&p), "{p}");
         assert!(score > 0.9, "{score}");
+        // The coarse-then-fine search finds what a full search does.
+        for at in (500..3500).step_by(97) {
+            let w = &x[at..at + 280];
+            assert_eq!(
+                best_period(w, PITCH_MIN, PITCH_MAX).map(|b| b.0),
+                search(w, PITCH_MAX, PITCH_MIN, PITCH_MAX).map(|b| b.0),
+                "at {at}"
+            );
+        }
         assert_eq!(best_period(&[0; 280], PITCH_MIN, PITCH_MAX), None);
         assert_eq!(best_period(&x[..100], PITCH_MIN, PITCH_MAX), None);
         assert_eq!(best_period(&x[..300], 0, PITCH_MAX), None);

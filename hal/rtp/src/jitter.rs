@@ -165,7 +165,7 @@ pub struct JitterBuffer {
     target: i64,
     /// Length of the last pull (one tick).
     tick: i64,
-    ticks_since_shrink: u32,
+    ticks_since_shrink: i32,
     plc: Plc,
     counters: JitterCounters,
 }
@@ -406,10 +406,7 @@ impl JitterBuffer {
         while i < n {
             let pos = self.play + i as i64;
             let present = self.store.is_present(pos);
-            let mut j = i + 1;
-            while j < n && self.store.is_present(self.play + j as i64) == present {
-                j += 1;
-            }
+            let mut j = i + self.store.run_len(pos, n - i).max(1);
             // Do not let a run cross the stream's start.
             if !present && pos < self.start && self.start < self.play + j as i64 {
                 j = (self.start - self.play) as usize;
@@ -484,6 +481,9 @@ impl JitterBuffer {
         }
         let (period, voiced) = self.history_period();
         if (!voiced && !forced) || period as i64 > excess {
+            // Not speech we can cut cleanly: try again in 100 ms rather than every tick (the
+            // pitch analysis is the costliest thing a tick can do).
+            self.ticks_since_shrink = -3;
             return None;
         }
         self.present_power(self.play, n + period)?;

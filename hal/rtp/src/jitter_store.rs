@@ -70,11 +70,50 @@ impl Store {
 
     /// Marks positions `from .. to` absent.
     pub fn clear(&mut self, from: i64, to: i64) {
-        let len = (to - from).clamp(0, self.pcm.len() as i64);
-        for pos in from..from + len {
-            let i = self.index(pos);
-            self.present[i / 64] &= !(1 << (i % 64));
+        let len = (to - from).clamp(0, self.pcm.len() as i64) as usize;
+        self.set_bits(self.index(from), len, false);
+    }
+
+    /// Sets or clears `len` presence bits from index `i`, wrapping around the ring.
+    fn set_bits(&mut self, mut i: usize, mut len: usize, on: bool) {
+        while len > 0 {
+            let word = i / 64;
+            let bit = i % 64;
+            let n = len.min(64 - bit).min(self.pcm.len() - i);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
+            if on {
+                self.present[word] |= mask;
+            } else {
+                self.present[word] &= !mask;
+            }
+            len -= n;
+            i = (i + n) % self.pcm.len();
         }
+    }
+
+    /// How many positions from `pos` on (at most `max`) share `pos`'s presence.
+    pub fn run_len(&self, pos: i64, max: usize) -> usize {
+        let present = self.is_present(pos);
+        let mut i = self.index(pos);
+        let mut run = 0;
+        while run < max {
+            let bit = i % 64;
+            let word = self.present[i / 64];
+            // Bits from `bit` on, inverted when counting absent ones.
+            let w = if present { !word } else { word } >> bit;
+            let avail = (64 - bit).min(self.pcm.len() - i);
+            let same = (w.trailing_zeros() as usize).min(avail);
+            run += same;
+            if same < avail {
+                break;
+            }
+            i = (i + avail) % self.pcm.len();
+        }
+        run.min(max)
     }
 
     /// Marks every position absent.
@@ -111,9 +150,7 @@ impl Store {
             let i = self.index(at);
             let n = ((hi - at) as usize).min(self.pcm.len() - i);
             fill(&mut self.pcm[i..i + n], (at - pos) as usize);
-            for k in i..i + n {
-                self.present[k / 64] |= 1 << (k % 64);
-            }
+            self.set_bits(i, n, true);
             at += n as i64;
         }
         self.highest_end = self.highest_end.max(hi);
@@ -160,6 +197,17 @@ mod tests {
         assert!(!s.is_present(265));
         assert!(s.is_present(264));
         assert_eq!(s.highest_end(), 265);
+        // Runs, across words and the wrap.
+        s.clear_all();
+        s.write(50, 60, 100, |dst, _| dst.fill(1)); // indices 60..128, 0..32
+        assert_eq!(s.run_len(60, 500), 100);
+        assert_eq!(s.run_len(60, 30), 30);
+        assert_eq!(s.run_len(160, 500), 28);
+        assert_eq!(s.run_len(40, 500), 20);
+        s.clear_all();
+        s.write(100, 120, 20, |dst, _| dst.fill(1)); // indices 120..128, 0..12
+        assert_eq!(s.run_len(120, 500), 20);
+        assert_eq!(s.run_len(140, 500), 108);
         // Negative positions work too.
         s.clear_all();
         s.write(-100, -10, 5, |dst, _| dst.fill(3));
