@@ -82,7 +82,7 @@ fn per_call_cpu() {
         }
         let t0 = std::time::Instant::now();
         for (i, (s, p)) in near.iter_mut().zip(&packets).enumerate() {
-            if (tick + i as u64) % 100 != 0 && !p.is_empty() {
+            if !(tick + i as u64).is_multiple_of(100) && !p.is_empty() {
                 let _ = s.rx.push(now, p);
             }
             let _ = s.rx.pull(now, &mut frame);
@@ -91,7 +91,7 @@ fn per_call_cpu() {
             while let Some(len) = s.tx.poll_packet(&mut buf) {
                 std::hint::black_box(&buf[..len]);
             }
-            if (tick + i as u64) % 250 == 0 {
+            if (tick + i as u64).is_multiple_of(250) {
                 let len = s.build_rtcp(now, &mut buf).unwrap();
                 std::hint::black_box(&buf[..len]);
             }
