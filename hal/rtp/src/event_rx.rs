@@ -200,6 +200,8 @@ impl EventReceiver {
                 // An update of the active event (Cisco's three starts included).
                 a.seg_duration = a.seg_duration.max(dur);
                 a.last_now = now;
+                // The audio may have started the receiver's timeline since the first report.
+                a.start_pos = a.start_pos.or(start_pos);
                 if e.end {
                     self.finish(now, EventEnd::EndBit);
                 }
@@ -347,5 +349,86 @@ impl Squelch for EventReceiver {
             }
         }
         zeroed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(event: u8, end: bool, duration: u16) -> EventPayload {
+        EventPayload {
+            event,
+            end,
+            volume: 10,
+            duration,
+        }
+    }
+
+    fn drain(rx: &mut EventReceiver) -> Vec<RxEvent> {
+        core::iter::from_fn(|| rx.poll()).collect()
+    }
+
+    /// RFC 4733 §2.5.1.3: an event longer than the 16-bit duration continues in a new
+    /// segment whose timestamp is the old one plus 0xFFFF: still one digit, with the total
+    /// duration.
+    #[test]
+    fn rfc4733_2_5_1_3_long_event_segments_are_one_digit() {
+        let mut rx = EventReceiver::new(1, 1_600);
+        let mut now = 0;
+        for d in (0..=0xFFFFu32).step_by(400).chain([0xFFFF]) {
+            rx.on_report(now, 1_000, report(0, false, d as u16), Some(0));
+            now += 400;
+        }
+        rx.on_report(now, 1_000 + 0xFFFF, report(0, false, 400), Some(0xFFFF));
+        rx.on_report(
+            now + 400,
+            1_000 + 0xFFFF,
+            report(0, true, 800),
+            Some(0xFFFF),
+        );
+        let events = drain(&mut rx);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(
+            events[1],
+            RxEvent::Digit {
+                digit: '0',
+                start_ts: 1_000,
+                duration: 0xFFFF + 800,
+                end: EventEnd::EndBit
+            }
+        );
+    }
+
+    /// A report older than the event in progress is stale; the squelch interval covers the
+    /// event plus 40 ms (and 10 ms before it).
+    #[test]
+    fn stale_reports_and_squelch_intervals() {
+        let mut rx = EventReceiver::new(1, 1_600);
+        rx.on_report(0, 5_000, report(1, false, 160), Some(10_000));
+        rx.on_report(10, 4_000, report(2, false, 160), Some(9_000));
+        assert_eq!(rx.counters().stale, 1);
+        assert!(rx.covers(9_920, 1_000_000));
+        assert!(!rx.covers(9_919, 9_930));
+        rx.on_report(20, 5_000, report(1, true, 800), Some(10_000));
+        assert!(rx.covers(9_920, 10_800 + 320));
+        assert!(!rx.covers(10_000, 10_800 + 321));
+        let mut out = [7i16; 100];
+        assert_eq!(rx.apply(11_070, &mut out), 50);
+        assert_eq!(out[49], 0);
+        assert_eq!(out[50], 7);
+        assert_eq!(drain(&mut rx).len(), 2);
+    }
+
+    /// Nobody draining: the queue keeps the oldest events and counts what it drops.
+    #[test]
+    fn a_full_queue_counts_overflow() {
+        let mut rx = EventReceiver::new(1, 1_600);
+        for k in 0..20u32 {
+            rx.on_report(u64::from(k), k * 1_000, report(3, true, 400), None);
+        }
+        assert_eq!(drain(&mut rx).len(), EVENT_QUEUE);
+        assert_eq!(rx.counters().queue_overflow, 40 - EVENT_QUEUE as u32);
+        assert_eq!(rx.counters().digits, 20);
     }
 }

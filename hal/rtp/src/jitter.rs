@@ -227,7 +227,7 @@ impl JitterBuffer {
         if !self.synced {
             return 0;
         }
-        (now as i64)
+        clock(now)
             .saturating_sub(self.rel_min())
             .saturating_sub(self.play)
     }
@@ -255,7 +255,7 @@ impl JitterBuffer {
             // belongs to the old timeline.
             self.store.clear_from(pos, self.play);
         }
-        let rel = now as i64 - pos;
+        let rel = clock(now).saturating_sub(pos);
         self.rel_min = [rel, rel];
         self.bucket_start = now;
     }
@@ -318,7 +318,7 @@ impl JitterBuffer {
         if !self.synced {
             return;
         }
-        let rel = now as i64 - pos;
+        let rel = clock(now).saturating_sub(pos);
         if now.saturating_sub(self.bucket_start) >= BUCKET {
             self.rel_min[1] = self.rel_min[0];
             self.rel_min[0] = i64::MAX;
@@ -564,6 +564,11 @@ impl JitterBuffer {
         }
         Some((n - period) as i64)
     }
+}
+
+/// The media clock as a signed count (saturating: no caller lives 36 million years).
+fn clock(now: u64) -> i64 {
+    i64::try_from(now).unwrap_or(i64::MAX)
 }
 
 /// `a·(1 − w) + b·w`, saturated.

@@ -54,6 +54,10 @@ fn per_call_memory() {
 /// RFC 4733: push one packet, pull a frame, send a frame, 1 % loss; RTCP every 5 s.
 #[test]
 #[ignore = "timing measurement, run in release"]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a benchmark reads the clock; the session layer does not"
+)]
 fn per_call_cpu() {
     const CALLS: usize = 2_000;
     const TICKS: u64 = 500;
