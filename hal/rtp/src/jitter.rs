@@ -36,7 +36,7 @@
 use crate::jitter_store::Store;
 use tipring_dsp::plc::{self, Plc};
 
-/// Half a 10 ms step: the band above the target before the buffer shrinks.
+/// 10 ms: how far above the target the delay may be before the buffer shrinks.
 const HYSTERESIS: i64 = 80;
 /// Delay-variation peak decay time constant, samples (10 s).
 const PEAK_TAU: f32 = 80_000.0;

@@ -256,6 +256,7 @@ fn sixteen_digits_at_40_ms_on_40_ms_off() {
         Style::NoEnd,
         Style::EndOnly,
         Style::NoMarker,
+        Style::LostStart,
     ] {
         let mut s = Script::new();
         s.audio(100);

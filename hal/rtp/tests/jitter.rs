@@ -245,6 +245,34 @@ fn jitter_of_40_ms_is_absorbed_without_concealment() {
     assert!(s.target_delay_ms <= 100.0);
 }
 
+/// After the jitter stops, the buffer comes back down to the minimum delay (slowly: the
+/// target decays with a 10 s time constant), without concealing anything on the way.
+#[test]
+fn the_delay_shrinks_back_when_the_jitter_stops() {
+    let mut rng = Rng::new(7);
+    let mut peer = Peer::new(160);
+    let mut m = Media::new(receiver(), 160);
+    run(&mut peer, &mut m, 1_000, |_, _| {
+        Some(common::jitter(&mut rng, 640))
+    });
+    let jittery = m.rx.stats();
+    let calm_from = m.pulls.len();
+    run(&mut peer, &mut m, 3_000, |_, _| Some(640));
+    let calm = m.rx.stats();
+    let delay_at = |t: usize| f64::from(m.pulls[t].delay) / 8.0;
+    println!(
+        "delay {:.0} ms after 20 s of ±40 ms jitter; then without jitter: {:.0} ms after 10 s, {:.0} ms after 30 s, {:.0} ms after 60 s; shrunk by {} samples",
+        jittery.delay_ms,
+        delay_at(calm_from + 500),
+        delay_at(calm_from + 1_500),
+        calm.delay_ms,
+        calm.buffer.shrunk - jittery.buffer.shrunk
+    );
+    assert!(jittery.delay_ms >= 80.0);
+    assert!(calm.delay_ms <= 35.0, "{}", calm.delay_ms);
+    assert_eq!(m.concealed_since(calm_from + 10), 0);
+}
+
 /// RFC 3550 §A.8 in the receiver: transit alternating between two values 20 ms apart gives
 /// |D| = 20 ms at every packet, so the jitter converges to 20 ms (160 RTP units).
 #[test]
