@@ -261,7 +261,8 @@ fn the_delay_shrinks_back_when_the_jitter_stops() {
     let calm = m.rx.stats();
     let delay_at = |t: usize| f64::from(m.pulls[t].delay) / 8.0;
     println!(
-        "delay {:.0} ms after 20 s of ±40 ms jitter; then without jitter: {:.0} ms after 10 s, {:.0} ms after 30 s, {:.0} ms after 60 s; shrunk by {} samples",
+        "delay {:.0} ms after 20 s of ±40 ms jitter; then without jitter: {:.0} ms after 10 s, \
+         {:.0} ms after 30 s, {:.0} ms after 60 s; shrunk by {} samples",
         jittery.delay_ms,
         delay_at(calm_from + 500),
         delay_at(calm_from + 1_500),
