@@ -1,28 +1,23 @@
 //! SIP trunks against a real peer: SIPp calls the `tipringd` process on loopback and sends
 //! its digits as RFC 4733 events, as in-band tones, or both at once; the C IVR handler
-//! collects them. SIPp plays RTP captures written by `tipring-sipkit`.
+//! collects them; and `tipringd` calls out to a SIPp UAS. SIPp runs through
+//! `tipring-sipkit`'s runner (unexpected messages fail the call) and plays its captures.
 
 mod common;
 
 use common::proc::{Daemon, http};
 use serde_json::Value;
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tipring_sipkit::pcap;
+use tipring_sipkit::scenarios;
+use tipring_sipkit::sipp::SippReport;
 use tipring_sipkit::stream::{DtmfCarriage, DtmfOptions, EventStyle, RtpParams};
+use tipring_sipkit::tempdir::TempDir;
 
 /// A free UDP port on loopback (and the one above it, for RTP+RTCP pairs).
 fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = a.local_addr().unwrap().port();
-        if p.is_multiple_of(2) && p < 65_000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair");
+    tipring_sipkit::ports::free_udp_port_pair([127, 0, 0, 1].into()).expect("a free port pair")
 }
 
 /// SIPp is installed and may play captures (it sends RTP through a raw socket: root or
@@ -41,52 +36,6 @@ fn config(sip_port: u16, rtp_port: u16) -> String {
     )
 }
 
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sip").join(name)
-}
-
-/// Runs SIPp once as the caller with `pcap` as its RTP; returns its exit status and error
-/// log.
-fn sipp_call(daemon_sip: u16, scenario_file: &str, pcap: &Path, dir: &Path) -> (i32, String) {
-    let media = free_port_pair();
-    let out = Command::new("timeout")
-        .arg("40")
-        .arg("sipp")
-        .arg(format!("127.0.0.1:{daemon_sip}"))
-        .arg("-sf")
-        .arg(scenario(scenario_file))
-        .args(["-key", "pcap"])
-        .arg(pcap)
-        .args(["-key", "rtp_port", &media.to_string()])
-        .args(["-key", "hangup_after_ms", "0"])
-        .args(["-key", "caller", "5551234"])
-        .args([
-            "-s",
-            "1000",
-            "-m",
-            "1",
-            "-nd",
-            "-timeout",
-            "30",
-            "-trace_err",
-        ])
-        .args(["-i", "127.0.0.1", "-p", "0", "-mp", &media.to_string()])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run sipp");
-    let mut errors = String::from_utf8_lossy(&out.stderr).to_string();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().ends_with("_errors.log") {
-                errors.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-            }
-        }
-    }
-    (out.status.code().unwrap_or(-1), errors)
-}
-
 fn calls(api: &str) -> Vec<Value> {
     let (code, body) = http(api, "GET", "/v1/calls", "");
     assert_eq!(code, 200);
@@ -97,17 +46,28 @@ fn calls(api: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// One SIPp call carrying `digits` the way `carriage` says; returns the call's record.
-fn call_with_digits(carriage: DtmfCarriage, scenario_file: &str) -> Value {
-    let dir = std::env::temp_dir().join(format!(
-        "tipring-sip-{}-{}",
-        std::process::id(),
-        scenario_file.trim_end_matches(".xml")
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cap = dir.join("digits.pcap");
-    // A second of silence first: the handler answers and starts collecting.
+/// Waits for the daemon's first ended call.
+fn ended_call(api: &str, sipp: &SippReport) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let cs = calls(api);
+        if let Some(c) = cs.iter().find(|c| c["state"] == "ended") {
+            return c.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ended call; calls: {cs:?}; SIPp: {}",
+            sipp.summary()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One SIPp call carrying 1234 the way `carriage` says, offering telephone-event unless
+/// `inband_offer`; returns the call's record.
+fn call_with_digits(carriage: DtmfCarriage, inband_offer: bool) -> Value {
+    let dir = TempDir::new("tipring-sip").expect("a temp dir");
+    let cap = dir.path().join("digits.pcap");
     let opts = DtmfOptions {
         carriage,
         ..DtmfOptions::default()
@@ -116,21 +76,23 @@ fn call_with_digits(carriage: DtmfCarriage, scenario_file: &str) -> Value {
     let sip_port = free_port_pair();
     let rtp_port = free_port_pair().max(20_000);
     let d = Daemon::start(&config(sip_port, rtp_port), &[]);
-    let (status, errors) = sipp_call(sip_port, scenario_file, &cap, &dir);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let record = loop {
-        let cs = calls(&d.api);
-        if let Some(c) = cs.iter().find(|c| c["state"] == "ended") {
-            break c.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no ended call; calls: {cs:?}; sipp {status}: {errors}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(status, 0, "SIPp failed: {errors}\nrecord: {record}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let remote: SocketAddr = ([127, 0, 0, 1], sip_port).into();
+    let sipp = if inband_offer {
+        scenarios::uac_inband(remote, &cap)
+    } else {
+        scenarios::uac_pcmu_4733(remote, &cap)
+    }
+    .expect("the scenario")
+    .caller("5551234")
+    .timeout(Duration::from_secs(30))
+    .run()
+    .expect("run SIPp");
+    let record = ended_call(&d.api, &sipp);
+    assert!(
+        sipp.success(),
+        "SIPp failed: {}\nrecord: {record}",
+        sipp.summary()
+    );
     record
 }
 
@@ -152,10 +114,7 @@ fn sipp_rfc4733_digits_reach_the_ivr() {
         eprintln!("skipped: sipp is not installed (scripts/deps --test installs it)");
         return;
     }
-    let r = call_with_digits(
-        DtmfCarriage::Rfc4733(EventStyle::Standard),
-        "uac_pcmu_4733.xml",
-    );
+    let r = call_with_digits(DtmfCarriage::Rfc4733(EventStyle::Standard), false);
     assert_eq!(r["caller"], "5551234");
     assert_eq!(r["called"], "1000");
     assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
@@ -170,10 +129,7 @@ fn sipp_cisco_style_events_count_once() {
         eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
         return;
     }
-    let r = call_with_digits(
-        DtmfCarriage::Rfc4733(EventStyle::Cisco),
-        "uac_pcmu_4733.xml",
-    );
+    let r = call_with_digits(DtmfCarriage::Rfc4733(EventStyle::Cisco), false);
     assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
     assert_eq!(digit_events(&r).len(), 4, "{r}");
 }
@@ -186,7 +142,7 @@ fn sipp_inband_digits_reach_the_ivr() {
         eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
         return;
     }
-    let r = call_with_digits(DtmfCarriage::InBand, "uac_inband.xml");
+    let r = call_with_digits(DtmfCarriage::InBand, true);
     assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
 }
 
@@ -198,39 +154,19 @@ fn outbound_call_to_sipp_collects_its_digits() {
         eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("tipring-sip-out-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cap = dir.join("digits.pcap");
+    let dir = TempDir::new("tipring-sip-out").expect("a temp dir");
+    let cap = dir.path().join("digits.pcap");
     pcap::write_dtmf(&cap, "1234", &DtmfOptions::default(), RtpParams::default()).unwrap();
-    let peer = free_port_pair();
-    let media = free_port_pair();
-    let uas = Command::new("timeout")
-        .arg("40")
-        .arg("sipp")
-        .arg("-sf")
-        .arg(scenario("uas_answer_dtmf.xml"))
-        .args(["-key", "pcap"])
-        .arg(&cap)
-        .args(["-key", "rtp_port", &media.to_string()])
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &peer.to_string(),
-            "-mp",
-            &media.to_string(),
-        ])
-        .args(["-m", "1", "-nd", "-timeout", "30", "-trace_err"])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sipp");
+    let uas = scenarios::uas_answer_dtmf(&cap)
+        .expect("the scenario")
+        .timeout(Duration::from_secs(30))
+        .start()
+        .expect("start SIPp");
+    let peer = uas.sip_addr();
     let sip_port = free_port_pair();
     let rtp_port = free_port_pair().max(20_000);
     let cfg = format!(
-        "{}\n[[sip.trunk]]\nname = \"pbx\"\nhost = \"127.0.0.1:{peer}\"\n",
+        "{}\n[[sip.trunk]]\nname = \"pbx\"\nhost = \"{peer}\"\n",
         config(sip_port, rtp_port)
     );
     let d = Daemon::start(&cfg, &[]);
@@ -242,29 +178,14 @@ fn outbound_call_to_sipp_collects_its_digits() {
         "{\"channel\": 3, \"to\": \"2000\", \"handler\": \"ivr-c\"}",
     );
     assert_eq!(code, 201, "{body}");
-    let out = uas.wait_with_output().unwrap();
-    let mut errors = String::from_utf8_lossy(&out.stderr).to_string();
-    for e in std::fs::read_dir(&dir).unwrap().flatten() {
-        if e.file_name().to_string_lossy().ends_with("_errors.log") {
-            errors.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let record = loop {
-        let cs = calls(&d.api);
-        if let Some(c) = cs.iter().find(|c| c["state"] == "ended") {
-            break c.clone();
-        }
-        assert!(Instant::now() < deadline, "no ended call: {cs:?}; {errors}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "SIPp UAS failed: {errors}\n{record}"
+    let report = uas.wait();
+    let record = ended_call(&d.api, &report);
+    assert!(
+        report.success(),
+        "SIPp UAS failed: {}\n{record}",
+        report.summary()
     );
     assert_eq!(record["direction"], "outbound");
     assert_eq!(record["outcome"], "answered", "{record}");
     assert_eq!(record["digits"], serde_json::json!(["1234"]), "{record}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
