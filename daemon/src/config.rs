@@ -414,6 +414,20 @@ impl Config {
                     ));
                 }
             }
+            let unspecified = sip
+                .listen
+                .get_ref()
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_unspecified());
+            if unspecified && sip.external.is_none() {
+                return Err(at(
+                    sip.listen.span(),
+                    format!(
+                        "sip.listen: {:?} listens on every address; set sip.external to the address peers reach (it goes in Via, Contact and SDP)",
+                        sip.listen.get_ref()
+                    ),
+                ));
+            }
             if sip.channels == 0 || sip.channels > 20_000 {
                 return Err(at(0..0, "sip.channels: must be 1..=20000".into()));
             }
@@ -550,6 +564,52 @@ mod tests {
         assert_eq!(c.board.phones, 4);
         assert_eq!(c.daemon.api.get_ref(), "127.0.0.1:8080");
         assert_eq!(c.routes().len(), 2);
+    }
+
+    #[test]
+    fn sip_section_errors_are_located() {
+        let err = |text: &str| Config::parse("t.toml", text).unwrap_err().to_string();
+        assert_eq!(
+            err("[sip]\nlisten = \"nowhere\"\n"),
+            "t.toml:2:10: sip.listen: \"nowhere\" is not an address:port"
+        );
+        assert!(err("[sip]\nlisten = \"0.0.0.0:5060\"\n").starts_with(
+            "t.toml:2:10: sip.listen: \"0.0.0.0:5060\" listens on every address; set sip.external"
+        ),);
+        assert_eq!(
+            err("[sip]\ncodecs = [\"pcmu\", \"g729\"]\n"),
+            "t.toml:2:19: sip.codecs: \"g729\": expected pcmu, pcma or opus"
+        );
+        assert_eq!(
+            err("[sip]\nptime = 25\n"),
+            "t.toml:2:9: sip.ptime: 25: expected 10, 20 or 30"
+        );
+        assert!(err("[sip]\nrtp_port = 65000\nchannels = 1000\n").contains("runs past port 65535"));
+        assert_eq!(
+            err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"pbx.example\"\n"),
+            "t.toml:3:8: sip.trunk[0].host: \"pbx.example\" is not an address:port"
+        );
+        assert_eq!(
+            err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nregister = true\n"),
+            "t.toml:2:8: sip.trunk[0]: register = true needs username and password"
+        );
+        assert_eq!(
+            err(
+                "[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nacl = [\"10.0.0.0/40\"]\n"
+            ),
+            "t.toml:4:8: sip.trunk[0].acl: \"10.0.0.0/40\" is not an address or address/prefix"
+        );
+        let ok = Config::parse(
+            "t.toml",
+            "[sip]\nlisten = \"0.0.0.0:5060\"\nexternal = \"203.0.113.7:5060\"\n\
+             [[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nacl = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.sip.unwrap().trunk.len(), 1);
+        assert_eq!(
+            parse_cidr("10.1.2.3"),
+            Some(("10.1.2.3".parse().unwrap(), 32))
+        );
     }
 
     #[test]

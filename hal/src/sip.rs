@@ -161,8 +161,8 @@ pub struct SipMedia {
 /// Binds every slot's socket and returns the shard and its control handle.
 ///
 /// # Errors
-/// A port could not be bound ([`HalError::Os`]), with the port in the log line the caller
-/// writes.
+/// A port could not be bound, or the tick timer could not be made; the message names the
+/// address and the slot.
 pub fn build(cfg: &SipMediaConfig) -> Result<(SipMedia, SipMediaControl), std::io::Error> {
     let mut infos = Vec::with_capacity(cfg.channels as usize);
     let mut slots = Vec::with_capacity(cfg.channels as usize);

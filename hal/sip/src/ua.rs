@@ -1371,6 +1371,12 @@ impl Ua {
     }
 
     fn invite_response(&mut self, call: CallRef, code: u16, m: &Message) {
+        // Drawn before the call is borrowed; used only to answer a challenge.
+        let cnonce = if code == 401 || code == 407 {
+            self.token()
+        } else {
+            String::new()
+        };
         let Some(c) = self.calls.get_mut(&call) else {
             if (200..300).contains(&code) {
                 // Answered after we gave up on it: acknowledge and hang up. Without the call
@@ -1444,14 +1450,6 @@ impl Ua {
             if let Some(ch) = m.header(ch_name).and_then(Challenge::parse) {
                 u.auth_tries += 1;
                 u.cseq += 1;
-                let cnonce = format!("{:016x}", {
-                    let mut x = self.rng;
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    self.rng = x;
-                    x
-                });
                 let value = auth.authorize(&ch, "INVITE", &u.out.request_uri, &cnonce);
                 u.credentials = Some((cred_name.to_string(), value));
                 self.send_invite(call);
