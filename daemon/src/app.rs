@@ -169,6 +169,7 @@ pub fn run(cfg: Config) -> i32 {
     let mut shards: Vec<Box<dyn Shard>> = shards.into_iter().map(|s| Box::new(s) as _).collect();
     // SIP channels: numbered after the board's, on their own media thread.
     let mut sip_setup = None;
+    let mut rtp_stats = None;
     if let Some(sc) = &cfg.sip {
         let first = cfg.board.phones + cfg.board.trunks + 1;
         let bind = sc
@@ -185,6 +186,7 @@ pub fn run(cfg: Config) -> i32 {
         }) {
             Ok((shard, control)) => {
                 shards.push(Box::new(shard));
+                rtp_stats = Some(control.stats());
                 let (line, rx) = crate::sip::SipLine::new();
                 let chans: Vec<ChannelId> = (first..first + sc.channels).map(ChannelId).collect();
                 sip_setup = Some((
@@ -253,6 +255,9 @@ pub fn run(cfg: Config) -> i32 {
         switch.set_line_control(&chans, line);
         setup
     });
+    if let Some(board) = rtp_stats {
+        switch.set_rtp_stats(board);
+    }
     let epoch = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);

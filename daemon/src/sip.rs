@@ -173,12 +173,6 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         .codecs
         .iter()
         .filter_map(|c| Codec::from_name(c.get_ref()))
-        .filter(|c| {
-            if *c == Codec::Opus {
-                tracing::warn!("SIP: opus is not carried by the RTP path yet; not offered");
-            }
-            *c != Codec::Opus
-        })
         .collect();
     let mut a = Adapter {
         ua: Ua::new(ucfg, seed),
@@ -292,9 +286,16 @@ impl Adapter {
     fn start_media(&mut self, slot: usize, n: &Negotiated) {
         let codec = match n.codec {
             Codec::Pcma => RtpCodec::Pcma,
+            Codec::Opus => RtpCodec::Opus,
             _ => RtpCodec::Pcmu,
         };
         let r = self.random();
+        // We send at the peer's ptime when it asked for one our codec can carry.
+        let ptime_ms = match (codec, n.remote_ptime) {
+            (RtpCodec::Opus, 10 | 20)
+            | (RtpCodec::Pcmu | RtpCodec::Pcma, 10 | 20 | 30 | 40 | 50 | 60) => n.remote_ptime,
+            _ => 20,
+        };
         let params = RtpParams {
             remote: n.remote,
             codec,
@@ -304,14 +305,17 @@ impl Adapter {
             seq: (r >> 32) as u16,
             ts: (r >> 16) as u32,
             symmetric: self.symmetric,
+            ptime_ms,
         };
-        if !self.media.send(SlotCommand::Start { slot, params }) {
-            tracing::error!(slot, "SIP media ring full: the media thread is stalled");
+        if let Err(e) = self.media.send(SlotCommand::Start { slot, params }) {
+            tracing::error!(channel = %self.media.channel_of(slot), "{e}");
         }
     }
 
     fn stop_media(&mut self, slot: usize) {
-        let _ = self.media.send(SlotCommand::Stop { slot });
+        if let Err(e) = self.media.send(SlotCommand::Stop { slot }) {
+            tracing::error!(channel = %self.media.channel_of(slot), "{e}");
+        }
     }
 
     fn release(&mut self, slot: usize) {

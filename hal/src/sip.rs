@@ -1,20 +1,37 @@
-//! The media half of SIP channels: RTP sockets driven by a media thread (feature `sip`).
+//! The media half of SIP channels: RTP sessions driven by a media thread (feature `sip`).
 //!
 //! **Split.** SIP signalling runs on the control plane (the daemon's user agent over
-//! `tipring-sip`); what it negotiates reaches this shard as a [`SlotCommand`] through a
-//! preallocated ring. The shard owns one UDP socket per channel slot, bound at start-up
-//! (port `rtp_port + 2·slot`), so nothing is opened, bound or allocated while calls run.
+//! `tipring-sip`); what it negotiates reaches this shard through [`SipMediaControl::send`].
+//! The control side builds the call's [`tipring_rtp::Session`] (jitter buffer, concealment,
+//! RFC 4733, RTCP: everything sized there, because building allocates) and moves it into the
+//! shard through a preallocated ring; a session the shard is done with goes back the same
+//! way on a second ring and is dropped on the control side. The shard owns one RTP and one
+//! RTCP socket per channel slot, bound at start-up (ports `rtp_port + 2·slot` and the one
+//! above), so nothing is opened, bound, allocated or freed on the media thread while calls
+//! run.
 //!
-//! **Per tick** ([`Shard::read`]): every datagram waiting on the slot's socket is taken
-//! (non-blocking), RTP audio is decoded into the slot's playout queue, RFC 4733 events
-//! become [`Signal::Digit`] (once per event, whatever the sender's repetitions), and one
-//! frame is played out. [`Shard::write`] encodes the frame the engine mixed and sends it as
-//! one RTP packet. With symmetric RTP on, the slot sends to where the peer's packets come
-//! from (NAT latching), once a packet has arrived.
+//! **Per tick** ([`Shard::read`]): every datagram waiting on the slot's sockets is taken
+//! (non-blocking) and pushed into the session; one frame is pulled out of its jitter buffer
+//! (concealed where packets are missing, squelched where telephone events cover in-band
+//! tones). [`Shard::write`] hands the frame the engine mixed to the session's sender and
+//! sends the packets it makes. With symmetric RTP on, the slot sends to where the peer's
+//! packets come from (NAT latching). RTCP goes out every 5 s per call (staggered by slot).
 //!
-//! **What this is not yet.** The playout queue is a bounded FIFO (it drops the oldest audio
-//! beyond 100 ms), not an adaptive jitter buffer with concealment, and only G.711 is carried;
-//! `tipring-rtp` (jitter buffer, PLC, RTCP, Opus) replaces it.
+//! **DTMF, one representation inside.** The media engine hears DTMF in band on every
+//! channel: it detects, records and bridges tones. This shard converts at the edge, so a
+//! SIP channel looks like any line to the engine:
+//! * *Receive.* An RFC 4733 digit is regenerated as a clean in-band tone into the received
+//!   frame (the in-band copy the peer may also have sent is squelched by the receiver), so
+//!   the engine's detector reports it exactly once, and a bridged analog line or a recording
+//!   hears it.
+//! * *Send.* When the peer accepts telephone-event, the frames to send pass a one-frame
+//!   delay line and a DTMF receiver; a tone found there (a handler's `SendDtmf`, or a digit
+//!   keyed on a bridged line) is sent as RFC 4733 events and the tone itself is squelched
+//!   from the audio. Without telephone-event the tone goes in band, untouched.
+//!
+//! **Statistics.** Each slot publishes its call's figures (packets, loss, jitter, RTT,
+//! concealment, the peer's RTCP view) about once a second into a lock-free
+//! [`RtpStatsBoard`] that the API reads.
 
 use crate::audio::{AudioFormat, Encoding, FramePeriod};
 use crate::channel::{ChannelInfo, ChannelKind};
@@ -24,7 +41,10 @@ use crate::ids::ChannelId;
 use crate::shard::Shard;
 use crate::signal::{Command, Signal};
 use std::net::{SocketAddr, UdpSocket};
-use tipring_dsp::g711::Law;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use tipring_dsp::dtmf::{DtmfEvent, DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
+use tipring_rtp::{Codec, PayloadMap, ReceiverConfig, RxEvent, SenderConfig, Session, Ssrc};
 
 /// The RTP payload a slot carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +53,38 @@ pub enum RtpCodec {
     Pcmu,
     /// G.711 A-law.
     Pcma,
+    /// Opus (RFC 7587), coded at 8 kHz.
+    Opus,
+}
+
+impl RtpCodec {
+    /// The name used in SDP and in statistics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RtpCodec::Pcmu => "PCMU",
+            RtpCodec::Pcma => "PCMA",
+            RtpCodec::Opus => "opus",
+        }
+    }
+
+    fn rtp(self) -> Option<Codec> {
+        match self {
+            RtpCodec::Pcmu => Some(Codec::Pcmu),
+            RtpCodec::Pcma => Some(Codec::Pcma),
+            #[cfg(feature = "opus")]
+            RtpCodec::Opus => Some(Codec::Opus),
+            #[cfg(not(feature = "opus"))]
+            RtpCodec::Opus => None,
+        }
+    }
+
+    fn index(self) -> u32 {
+        match self {
+            RtpCodec::Pcmu => 1,
+            RtpCodec::Pcma => 2,
+            RtpCodec::Opus => 3,
+        }
+    }
 }
 
 /// What the signalling side negotiated for a slot.
@@ -54,13 +106,17 @@ pub struct RtpParams {
     pub ts: u32,
     /// Send to the address the peer's packets come from.
     pub symmetric: bool,
+    /// Packet duration we send, ms (10–60 for G.711, 10 or 20 for Opus; the peer's
+    /// `a=ptime`, else 20).
+    pub ptime_ms: u32,
 }
 
-/// A command from the signalling side to a slot. `Copy`: nothing is freed on the media
-/// thread.
+/// A command from the signalling side to a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotCommand {
-    /// Start (or change) the slot's media.
+    /// Start the slot's media, or change it. The same codec, payload types and SSRC as the
+    /// running session only moves it (a re-INVITE to hold, resume, or a new address);
+    /// anything else starts a new session.
     Start {
         /// The slot.
         slot: usize,
@@ -74,6 +130,33 @@ pub enum SlotCommand {
     },
 }
 
+/// Why [`SipMediaControl::send`] could not pass a command on.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    /// The slot does not exist.
+    #[error("SIP media: no slot {slot} (there are {slots})")]
+    NoSlot {
+        /// The slot asked for.
+        slot: usize,
+        /// Slots there are.
+        slots: usize,
+    },
+    /// The command ring is full: the media thread is not ticking.
+    #[error("SIP media: command ring full for slot {slot}: the media thread is stalled")]
+    Stalled {
+        /// The slot.
+        slot: usize,
+    },
+    /// The session could not be built from the parameters.
+    #[error("SIP media: slot {slot}: {reason}")]
+    Session {
+        /// The slot.
+        slot: usize,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
 /// Configuration of the SIP channels' media.
 #[derive(Debug, Clone)]
 pub struct SipMediaConfig {
@@ -83,18 +166,209 @@ pub struct SipMediaConfig {
     pub channels: u32,
     /// Address to bind RTP sockets on (port ignored).
     pub bind: std::net::IpAddr,
-    /// First RTP port.
+    /// First RTP port (even; each slot takes two).
     pub rtp_port: u16,
     /// Pacing.
     pub pacing: Pacing,
 }
 
+/// A call's RTP figures, as last published by the media thread (about once a second, and
+/// when the call's media stops).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CallRtpStats {
+    /// Codec name (`PCMU`, `PCMA`, `opus`).
+    pub codec: &'static str,
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// RTP packets received.
+    pub packets_received: u64,
+    /// Packets lost from the peer (RFC 3550 cumulative, negative with duplicates).
+    pub lost: i64,
+    /// Fraction lost in our last report, percent.
+    pub loss_pct: f32,
+    /// Interarrival jitter of the peer's stream, ms.
+    pub jitter_ms: f32,
+    /// Round-trip time from RTCP, ms.
+    pub rtt_ms: Option<f32>,
+    /// Jitter-buffer delay at the last pull, ms.
+    pub delay_ms: f32,
+    /// Audio concealed for missing packets, ms.
+    pub concealed_ms: u64,
+    /// Packets that arrived too late to play.
+    pub late: u64,
+    /// What the peer's RTCP says about our stream: loss percent, jitter ms.
+    pub remote_loss_pct: Option<f32>,
+    /// The peer's measured jitter of our stream, ms.
+    pub remote_jitter_ms: Option<f32>,
+    /// RTCP reports sent and received.
+    pub rtcp_sent: u64,
+    /// RTCP reports received.
+    pub rtcp_received: u64,
+    /// Digits received as RFC 4733 events.
+    pub digits_received: u64,
+    /// Digits sent as RFC 4733 events.
+    pub digits_sent: u64,
+}
+
+/// Fields of one slot's published statistics (f32 values stored as bits).
+#[derive(Debug, Default)]
+struct SlotStats {
+    /// Even: stable; odd: being written (a sequence lock without a lock).
+    generation: AtomicU64,
+    codec: AtomicU32,
+    packets_sent: AtomicU64,
+    packets_received: AtomicU64,
+    lost: AtomicU64,
+    loss_pct: AtomicU32,
+    jitter_ms: AtomicU32,
+    rtt_ms: AtomicU32,
+    delay_ms: AtomicU32,
+    concealed: AtomicU64,
+    late: AtomicU64,
+    remote_loss_pct: AtomicU32,
+    remote_jitter_ms: AtomicU32,
+    rtcp_sent: AtomicU64,
+    rtcp_received: AtomicU64,
+    digits_received: AtomicU64,
+    digits_sent: AtomicU64,
+}
+
+const NONE_F32: u32 = u32::MAX;
+
+impl SlotStats {
+    fn publish(&self, codec: RtpCodec, s: &tipring_rtp::Stats) {
+        let g = self.generation.load(Ordering::Relaxed);
+        self.generation.store(g.wrapping_add(1), Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        let f = |v: f32| v.to_bits();
+        self.codec.store(codec.index(), Ordering::Relaxed);
+        self.packets_sent.store(s.packets_sent, Ordering::Relaxed);
+        self.packets_received
+            .store(s.packets_received, Ordering::Relaxed);
+        self.lost
+            .store(i64::from(s.cumulative_lost) as u64, Ordering::Relaxed);
+        self.loss_pct.store(
+            f(f32::from(s.fraction_lost) * 100.0 / 256.0),
+            Ordering::Relaxed,
+        );
+        self.jitter_ms.store(f(s.jitter_ms), Ordering::Relaxed);
+        self.rtt_ms
+            .store(s.rtt_ms.map_or(NONE_F32, f), Ordering::Relaxed);
+        self.delay_ms
+            .store(f(s.receiver.delay_ms), Ordering::Relaxed);
+        self.concealed
+            .store(s.receiver.buffer.concealed, Ordering::Relaxed);
+        self.late.store(s.receiver.late, Ordering::Relaxed);
+        self.remote_loss_pct.store(
+            s.remote
+                .map_or(NONE_F32, |r| f(f32::from(r.fraction_lost) * 100.0 / 256.0)),
+            Ordering::Relaxed,
+        );
+        self.remote_jitter_ms.store(
+            s.remote.map_or(NONE_F32, |r| f(r.jitter_ms)),
+            Ordering::Relaxed,
+        );
+        self.rtcp_sent.store(s.rtcp_sent, Ordering::Relaxed);
+        self.rtcp_received.store(s.rtcp_received, Ordering::Relaxed);
+        self.digits_received
+            .store(u64::from(s.receiver.events.digits), Ordering::Relaxed);
+        self.digits_sent.store(s.sender.digits, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        self.generation.store(g.wrapping_add(2), Ordering::Release);
+    }
+
+    fn read(&self) -> Option<CallRtpStats> {
+        for _ in 0..64 {
+            let g = self.generation.load(Ordering::Acquire);
+            if g % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let opt = |v: u32| (v != NONE_F32).then(|| f32::from_bits(v));
+            let codec = match self.codec.load(Ordering::Relaxed) {
+                1 => "PCMU",
+                2 => "PCMA",
+                3 => "opus",
+                _ => return None,
+            };
+            let s = CallRtpStats {
+                codec,
+                packets_sent: self.packets_sent.load(Ordering::Relaxed),
+                packets_received: self.packets_received.load(Ordering::Relaxed),
+                lost: self.lost.load(Ordering::Relaxed) as i64,
+                loss_pct: f32::from_bits(self.loss_pct.load(Ordering::Relaxed)),
+                jitter_ms: f32::from_bits(self.jitter_ms.load(Ordering::Relaxed)),
+                rtt_ms: opt(self.rtt_ms.load(Ordering::Relaxed)),
+                delay_ms: f32::from_bits(self.delay_ms.load(Ordering::Relaxed)),
+                concealed_ms: self.concealed.load(Ordering::Relaxed) / 8,
+                late: self.late.load(Ordering::Relaxed),
+                remote_loss_pct: opt(self.remote_loss_pct.load(Ordering::Relaxed)),
+                remote_jitter_ms: opt(self.remote_jitter_ms.load(Ordering::Relaxed)),
+                rtcp_sent: self.rtcp_sent.load(Ordering::Relaxed),
+                rtcp_received: self.rtcp_received.load(Ordering::Relaxed),
+                digits_received: self.digits_received.load(Ordering::Relaxed),
+                digits_sent: self.digits_sent.load(Ordering::Relaxed),
+            };
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.generation.load(Ordering::Relaxed) == g {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn clear(&self) {
+        self.codec.store(0, Ordering::Release);
+    }
+}
+
+/// The RTP figures of every SIP slot, readable from any thread without a lock (the media
+/// thread publishes; readers retry while a publication is in progress).
+#[derive(Debug, Clone)]
+pub struct RtpStatsBoard {
+    slots: Arc<[SlotStats]>,
+    first: u32,
+}
+
+impl RtpStatsBoard {
+    /// The figures of the call on `channel`, if it is a SIP channel whose media has run
+    /// (they stay after the media stops, until the slot's next call starts).
+    pub fn get(&self, channel: ChannelId) -> Option<CallRtpStats> {
+        let s = channel.0.checked_sub(self.first)? as usize;
+        self.slots.get(s)?.read()
+    }
+}
+
+/// What goes to the media thread. Sessions move in boxed; nothing here is freed there.
+#[derive(Debug)]
+enum ToMedia {
+    Start {
+        slot: usize,
+        session: Box<Session>,
+        codec: RtpCodec,
+        remote: Option<SocketAddr>,
+        symmetric: bool,
+    },
+    Move {
+        slot: usize,
+        remote: Option<SocketAddr>,
+        symmetric: bool,
+    },
+    Stop {
+        slot: usize,
+    },
+}
+
 /// The control plane's handle: commands in, local addresses out.
 #[derive(Debug)]
 pub struct SipMediaControl {
-    commands: rtrb::Producer<SlotCommand>,
+    commands: rtrb::Producer<ToMedia>,
+    trash: rtrb::Consumer<Box<Session>>,
     locals: Vec<SocketAddr>,
+    /// What each slot runs, as last commanded.
+    running: Vec<Option<RtpParams>>,
     first: u32,
+    board: RtpStatsBoard,
 }
 
 impl SipMediaControl {
@@ -119,31 +393,140 @@ impl SipMediaControl {
         self.locals.len()
     }
 
-    /// Queues `cmd`; false when the ring is full (the media thread is stalled).
-    pub fn send(&mut self, cmd: SlotCommand) -> bool {
-        self.commands.push(cmd).is_ok()
+    /// The slots' RTP figures, for the API.
+    pub fn stats(&self) -> RtpStatsBoard {
+        self.board.clone()
+    }
+
+    /// Drops the sessions the media thread has finished with.
+    pub fn collect(&mut self) {
+        while self.trash.pop().is_ok() {}
+    }
+
+    /// Passes `cmd` to the media thread, building the call's RTP session for a start.
+    ///
+    /// # Errors
+    /// No such slot, parameters the session refuses (a ptime the codec cannot carry, Opus
+    /// in a build without it), or a full ring (the media thread is stalled).
+    pub fn send(&mut self, cmd: SlotCommand) -> Result<(), SendError> {
+        self.collect();
+        let slots = self.locals.len();
+        let slot = match cmd {
+            SlotCommand::Start { slot, .. } | SlotCommand::Stop { slot } => slot,
+        };
+        if slot >= slots {
+            return Err(SendError::NoSlot { slot, slots });
+        }
+        let msg = match cmd {
+            SlotCommand::Stop { slot } => {
+                self.running[slot] = None;
+                ToMedia::Stop { slot }
+            }
+            SlotCommand::Start { slot, params } => {
+                let same = self.running[slot].is_some_and(|r| {
+                    (r.codec, r.pt, r.event_pt, r.ssrc, r.ptime_ms)
+                        == (
+                            params.codec,
+                            params.pt,
+                            params.event_pt,
+                            params.ssrc,
+                            params.ptime_ms,
+                        )
+                });
+                let msg = if same {
+                    ToMedia::Move {
+                        slot,
+                        remote: params.remote,
+                        symmetric: params.symmetric,
+                    }
+                } else {
+                    // The slot's figures are the new call's from now on.
+                    self.board.slots[slot].clear();
+                    ToMedia::Start {
+                        slot,
+                        session: Box::new(session(slot, &params)?),
+                        codec: params.codec,
+                        remote: params.remote,
+                        symmetric: params.symmetric,
+                    }
+                };
+                self.running[slot] = Some(params);
+                msg
+            }
+        };
+        self.commands
+            .push(msg)
+            .map_err(|_| SendError::Stalled { slot })
     }
 }
 
-/// Playout queue depth bound: 100 ms.
-const MAX_QUEUED: usize = 800;
-/// Bytes of the largest RTP datagram taken.
+/// Builds a call's session (on the control plane: this allocates).
+fn session(slot: usize, p: &RtpParams) -> Result<Session, SendError> {
+    let bad = |reason: String| SendError::Session { slot, reason };
+    let codec = p
+        .codec
+        .rtp()
+        .ok_or_else(|| bad(format!("{} is not in this build", p.codec.name())))?;
+    let mut payloads = PayloadMap::new(p.pt, codec);
+    if let Some(ev) = p.event_pt {
+        payloads = payloads.with_events(ev);
+    }
+    let cfg = tipring_rtp::SessionConfig {
+        receiver: ReceiverConfig::new(payloads),
+        sender: SenderConfig {
+            codec,
+            payload_type: p.pt,
+            event_payload_type: p.event_pt,
+            ssrc: Ssrc(p.ssrc),
+            initial_seq: p.seq,
+            initial_timestamp: p.ts,
+            ptime_ms: p.ptime_ms,
+        },
+        ntp_at_zero: 0,
+    };
+    Session::new(cfg, &format!("tipring-{:08x}@slot{slot}", p.ssrc)).map_err(|e| bad(e.to_string()))
+}
+
+/// Bytes of the largest datagram taken.
 const MAX_DATAGRAM: usize = 1500;
+/// Samples per frame (20 ms at 8 kHz).
+const FRAME: usize = 160;
+/// RTCP interval, ticks (5 s, RFC 3550 §6.2).
+const RTCP_TICKS: u64 = 250;
+/// Statistics publication interval, ticks (1 s).
+const STATS_TICKS: u64 = 50;
+/// Duration of an RFC 4733 digit converted from an in-band tone, ms.
+const CONVERTED_DIGIT_MS: u32 = 100;
+/// Frames the send path stays squelched after a converted tone has ended (the detector
+/// decides the end 45 ms after the tone; this covers its echo in the delay line).
+const SQUELCH_HANGOVER: u8 = 2;
+
+/// One call's media in a slot.
+#[derive(Debug)]
+struct Call {
+    session: Box<Session>,
+    codec: RtpCodec,
+    remote: Option<SocketAddr>,
+    remote_rtcp: Option<SocketAddr>,
+    symmetric: bool,
+    events: bool,
+    /// The start of the last digit regenerated in band.
+    regenerated: Option<u32>,
+    /// Frames to keep squelching the send path.
+    squelch: u8,
+}
 
 #[derive(Debug)]
 struct Slot {
     sock: UdpSocket,
-    params: Option<RtpParams>,
-    /// Decoded audio waiting to be played out.
-    queue: heapless::Deque<i16, 1024>,
-    /// Started playing (the queue filled to one frame once).
-    playing: bool,
-    /// The event (timestamp) last reported, to report each key press once.
-    last_event: Option<u32>,
-    seq: u16,
-    ts: u32,
-    sent: u64,
-    received: u64,
+    rtcp: UdpSocket,
+    call: Option<Call>,
+    /// RFC 4733 digits regenerated in band into the received audio.
+    regen: DtmfGenerator,
+    /// In-band digits found in the audio to send.
+    detect: DtmfRx,
+    /// The previous frame to send (the send path's one-frame delay).
+    delay: [i16; FRAME],
 }
 
 /// The SIP channels' media shard.
@@ -152,31 +535,49 @@ pub struct SipMedia {
     infos: Vec<ChannelInfo>,
     slots: Vec<Slot>,
     ticker: Ticker,
-    commands: rtrb::Consumer<SlotCommand>,
-    signals: heapless::Deque<(usize, Signal), 256>,
+    commands: rtrb::Consumer<ToMedia>,
+    trash: rtrb::Producer<Box<Session>>,
+    board: Arc<[SlotStats]>,
     buf: Box<[u8; MAX_DATAGRAM]>,
-    pcm: [i16; 160],
+    pcm: [i16; FRAME],
 }
 
-/// Binds every slot's socket and returns the shard and its control handle.
+fn bind(addr: SocketAddr, slot: u32, what: &str) -> Result<UdpSocket, std::io::Error> {
+    let sock = UdpSocket::bind(addr).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("{what} port {addr} for SIP channel slot {slot}: {e}"),
+        )
+    })?;
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
+/// Binds every slot's sockets and returns the shard and its control handle.
 ///
 /// # Errors
-/// A port could not be bound, or the tick timer could not be made; the message names the
-/// address and the slot.
+/// A port could not be bound (the message names the address and the slot), or the tick
+/// timer could not be made.
 pub fn build(cfg: &SipMediaConfig) -> Result<(SipMedia, SipMediaControl), std::io::Error> {
-    let mut infos = Vec::with_capacity(cfg.channels as usize);
-    let mut slots = Vec::with_capacity(cfg.channels as usize);
-    let mut locals = Vec::with_capacity(cfg.channels as usize);
+    let n = cfg.channels as usize;
+    let mut infos = Vec::with_capacity(n);
+    let mut slots = Vec::with_capacity(n);
+    let mut locals = Vec::with_capacity(n);
+    let regen_cfg = DtmfGenConfig {
+        on_ms: 70,
+        off_ms: 50,
+        ..DtmfGenConfig::default()
+    };
     for i in 0..cfg.channels {
-        let port = cfg.rtp_port + 2 * i as u16;
-        let addr = SocketAddr::new(cfg.bind, port);
-        let sock = UdpSocket::bind(addr).map_err(|e| {
+        let port = u32::from(cfg.rtp_port) + 2 * i;
+        let port = u16::try_from(port + 1).map(|_| port as u16).map_err(|_| {
             std::io::Error::new(
-                e.kind(),
-                format!("RTP port {addr} for SIP channel slot {i}: {e}"),
+                std::io::ErrorKind::InvalidInput,
+                format!("SIP channel slot {i}: RTP port {port} is beyond 65534"),
             )
         })?;
-        sock.set_nonblocking(true)?;
+        let sock = bind(SocketAddr::new(cfg.bind, port), i, "RTP")?;
+        let rtcp = bind(SocketAddr::new(cfg.bind, port + 1), i, "RTCP")?;
         let local = sock.local_addr()?;
         let mut location = heapless::String::new();
         let _ = core::fmt::write(&mut location, format_args!("sip rtp {local}"));
@@ -193,17 +594,20 @@ pub fn build(cfg: &SipMediaConfig) -> Result<(SipMedia, SipMediaControl), std::i
         locals.push(local);
         slots.push(Slot {
             sock,
-            params: None,
-            queue: heapless::Deque::new(),
-            playing: false,
-            last_event: None,
-            seq: 0,
-            ts: 0,
-            sent: 0,
-            received: 0,
+            rtcp,
+            call: None,
+            regen: DtmfGenerator::new(regen_cfg)
+                .map_err(|e| std::io::Error::other(format!("DTMF generator: {e:?}")))?,
+            detect: DtmfRx::new(DtmfRxConfig::default())
+                .map_err(|e| std::io::Error::other(format!("DTMF receiver: {e:?}")))?,
+            delay: [0; FRAME],
         });
     }
-    let (tx, rx) = rtrb::RingBuffer::new(4 * cfg.channels as usize + 64);
+    let ring = 4 * n + 64;
+    let (tx, rx) = rtrb::RingBuffer::new(ring);
+    // Every session in flight or in a slot fits: the trash never overflows.
+    let (trash_tx, trash_rx) = rtrb::RingBuffer::new(ring + n);
+    let board: Arc<[SlotStats]> = (0..n).map(|_| SlotStats::default()).collect();
     let ticker = Ticker::new(FramePeriod::Ms20, cfg.pacing)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok((
@@ -212,91 +616,129 @@ pub fn build(cfg: &SipMediaConfig) -> Result<(SipMedia, SipMediaControl), std::i
             slots,
             ticker,
             commands: rx,
-            signals: heapless::Deque::new(),
+            trash: trash_tx,
+            board: board.clone(),
             buf: Box::new([0; MAX_DATAGRAM]),
-            pcm: [0; 160],
+            pcm: [0; FRAME],
         },
         SipMediaControl {
             commands: tx,
+            trash: trash_rx,
             locals,
+            running: vec![None; n],
             first: cfg.first_channel,
+            board: RtpStatsBoard {
+                slots: board,
+                first: cfg.first_channel,
+            },
         },
     ))
 }
 
 impl SipMedia {
+    /// The media clock: 8 kHz samples since start.
+    fn now(&self) -> u64 {
+        self.ticker.ticks() * FRAME as u64
+    }
+
+    /// Ends the slot's call: its last figures are published and its session goes back to
+    /// the control plane.
+    fn finish(&mut self, slot: usize) {
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        if let Some(call) = s.call.take() {
+            if let Some(b) = self.board.get(slot) {
+                b.publish(call.codec, &call.session.stats());
+            }
+            // Cannot be full (sized for every session there can be); were it ever, the
+            // session would be freed here, which is a delay, not an error.
+            let _ = self.trash.push(call.session);
+        }
+        s.regen.clear();
+        s.detect.reset();
+        s.delay = [0; FRAME];
+    }
+
     fn apply_commands(&mut self) {
         while let Ok(cmd) = self.commands.pop() {
             match cmd {
-                SlotCommand::Start { slot, params } => {
-                    if let Some(s) = self.slots.get_mut(slot) {
-                        let fresh = s.params.is_none_or(|p| p.ssrc != params.ssrc);
-                        s.params = Some(params);
-                        if fresh {
-                            s.seq = params.seq;
-                            s.ts = params.ts;
-                            s.queue.clear();
-                            s.playing = false;
-                            s.last_event = None;
-                        }
+                ToMedia::Start {
+                    slot,
+                    session,
+                    codec,
+                    remote,
+                    symmetric,
+                } => {
+                    self.finish(slot);
+                    let Some(s) = self.slots.get_mut(slot) else {
+                        let _ = self.trash.push(session);
+                        continue;
+                    };
+                    // Drain what is left on the sockets so the call starts clean.
+                    while s.sock.recv_from(&mut self.buf[..]).is_ok() {}
+                    while s.rtcp.recv_from(&mut self.buf[..]).is_ok() {}
+                    if let Some(b) = self.board.get(slot) {
+                        b.clear();
+                    }
+                    let events = session.tx.config().event_payload_type.is_some();
+                    s.call = Some(Call {
+                        session,
+                        codec,
+                        remote,
+                        remote_rtcp: remote.map(rtcp_of),
+                        symmetric,
+                        events,
+                        regenerated: None,
+                        squelch: 0,
+                    });
+                }
+                ToMedia::Move {
+                    slot,
+                    remote,
+                    symmetric,
+                } => {
+                    if let Some(c) = self.slots.get_mut(slot).and_then(|s| s.call.as_mut()) {
+                        c.remote = remote;
+                        c.remote_rtcp = remote.map(rtcp_of);
+                        c.symmetric = symmetric;
                     }
                 }
-                SlotCommand::Stop { slot } => {
-                    if let Some(s) = self.slots.get_mut(slot) {
-                        s.params = None;
-                        s.queue.clear();
-                        s.playing = false;
-                        // Drain what is left on the socket so the next call starts clean.
-                        while s.sock.recv_from(&mut self.buf[..]).is_ok() {}
-                    }
-                }
+                ToMedia::Stop { slot } => self.finish(slot),
             }
         }
     }
 
-    fn receive(&mut self, slot: usize) {
-        let Some(s) = self.slots.get_mut(slot) else {
-            return;
-        };
+    /// Takes every datagram waiting on the slot's sockets.
+    fn receive(&mut self, slot: usize, now: u64) {
+        let s = &mut self.slots[slot];
         // Until WouldBlock (or a transient ICMP error): nothing more this tick.
         while let Ok((n, from)) = s.sock.recv_from(&mut self.buf[..]) {
-            let Some(p) = s.params.as_mut() else {
+            let Some(c) = s.call.as_mut() else {
                 continue; // not in a call: dropped
             };
-            let Ok(r) = rtp_rs::RtpReader::new(&self.buf[..n]) else {
+            // Errors (malformed packets, unknown payloads) are counted in the session.
+            if c.session.rx.push(now, &self.buf[..n]).is_ok()
+                && c.symmetric
+                && c.remote != Some(from)
+            {
+                c.remote = Some(from);
+            }
+        }
+        while let Ok((n, from)) = s.rtcp.recv_from(&mut self.buf[..]) {
+            let Some(c) = s.call.as_mut() else {
                 continue;
             };
-            s.received += 1;
-            if p.symmetric && p.remote != Some(from) {
-                p.remote = Some(from);
-            }
-            let pt = r.payload_type();
-            if Some(pt) == p.event_pt {
-                // RFC 4733 §2.3: event, E|R|volume, duration. One report per event,
-                // identified by its timestamp (the start of the key press).
-                let pl = r.payload();
-                if pl.len() >= 4 && pl[0] <= 15 && s.last_event != Some(r.timestamp()) {
-                    s.last_event = Some(r.timestamp());
-                    let d = b"0123456789*#ABCD"[pl[0] as usize] as char;
-                    let _ = self.signals.push_back((slot, Signal::Digit(d)));
-                }
-                continue;
-            }
-            if pt != p.pt {
-                continue;
-            }
-            let law = match p.codec {
-                RtpCodec::Pcmu => Law::Mu,
-                RtpCodec::Pcma => Law::A,
-            };
-            for b in r.payload() {
-                if s.queue.is_full() || s.queue.len() >= MAX_QUEUED {
-                    s.queue.pop_front();
-                }
-                let _ = s.queue.push_back(law.decode(*b));
+            if c.session.handle_rtcp(now, &self.buf[..n]).is_ok() && c.symmetric {
+                c.remote_rtcp = Some(from);
             }
         }
     }
+}
+
+/// The RTCP address that goes with an RTP address (RFC 3550 §11: the port above).
+fn rtcp_of(rtp: SocketAddr) -> SocketAddr {
+    SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
 }
 
 impl Shard for SipMedia {
@@ -316,63 +758,98 @@ impl Shard for SipMedia {
                 channel: ChannelId(slot as u32),
             });
         }
-        self.receive(slot);
+        let now = self.now();
+        self.receive(slot, now);
+        let n = (frame.len() / 2).min(FRAME);
         let s = &mut self.slots[slot];
-        let n = (frame.len() / 2).min(160);
-        if !s.playing && s.queue.len() >= n {
-            s.playing = true;
+        let pcm = &mut self.pcm[..n];
+        match s.call.as_mut() {
+            None => pcm.fill(0),
+            Some(c) => {
+                let _ = c.session.rx.pull(now, pcm);
+                // RFC 4733 digits become in-band tones (see the module docs).
+                while let Some(ev) = c.session.rx.poll_event() {
+                    let (digit, start) = match ev {
+                        RxEvent::DigitBegin { digit, start_ts } => (digit, start_ts),
+                        RxEvent::Digit {
+                            digit, start_ts, ..
+                        } => (digit, start_ts),
+                    };
+                    if c.regenerated != Some(start) {
+                        c.regenerated = Some(start);
+                        let mut utf8 = [0u8; 4];
+                        let _ = s.regen.queue_digits(digit.encode_utf8(&mut utf8));
+                    }
+                }
+                if !s.regen.is_idle() {
+                    s.regen.generate(pcm);
+                }
+            }
         }
-        for i in 0..n {
-            let v = if s.playing {
-                s.queue.pop_front().unwrap_or(0)
-            } else {
-                0
-            };
-            frame[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
-        }
-        if s.queue.is_empty() {
-            s.playing = false;
+        for (o, v) in frame.chunks_exact_mut(2).zip(pcm.iter()) {
+            o.copy_from_slice(&v.to_le_bytes());
         }
         Ok(2 * n)
     }
 
     fn write(&mut self, slot: usize, frame: &[u8]) -> Result<(), HalError> {
+        let now = self.now();
+        let tick = self.ticker.ticks();
         let Some(s) = self.slots.get_mut(slot) else {
             return Err(HalError::NoSuchChannel {
                 channel: ChannelId(slot as u32),
             });
         };
-        let Some(p) = s.params else {
+        let Some(c) = s.call.as_mut() else {
             return Ok(());
         };
-        let Some(to) = p.remote else {
-            return Ok(());
-        };
-        let n = (frame.len() / 2).min(160);
+        let n = (frame.len() / 2).min(FRAME);
         for (o, b) in self.pcm[..n].iter_mut().zip(frame.chunks_exact(2)) {
             *o = i16::from_le_bytes([b[0], b[1]]);
         }
-        let law = match p.codec {
-            RtpCodec::Pcmu => Law::Mu,
-            RtpCodec::Pcma => Law::A,
-        };
-        let mut payload = [0u8; 160];
-        law.encode_slice(&self.pcm[..n], &mut payload[..n]);
-        let built = rtp_rs::RtpPacketBuilder::new()
-            .payload_type(p.pt)
-            .ssrc(p.ssrc)
-            .sequence(rtp_rs::Seq::from(s.seq))
-            .timestamp(s.ts)
-            .marked(s.sent == 0)
-            .payload(&payload[..n])
-            .build_into(&mut self.buf[..]);
-        s.seq = s.seq.wrapping_add(1);
-        s.ts = s.ts.wrapping_add(n as u32);
-        if let Ok(len) = built {
-            // A failed send (no route, ICMP refused) loses this packet only.
-            if s.sock.send_to(&self.buf[..len], to).is_ok() {
-                s.sent += 1;
+        let out: &[i16] = if c.events {
+            // In-band tones become RFC 4733 (see the module docs): detect on the new frame,
+            // send the delayed one.
+            let _ = s.detect.process(&self.pcm[..n]);
+            while let Some(ev) = s.detect.poll_event() {
+                if let DtmfEvent::Begin { digit, .. } = ev {
+                    // A full digit queue drops the digit; the tone is squelched regardless.
+                    let _ = c.session.tx.send_digit(digit, CONVERTED_DIGIT_MS);
+                }
             }
+            if s.detect.current_digit().is_some() {
+                c.squelch = SQUELCH_HANGOVER;
+            }
+            for (d, p) in s.delay[..n].iter_mut().zip(self.pcm[..n].iter_mut()) {
+                core::mem::swap(d, p);
+            }
+            if c.squelch > 0 {
+                c.squelch -= 1;
+                self.pcm[..n].fill(0);
+            }
+            &self.pcm[..n]
+        } else {
+            &self.pcm[..n]
+        };
+        c.session.tx.push_audio(out);
+        while let Some(len) = c.session.tx.poll_packet(&mut self.buf[..]) {
+            if let Some(to) = c.remote {
+                // A failed send (no route, ICMP refused) loses this packet only.
+                let _ = s.sock.send_to(&self.buf[..len], to);
+            }
+        }
+        // RTCP and statistics, staggered across slots.
+        let phase = tick.wrapping_add(slot as u64);
+        if phase.is_multiple_of(RTCP_TICKS)
+            && let Some(to) = c.remote_rtcp
+            && let Ok(len) = c.session.build_rtcp(now, &mut self.buf[..])
+        {
+            let _ = s.rtcp.send_to(&self.buf[..len], to);
+        }
+        if phase.is_multiple_of(STATS_TICKS)
+            && let Some(b) = self.board.get(slot)
+        {
+            b.publish(c.codec, &c.session.stats());
         }
         Ok(())
     }
@@ -387,6 +864,7 @@ impl Shard for SipMedia {
     }
 
     fn poll_signal(&mut self) -> Option<(usize, Signal)> {
-        self.signals.pop_front()
+        // Line signalling comes from the control plane; digits arrive as audio.
+        None
     }
 }

@@ -27,7 +27,7 @@ mod view;
 
 pub use collect::{Collected, Collector};
 pub use route::{Match, Route};
-pub use view::{CallView, ChannelView, EventView, StreamEvent};
+pub use view::{CallView, ChannelView, EventView, RtpView, StreamEvent};
 
 use crate::handler::host::{CallCtx, Request};
 use crate::handler::instance::HostEvent;
@@ -230,6 +230,8 @@ pub struct Switch {
     /// Channels whose signalling runs on the control plane (SIP): their line commands go
     /// here instead of to the media thread.
     line_control: HashMap<ChannelId, Arc<dyn LineControl>>,
+    /// SIP channels' RTP figures.
+    rtp: Option<tipring_hal::sip::RtpStatsBoard>,
 }
 
 /// Signalling of channels that isn't carried by their media thread (SIP runs on the control
@@ -339,6 +341,7 @@ impl Switch {
             epoch_ms: 0,
             draining: false,
             line_control: HashMap::new(),
+            rtp: None,
         }
     }
 
@@ -347,6 +350,27 @@ impl Switch {
         for ch in channels {
             self.line_control.insert(*ch, Arc::clone(&control));
         }
+    }
+
+    /// Where SIP channels' RTP figures are read for the calls' views.
+    pub fn set_rtp_stats(&mut self, board: tipring_hal::sip::RtpStatsBoard) {
+        self.rtp = Some(board);
+    }
+
+    fn rtp_of(&self, channel: u32) -> Option<RtpView> {
+        self.rtp
+            .as_ref()?
+            .get(ChannelId(channel))
+            .map(RtpView::from)
+    }
+
+    /// A live call's view, with its RTP figures.
+    fn live_view(&self, c: &Call) -> CallView {
+        let mut v = c.view.clone();
+        if let Some(r) = self.rtp_of(v.channel) {
+            v.rtp = Some(r);
+        }
+        v
     }
 
     /// Takes an event from a control-plane signalling backend at `now`. For
@@ -1081,6 +1105,7 @@ impl Switch {
             digits: Vec::new(),
             vars: BTreeMap::new(),
             events: Vec::new(),
+            rtp: None,
         };
         self.calls.insert(
             id,
@@ -1794,6 +1819,13 @@ impl Switch {
             });
             c.view.state = "ended";
             c.view.ended_ms = Some(now_wall);
+            if let Some(r) = self
+                .rtp
+                .as_ref()
+                .and_then(|b| b.get(ChannelId(c.view.channel)))
+            {
+                c.view.rtp = Some(r.into());
+            }
             c.view.cause = Some(u32::from(cause.0));
             c.view.cause_text = Some(cause.name().to_string());
             if c.view.outcome.is_none() && !c.inbound && c.view.answered_ms.is_none() {
@@ -1840,7 +1872,7 @@ impl Switch {
         self.ended
             .iter()
             .cloned()
-            .chain(self.calls.values().map(|c| c.view.clone()))
+            .chain(self.calls.values().map(|c| self.live_view(c)))
             .collect()
     }
 
@@ -1848,7 +1880,7 @@ impl Switch {
     pub fn call(&self, id: u64) -> Option<CallView> {
         self.calls
             .get(&CallId(id))
-            .map(|c| c.view.clone())
+            .map(|c| self.live_view(c))
             .or_else(|| self.ended.iter().rev().find(|v| v.id == id).cloned())
     }
 
