@@ -21,6 +21,8 @@ pub fn q850_of_status(code: u16) -> u8 {
         502 => 38,
         580 => 47,
         606 => 58,
+        // A redirect we could not follow (no usable Contact, a loop, too many hops).
+        300..=399 => 23,
         _ => 127,
     }
 }
@@ -60,6 +62,7 @@ mod tests {
         assert_eq!(q850_of_status(404), 1);
         assert_eq!(q850_of_status(503), 41);
         assert_eq!(q850_of_status(699), 127);
+        assert_eq!(q850_of_status(302), 23);
         assert_eq!(status_of_q850(17).0, 486);
         assert_eq!(status_of_q850(34).0, 503);
         assert_eq!(status_of_q850(1).0, 404);

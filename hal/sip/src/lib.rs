@@ -8,6 +8,8 @@
 //! | [`hdr`] | typed readers for trunk headers rsip leaves untyped |
 //! | [`auth`] | digest authentication, client and server |
 //! | [`sdp`] | SDP and offer/answer |
+//! | [`timer`] | RFC 4028 session-timer negotiation |
+//! | [`ua`] | the user agent core: transactions, dialogs, calls, registration |
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -16,4 +18,5 @@ pub mod frame;
 pub mod hdr;
 pub mod msg;
 pub mod sdp;
+pub mod timer;
 pub mod ua;

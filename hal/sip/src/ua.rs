@@ -21,6 +21,16 @@
 //! timer H. Client transactions retransmit on timers A/E until a response, time out on B/F,
 //! and absorb retransmitted finals on D/K. Over UDP every timer runs; T1 is 500 ms.
 //!
+//! **Extensions.** Our INVITEs say `Supported: 100rel, timer`: a reliable provisional
+//! (`Require: 100rel`, RFC 3262) is acknowledged with PRACK in the early dialog, once per
+//! `RSeq`. UPDATE (RFC 3311) is answered in early and confirmed dialogs; one with an offer
+//! reaches the application as [`Event::Reinvite`]. Session timers (RFC 4028, decided in
+//! [`crate::timer`]) are negotiated on every INVITE/UPDATE 2xx; as refresher the core sends
+//! UPDATE (re-INVITE with the last SDP when the peer lacks UPDATE) at half the interval, and
+//! a session nobody refreshed ends with a BYE and [`Event::Ended`] with cause 102. A 3xx to
+//! our INVITE is followed to its Contacts, best `q` first, at most five redirects, never to
+//! a URI already tried.
+//!
 //! **NAT.** Responses go back to where the request came from (RFC 3581 behaviour for every
 //! request, which is Asterisk's `force_rport`), and the top `Via` records `received` and
 //! `rport`. Requests inside a dialog go to the dialog's peer address when the remote target
@@ -32,6 +42,7 @@ use crate::frame::{Limits, Prepared};
 use crate::hdr::{self, NameAddr};
 use crate::msg::{self, Builder, Message, StartLine};
 use crate::sdp::Sdp;
+use crate::timer::{self, Policy, SessionTimer, UasDecision};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -52,6 +63,10 @@ pub struct Config {
     pub t2_ms: u64,
     /// T4 (how long the network holds a message), ms.
     pub t4_ms: u64,
+    /// RFC 4028 session interval we ask for and accept at most, s (`Session-Expires`).
+    pub session_expires: u32,
+    /// The shortest session interval we accept, s (`Min-SE`; 90 at least).
+    pub min_se: u32,
 }
 
 impl Config {
@@ -64,6 +79,8 @@ impl Config {
             t1_ms: 500,
             t2_ms: 4_000,
             t4_ms: 5_000,
+            session_expires: 1800,
+            min_se: 90,
         }
     }
 }
@@ -159,11 +176,13 @@ pub enum Event {
         /// True when the far end ended it.
         remote: bool,
     },
-    /// The peer sent a re-INVITE: answer with [`Ua::accept_reinvite`].
+    /// The peer sent a re-INVITE, or an UPDATE with an offer (RFC 3311, also before answer):
+    /// answer with [`Ua::accept_reinvite`]. UPDATEs without SDP (session refreshes) are
+    /// answered by the core.
     Reinvite {
         /// The call.
         call: CallRef,
-        /// The new offer, if any.
+        /// The new offer; `None` for a re-INVITE without SDP (we offer in the 200).
         offer: Option<Sdp>,
     },
     /// A digit arrived by SIP INFO.
@@ -295,10 +314,32 @@ struct Call {
     peer: SocketAddr,
     /// UAS: the INVITE's server transaction key and the request.
     uas_invite: Option<(String, Prepared)>,
-    /// UAS: a re-INVITE waiting for the application's answer.
-    reinvite: Option<(String, Prepared)>,
+    /// UAS: a re-INVITE or UPDATE offer waiting for the application's answer.
+    reinvite: Option<Pending>,
     /// UAC: the INVITE as sent, for authentication retries and CANCEL.
     uac: Option<UacInvite>,
+    /// UAS: the session timer decided on the INVITE, for the 2xx.
+    uas_timer: UasDecision,
+    /// UAC: the last `RSeq` acknowledged by PRACK in the early dialog (RFC 3262 §4).
+    rseq: Option<u32>,
+    /// The peer listed UPDATE in `Allow`: session refreshes go by UPDATE.
+    peer_update: bool,
+    /// The SDP we last sent, for refreshes by re-INVITE.
+    local_sdp: Option<String>,
+    /// The session timer in force and when it is next due (ms).
+    timer: Option<(SessionTimer, u64)>,
+    /// A refresh of ours is in flight.
+    refreshing: bool,
+    /// Our 2xx to an INVITE that waits for its ACK: the server transaction and the CSeq.
+    unacked: Option<(String, u32)>,
+}
+
+/// A received re-INVITE or UPDATE offer the application has to answer.
+#[derive(Debug)]
+struct Pending {
+    key: String,
+    req: Prepared,
+    timer: UasDecision,
 }
 
 #[derive(Debug)]
@@ -311,6 +352,18 @@ struct UacInvite {
     auth_tries: u8,
     /// The `Authorization`/`Proxy-Authorization` line of the last attempt.
     credentials: Option<(String, String)>,
+    /// The session interval we propose (raised by a 422's `Min-SE`).
+    session_expires: u32,
+    /// The `Min-SE` we send.
+    min_se: u32,
+    /// 422 retries so far.
+    se_tries: u8,
+    /// Request-URIs tried (the first and every redirect), lower-cased: loop detection.
+    tried: Vec<String>,
+    /// Redirect targets not yet tried, best first.
+    targets: VecDeque<String>,
+    /// Where the first INVITE went: redirects to names go there too.
+    first_target: SocketAddr,
 }
 
 #[derive(Debug)]
@@ -330,6 +383,8 @@ enum ClientOwner {
     Invite(CallRef),
     Bye(CallRef),
     Cancel(CallRef),
+    Prack(CallRef),
+    Refresh(CallRef),
     Info,
     Register(RegRef),
     Ping(u64),
@@ -371,6 +426,7 @@ enum Timer {
     Client(String),
     ClientEnd(String),
     Reg(u32),
+    Session(u64),
 }
 
 /// The user agent core.
@@ -391,7 +447,10 @@ pub struct Ua {
     events: VecDeque<Event>,
 }
 
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK";
+
+/// Redirects followed for one call at most (3xx Contacts tried).
+const MAX_REDIRECTS: usize = 5;
 
 impl Ua {
     /// A core at `cfg.local`; `seed` feeds the tag and branch generator (take it from the
@@ -529,6 +588,7 @@ impl Ua {
                 Timer::Client(k) => self.client_retransmit(&k, at),
                 Timer::ClientEnd(k) => self.client_end(&k, at),
                 Timer::Reg(r) => self.reg_due(RegRef(r), at),
+                Timer::Session(c) => self.session_due(CallRef(c), at),
             }
         }
     }
@@ -693,6 +753,38 @@ impl Ua {
         self.respond(key, code, r);
     }
 
+    /// 422 Session Interval Too Small (RFC 4028 §9).
+    fn too_small(&mut self, key: &str, req: &Prepared, min_se: u32) {
+        let r = Builder::response(req, 422, "Session Interval Too Small", Some(&self.token()))
+            .header("Min-SE", &min_se.to_string())
+            .header("Server", &self.cfg.user_agent)
+            .build();
+        self.respond(key, 422, r);
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            session_expires: self.cfg.session_expires,
+            min_se: self.cfg.min_se,
+        }
+    }
+
+    /// The session timer for a received INVITE or UPDATE.
+    fn uas_timer(&self, m: &Message, initial: bool) -> UasDecision {
+        let supported = m
+            .option_tags("Supported")
+            .iter()
+            .chain(m.option_tags("Require").iter())
+            .any(|t| t == "timer");
+        timer::uas(
+            &self.policy(),
+            m.header("Session-Expires"),
+            m.header("Min-SE"),
+            supported,
+            initial,
+        )
+    }
+
     fn incoming_invite(&mut self, key: &str, source: SocketAddr, m: Message) {
         // Extensions we don't support but the caller requires (RFC 3261 §8.2.2.3).
         let unsupported: Vec<String> = m
@@ -725,6 +817,11 @@ impl Ua {
         } else {
             None
         };
+        let uas_timer = self.uas_timer(&m, true);
+        if let UasDecision::TooSmall { min_se } = uas_timer {
+            self.too_small(key, &m.prep, min_se);
+            return;
+        }
         // 100 Trying at once, so the caller stops retransmitting (§17.2.1).
         let trying = Builder::response(&m.prep, 100, "Trying", None).build();
         self.respond(key, 100, trying);
@@ -789,9 +886,16 @@ impl Ua {
                 remote_target,
                 route,
                 peer: source,
+                peer_update: allows_update(&m),
                 uas_invite: Some((key.to_string(), m.prep)),
                 reinvite: None,
                 uac: None,
+                uas_timer,
+                rseq: None,
+                local_sdp: None,
+                timer: None,
+                refreshing: false,
+                unacked: None,
             },
         );
         self.events.push_back(Event::Incoming {
@@ -824,20 +928,31 @@ impl Ua {
             tx.retransmit = None;
         }
         // A 2xx ACK is its own transaction (new branch): match the dialog.
-        if let Some(tag) = m.to().tag()
-            && let Some(call) = self
-                .dialogs
-                .get(&(m.call_id().to_string(), tag.to_string()))
-            && let Some(c) = self.calls.get_mut(call)
-            && c.state == CallState::Answered
+        let Some(call) = m
+            .to()
+            .tag()
+            .and_then(|tag| {
+                self.dialogs
+                    .get(&(m.call_id().to_string(), tag.to_string()))
+            })
+            .copied()
+        else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        // The 2xx it acknowledges (the first INVITE's or a re-INVITE's) stops repeating.
+        if c.unacked.as_ref().is_some_and(|(_, n)| *n == m.cseq().0)
+            && let Some((k, _)) = c.unacked.take()
+            && let Some(tx) = self.server.get_mut(&k)
         {
+            tx.acked = true;
+            tx.retransmit = None;
+        }
+        if c.state == CallState::Answered {
             c.state = CallState::Confirmed;
-            if let Some((k, _)) = c.uas_invite.take()
-                && let Some(tx) = self.server.get_mut(&k)
-            {
-                tx.acked = true;
-                tx.retransmit = None;
-            }
+            c.uas_invite = None;
         }
     }
 
@@ -873,15 +988,29 @@ impl Ua {
                     remote: true,
                 });
             }
-            "INVITE" => {
-                if c.reinvite.is_some() || c.state == CallState::Setup {
+            "INVITE" | "UPDATE" => {
+                let invite = method == "INVITE";
+                if invite && c.refreshing {
+                    // Glare with our own refresh (RFC 3261 §14.2).
+                    self.reply(key, &m.prep, 491, "Request Pending");
+                    return;
+                }
+                let offered = m.has_sdp();
+                if c.reinvite.is_some() && (invite || offered)
+                    || invite && c.state == CallState::Setup
+                {
                     let r = Builder::response(&m.prep, 500, "Server Internal Error", None)
                         .header("Retry-After", "1")
                         .build();
                     self.respond(key, 500, r);
                     return;
                 }
-                let offer = if m.has_sdp() {
+                let decision = self.uas_timer(&m, false);
+                if let UasDecision::TooSmall { min_se } = decision {
+                    self.too_small(key, &m.prep, min_se);
+                    return;
+                }
+                let offer = if offered {
                     match Sdp::parse(m.body()) {
                         Ok(s) => Some(s),
                         Err(e) => {
@@ -892,16 +1021,37 @@ impl Ua {
                 } else {
                     None
                 };
-                let trying = Builder::response(&m.prep, 100, "Trying", None).build();
-                self.respond(key, 100, trying);
+                if !invite && offer.is_none() {
+                    // A session refresh (or a target refresh): nothing to negotiate.
+                    let mut b = Builder::response(&m.prep, 200, "OK", None)
+                        .header("Contact", &format!("<sip:{}>", self.cfg.local))
+                        .header("Supported", "timer");
+                    for (n, v) in decision.headers() {
+                        b = b.header(n, &v);
+                    }
+                    let bytes = b.build();
+                    self.respond(key, 200, bytes);
+                    self.set_timer(call, decision.timer());
+                    return;
+                }
+                if invite {
+                    let trying = Builder::response(&m.prep, 100, "Trying", None).build();
+                    self.respond(key, 100, trying);
+                }
                 if let Some(tx) = self.server.get_mut(key) {
                     tx.call = Some(call);
                 }
                 if let Some(c) = self.calls.get_mut(&call) {
-                    c.reinvite = Some((key.to_string(), m.prep));
+                    c.reinvite = Some(Pending {
+                        key: key.to_string(),
+                        req: m.prep,
+                        timer: decision,
+                    });
                 }
                 self.events.push_back(Event::Reinvite { call, offer });
             }
+            // We never send reliable provisionals (RFC 3262 §3).
+            "PRACK" => self.reply(key, &m.prep, 481, "Call/Transaction Does Not Exist"),
             "INFO" => {
                 let digit = info_digit(&m);
                 self.reply(key, &m.prep, 200, "OK");
@@ -989,16 +1139,25 @@ impl Ua {
         else {
             return Err(CommandError::WrongState(call.0, "answer"));
         };
-        let bytes = Builder::response(req, 200, "OK", Some(&c.local_tag))
+        let mut b = Builder::response(req, 200, "OK", Some(&c.local_tag))
             .header("Contact", &format!("<sip:{}>", self.cfg.local))
             .header("Allow", ALLOW)
-            .header("Supported", "")
+            .header("Supported", "timer");
+        for (n, v) in c.uas_timer.headers() {
+            b = b.header(n, &v);
+        }
+        let bytes = b
             .header("Server", &self.cfg.user_agent)
             .body("application/sdp", sdp)
             .build();
         let key = key.clone();
+        let seq = req.header("CSeq").and_then(hdr::cseq).map_or(0, |c| c.0);
         c.state = CallState::Answered;
+        c.local_sdp = Some(sdp.to_string());
+        c.unacked = Some((key.clone(), seq));
+        let t = c.uas_timer.timer();
         self.respond(&key, 200, bytes);
+        self.set_timer(call, t);
         Ok(())
     }
 
@@ -1036,25 +1195,30 @@ impl Ua {
             .calls
             .get_mut(&call)
             .ok_or(CommandError::NoCall(call.0))?;
-        let (key, req) = c
+        let Pending { key, req, timer } = c
             .reinvite
             .take()
             .ok_or(CommandError::WrongState(call.0, "answer a re-INVITE"))?;
-        let (code, bytes) = match sdp {
-            Some(s) => (
-                200,
-                Builder::response(&req, 200, "OK", None)
-                    .header("Contact", &format!("<sip:{}>", self.cfg.local))
-                    .header("Allow", ALLOW)
-                    .body("application/sdp", s)
-                    .build(),
-            ),
-            None => (
-                488,
-                Builder::response(&req, 488, "Not Acceptable Here", None).build(),
-            ),
+        let Some(s) = sdp else {
+            let bytes = Builder::response(&req, 488, "Not Acceptable Here", None).build();
+            self.respond(&key, 488, bytes);
+            return Ok(());
         };
-        self.respond(&key, code, bytes);
+        let mut b = Builder::response(&req, 200, "OK", None)
+            .header("Contact", &format!("<sip:{}>", self.cfg.local))
+            .header("Allow", ALLOW)
+            .header("Supported", "timer");
+        for (n, v) in timer.headers() {
+            b = b.header(n, &v);
+        }
+        let bytes = b.body("application/sdp", s).build();
+        c.local_sdp = Some(s.to_string());
+        if req.method() == Some("INVITE") {
+            let seq = req.header("CSeq").and_then(hdr::cseq).map_or(0, |c| c.0);
+            c.unacked = Some((key.clone(), seq));
+        }
+        self.respond(&key, 200, bytes);
+        self.set_timer(call, timer.timer());
         Ok(())
     }
 
@@ -1187,7 +1351,15 @@ impl Ua {
                 self.reg_failed(r, 408, "no answer from the registrar".into())
             }
             ClientOwner::Ping(id) => self.events.push_back(Event::PingTimeout { id }),
-            ClientOwner::Bye(_) | ClientOwner::Cancel(_) | ClientOwner::Info => {}
+            ClientOwner::Refresh(call) => {
+                if self.calls.contains_key(&call) {
+                    self.expired(call);
+                }
+            }
+            ClientOwner::Bye(_)
+            | ClientOwner::Cancel(_)
+            | ClientOwner::Prack(_)
+            | ClientOwner::Info => {}
         }
     }
 
@@ -1222,7 +1394,7 @@ impl Ua {
                     self.send(d, a);
                 }
             } else if tx.invite
-                && let ClientOwner::Invite(call) = owner
+                && let ClientOwner::Invite(call) | ClientOwner::Refresh(call) = owner
             {
                 self.ack_2xx(call, &m);
             }
@@ -1245,6 +1417,7 @@ impl Ua {
         match owner {
             ClientOwner::Invite(call) => self.invite_response(call, code, &m),
             ClientOwner::Register(r) => self.reg_response(r, code, &m),
+            ClientOwner::Refresh(call) => self.refresh_response(call, code, &m),
             ClientOwner::Ping(id) if code >= 200 => self.events.push_back(Event::Pong { id, code }),
             _ => {}
         }
@@ -1274,6 +1447,9 @@ impl Ua {
             .insert((call_id.clone(), local_tag.clone()), call);
         let cseq = 1 + (self.random() as u32 & 0xffff);
         let peer = out.target;
+        let policy = self.policy();
+        let first = out.request_uri.to_ascii_lowercase();
+        let local_sdp = Some(out.sdp.clone());
         self.calls.insert(
             call,
             Call {
@@ -1292,6 +1468,7 @@ impl Ua {
                 uas_invite: None,
                 reinvite: None,
                 uac: Some(UacInvite {
+                    first_target: out.target,
                     out,
                     branch: String::new(),
                     cseq,
@@ -1299,7 +1476,19 @@ impl Ua {
                     cancel: None,
                     auth_tries: 0,
                     credentials: None,
+                    session_expires: policy.proposal(),
+                    min_se: policy.min(),
+                    se_tries: 0,
+                    tried: vec![first],
+                    targets: VecDeque::new(),
                 }),
+                uas_timer: UasDecision::Off,
+                rseq: None,
+                peer_update: false,
+                local_sdp,
+                timer: None,
+                refreshing: false,
+                unacked: None,
             },
         );
         self.send_invite(call);
@@ -1330,6 +1519,9 @@ impl Ua {
                 &format!("<sip:{}@{}>", u.out.from_user, self.cfg.local),
             )
             .header("Allow", ALLOW)
+            .header("Supported", "100rel, timer")
+            .header("Session-Expires", &u.session_expires.to_string())
+            .header("Min-SE", &u.min_se.to_string())
             .header("User-Agent", &self.cfg.user_agent);
         if u.out.withhold {
             b = b.header("Privacy", "id");
@@ -1394,8 +1586,25 @@ impl Ua {
             if code == 100 {
                 return;
             }
+            // A reliable provisional (RFC 3262 §4): acknowledge each new RSeq with PRACK;
+            // a repeated one is a retransmission, neither acknowledged nor reported again.
+            let reliable = m.option_tags("Require").iter().any(|t| t == "100rel");
+            let rseq = m.header("RSeq").and_then(hdr::seconds);
+            if reliable {
+                match rseq {
+                    Some(r) if c.rseq.is_none_or(|last| r > last) => c.rseq = Some(r),
+                    _ => return,
+                }
+            }
             if let Some(tag) = m.to().tag() {
                 c.remote_tag = Some(tag.to_string());
+            }
+            if reliable {
+                // The early dialog's target and route set, for the PRACK (§12.1.2).
+                if let Some(t) = m.contact() {
+                    c.remote_target = t.uri;
+                }
+                c.route = reversed_record_route(m);
             }
             let cancel_now = c.uac.as_mut().is_some_and(|u| {
                 let first = !u.provisional;
@@ -1406,6 +1615,14 @@ impl Ua {
                 self.send_cancel(call);
                 return;
             }
+            if reliable && let (Some(r), Some(u)) = (rseq, c.uac.as_ref()) {
+                let rack = format!("{r} {} INVITE", u.cseq);
+                if let Some((branch, dest, bytes)) =
+                    self.in_dialog_request(call, "PRACK", &[("RAck", rack)], None)
+                {
+                    self.start_client(branch, ClientOwner::Prack(call), dest, bytes, false);
+                }
+            }
             self.events.push_back(Event::Progress { call, code, sdp });
             return;
         }
@@ -1415,15 +1632,9 @@ impl Ua {
                 c.remote_target = t.uri;
             }
             // The UAC's route set is the Record-Route in reverse (§12.1.2).
-            c.route = m
-                .prep
-                .headers_named("Record-Route")
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
+            c.route = reversed_record_route(m);
             c.state = CallState::Confirmed;
+            c.peer_update = allows_update(m);
             let cancelled = c.uac.as_ref().and_then(|u| u.cancel);
             self.ack_2xx(call, m);
             match cancelled {
@@ -1431,32 +1642,89 @@ impl Ua {
                     self.bye(call, q);
                     self.forget(call);
                 }
-                None => self.events.push_back(Event::Answered { call, sdp }),
+                None => {
+                    self.set_timer(call, timer::uac(m.header("Session-Expires")));
+                    self.events.push_back(Event::Answered { call, sdp });
+                }
             }
             return;
         }
-        // Failure: authenticate once per challenge, else report.
-        if (code == 401 || code == 407)
-            && let Some(u) = c.uac.as_mut()
-            && u.cancel.is_none()
-            && let Some(auth) = u.out.auth.as_mut()
-            && u.auth_tries < 2
-        {
-            let (ch_name, cred_name) = if code == 401 {
-                ("WWW-Authenticate", "Authorization")
-            } else {
-                ("Proxy-Authenticate", "Proxy-Authorization")
-            };
-            if let Some(ch) = m.header(ch_name).and_then(Challenge::parse) {
-                u.auth_tries += 1;
+        let Some(u) = c.uac.as_mut() else {
+            return;
+        };
+        if u.cancel.is_none() {
+            // Authenticate once per challenge.
+            if (code == 401 || code == 407)
+                && let Some(auth) = u.out.auth.as_mut()
+                && u.auth_tries < 2
+            {
+                let (ch_name, cred_name) = if code == 401 {
+                    ("WWW-Authenticate", "Authorization")
+                } else {
+                    ("Proxy-Authenticate", "Proxy-Authorization")
+                };
+                if let Some(ch) = m.header(ch_name).and_then(Challenge::parse) {
+                    u.auth_tries += 1;
+                    u.cseq += 1;
+                    let value = auth.authorize(&ch, "INVITE", &u.out.request_uri, &cnonce);
+                    u.credentials = Some((cred_name.to_string(), value));
+                    self.send_invite(call);
+                    return;
+                }
+            }
+            // The session interval was too small: ask again with theirs (RFC 4028 §7.4).
+            if code == 422
+                && u.se_tries < 2
+                && let Some(min) = m.header("Min-SE").and_then(hdr::seconds)
+                && min > u.session_expires.min(u.min_se)
+            {
+                u.se_tries += 1;
+                u.session_expires = u.session_expires.max(min);
+                u.min_se = u.min_se.max(min);
                 u.cseq += 1;
-                let value = auth.authorize(&ch, "INVITE", &u.out.request_uri, &cnonce);
-                u.credentials = Some((cred_name.to_string(), value));
+                self.send_invite(call);
+                return;
+            }
+            // A redirect: queue its Contacts; then try the next target, if any (§8.1.3.4).
+            if (300..400).contains(&code) {
+                let mut contacts: Vec<(u32, String)> = m
+                    .prep
+                    .headers_named("Contact")
+                    .filter_map(NameAddr::parse)
+                    .filter(|n| n.uri.to_ascii_lowercase().starts_with("sip:"))
+                    .map(|n| (q_value(n.param("q")), n.uri))
+                    .collect();
+                // Highest q first; the order given among equals (a stable sort).
+                contacts.sort_by_key(|(q, _)| Reverse(*q));
+                for (_, uri) in contacts {
+                    // A Contact already tried or queued is a loop: skip it.
+                    let lower = uri.to_ascii_lowercase();
+                    if !u.tried.contains(&lower)
+                        && !u.targets.iter().any(|t| t.eq_ignore_ascii_case(&uri))
+                    {
+                        u.targets.push_back(uri);
+                    }
+                }
+            }
+            if u.tried.len() <= MAX_REDIRECTS
+                && let Some(uri) = u.targets.pop_front()
+            {
+                u.tried.push(uri.to_ascii_lowercase());
+                u.out.target = ip_dest(&uri).unwrap_or(u.first_target);
+                u.out.request_uri = uri.clone();
+                u.cseq += 1;
+                u.credentials = None;
+                u.auth_tries = 0;
+                c.remote_target = uri;
+                c.peer = u.out.target;
+                c.remote_tag = None;
+                c.route.clear();
+                c.rseq = None;
                 self.send_invite(call);
                 return;
             }
         }
-        let cancelled = c.uac.as_ref().and_then(|u| u.cancel);
+        let cancelled = u.cancel;
         self.forget(call);
         if cancelled.is_none() {
             let cause = m
@@ -1535,6 +1803,7 @@ impl Ua {
         call: CallRef,
         method: &str,
         extra: &[(&str, String)],
+        sdp: Option<String>,
     ) -> Option<(String, SocketAddr, Vec<u8>)> {
         let branch = self.branch();
         let via = self.via(&branch);
@@ -1560,6 +1829,9 @@ impl Ua {
         for (n, v) in extra {
             b = b.header(n, v);
         }
+        if let Some(body) = sdp {
+            b = b.body("application/sdp", body);
+        }
         let c = self.calls.get(&call)?;
         let dest = self.dest_of(c);
         Some((branch, dest, b.build()))
@@ -1568,9 +1840,135 @@ impl Ua {
     fn bye(&mut self, call: CallRef, q850: u8) {
         let reason = cause::reason_header(q850);
         if let Some((branch, dest, bytes)) =
-            self.in_dialog_request(call, "BYE", &[("Reason", reason)])
+            self.in_dialog_request(call, "BYE", &[("Reason", reason)], None)
         {
             self.start_client(branch, ClientOwner::Bye(call), dest, bytes, false);
+        }
+    }
+
+    // ---- session timers (RFC 4028) ---------------------------------------------------
+
+    /// Puts `t` in force from now (or none): the refresher refreshes at half the interval,
+    /// the other side waits for a refresh until the session expires.
+    fn set_timer(&mut self, call: CallRef, t: Option<SessionTimer>) {
+        let now = self.now;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.refreshing = false;
+        c.timer = None;
+        let Some(t) = t.filter(|_| c.state != CallState::Setup) else {
+            return;
+        };
+        let due = now
+            + if t.we_refresh {
+                t.refresh_after_ms()
+            } else {
+                t.expire_after_ms()
+            };
+        c.timer = Some((t, due));
+        self.schedule(due, Timer::Session(call.0));
+    }
+
+    fn session_due(&mut self, call: CallRef, at: u64) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some((t, due)) = c.timer else {
+            return;
+        };
+        if due != at {
+            return;
+        }
+        if t.we_refresh && !c.refreshing {
+            // Refresh, and give up if nothing comes of it before the session would expire.
+            c.refreshing = true;
+            let give_up = at + t.expire_after_ms().saturating_sub(t.refresh_after_ms());
+            c.timer = Some((t, give_up));
+            self.schedule(give_up, Timer::Session(call.0));
+            self.send_refresh(call, t.interval);
+            return;
+        }
+        self.expired(call);
+    }
+
+    /// The session was not refreshed in time: BYE, and the call is over (cause 102).
+    fn expired(&mut self, call: CallRef) {
+        self.bye(call, 102);
+        self.forget(call);
+        self.events.push_back(Event::Ended {
+            call,
+            cause: 102,
+            remote: true,
+        });
+    }
+
+    /// A session refresh: UPDATE without a body when the peer takes UPDATE, else a
+    /// re-INVITE with the SDP we last sent, unchanged (RFC 4028 §10).
+    fn send_refresh(&mut self, call: CallRef, interval: u32) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let update = c.peer_update || c.local_sdp.is_none();
+        let sdp = if update { None } else { c.local_sdp.clone() };
+        let extra = [
+            ("Contact", format!("<sip:{}>", self.cfg.local)),
+            ("Allow", ALLOW.to_string()),
+            ("Supported", "timer".to_string()),
+            ("Session-Expires", format!("{interval};refresher=uac")),
+            ("Min-SE", self.policy().min().to_string()),
+        ];
+        let method = if update { "UPDATE" } else { "INVITE" };
+        if let Some((branch, dest, bytes)) = self.in_dialog_request(call, method, &extra, sdp) {
+            self.start_client(branch, ClientOwner::Refresh(call), dest, bytes, !update);
+        }
+    }
+
+    fn refresh_response(&mut self, call: CallRef, code: u16, m: &Message) {
+        if code < 200 {
+            return;
+        }
+        let now = self.now;
+        let delay = 2_000 + self.random() % 2_000;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some((t, _)) = c.timer else {
+            return;
+        };
+        let invite = m.method() == "INVITE";
+        if (200..300).contains(&code) {
+            if invite {
+                self.ack_2xx(call, m);
+            }
+            self.set_timer(call, timer::uac(m.header("Session-Expires")));
+            return;
+        }
+        match code {
+            // Too small after all: take their minimum and refresh again at once.
+            422 => match m.header("Min-SE").and_then(hdr::seconds) {
+                Some(min) if min > t.interval => {
+                    let t = SessionTimer { interval: min, ..t };
+                    c.timer = c.timer.map(|(_, due)| (t, due));
+                    self.send_refresh(call, min);
+                }
+                _ => {}
+            },
+            // They don't take UPDATE after all: refresh by re-INVITE.
+            405 | 501 if !invite && c.local_sdp.is_some() => {
+                c.peer_update = false;
+                self.send_refresh(call, t.interval);
+            }
+            // Glare: try again in 2 to 4 s (RFC 3261 §14.1).
+            491 => {
+                c.refreshing = false;
+                c.timer = Some((t, now + delay));
+                self.schedule(now + delay, Timer::Session(call.0));
+            }
+            // The dialog is gone, or nobody answered (RFC 4028 §10).
+            408 | 481 => self.expired(call),
+            // Anything else: the session stays up until it would expire.
+            _ => {}
         }
     }
 
@@ -1844,4 +2242,27 @@ fn info_digit(m: &Message) -> Option<char> {
         _ => return None,
     };
     matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
+}
+
+/// The route set of a UAC: the response's `Record-Route`, reversed (RFC 3261 §12.1.2).
+fn reversed_record_route(m: &Message) -> Vec<String> {
+    let mut r: Vec<String> = m
+        .prep
+        .headers_named("Record-Route")
+        .map(str::to_string)
+        .collect();
+    r.reverse();
+    r
+}
+
+/// True when the message's `Allow` lists UPDATE.
+fn allows_update(m: &Message) -> bool {
+    m.option_tags("Allow").iter().any(|t| t == "update")
+}
+
+/// A Contact's `q` in thousandths (1000 when absent or unreadable).
+fn q_value(q: Option<&str>) -> u32 {
+    q.and_then(|q| q.parse::<f32>().ok())
+        .filter(|q| (0.0..=1.0).contains(q))
+        .map_or(1000, |q| (q * 1000.0).round() as u32)
 }
