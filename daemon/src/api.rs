@@ -54,7 +54,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/calls/{id}", get(call).delete(hangup))
         .route("/v1/handlers", get(handlers))
         .route("/v1/events", get(events))
-        .route("/v1/sim/lines/{n}/{action}", post(sim))
+        .route("/v1/sim/lines/{n}/{action}", post(sim).get(sim_heard))
         .fallback(|| async { not_found("no such endpoint (see /v1/health, /v1/calls, /v1/channels, /v1/handlers, /v1/events)") })
         .with_state(shared)
 }
@@ -244,6 +244,31 @@ struct SimDial {
 #[serde(deny_unknown_fields)]
 struct SimPlay {
     file: String,
+}
+
+/// `GET /v1/sim/lines/{n}/heard`: what the far end on sim line `n` heard and did, oldest
+/// first (`[{"at_ms": 1234, "event": "heard digit 5"}, ...]`).
+async fn sim_heard(
+    State(s): State<Arc<Shared>>,
+    Path((n, what)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    if what != "heard" {
+        return Err(not_found(format!("no sim query {what:?} (heard)")));
+    }
+    let n: u32 = n
+        .parse()
+        .map_err(|_| bad(format!("line {n:?} is not a number")))?;
+    if s.sim.lock().unwrap_or_else(|p| p.into_inner()).lines() < n || n == 0 {
+        return Err(not_found(format!("no sim line {n}")));
+    }
+    let heard = s.sim_heard.lock().unwrap_or_else(|p| p.into_inner());
+    let list: Vec<Value> = heard
+        .get(&n)
+        .into_iter()
+        .flatten()
+        .map(|(at, e)| json!({"at_ms": at, "event": e}))
+        .collect();
+    Ok(Json(Value::Array(list)))
 }
 
 async fn sim(

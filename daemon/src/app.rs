@@ -28,6 +28,25 @@ pub struct Shared {
     pub media: Vec<Arc<TickStats>>,
     /// Channel groups.
     pub groups: HashMap<String, Vec<u32>>,
+    /// What the sim board's far ends did and heard, per line, newest last (at most
+    /// [`SIM_HEARD`] each): `GET /v1/sim/lines/{n}/heard`.
+    pub sim_heard: Mutex<HashMap<u32, std::collections::VecDeque<(u64, String)>>>,
+}
+
+/// Reports kept per sim line.
+pub const SIM_HEARD: usize = 200;
+
+/// A sim far end's report in words (`heard digit 5`, `heard tone dial`, `answered`).
+fn sim_report_text(e: &tipring_hal::sim::SimEvent) -> String {
+    use tipring_hal::sim::SimEvent;
+    match e {
+        SimEvent::HeardDigit(d) => format!("heard digit {d}"),
+        SimEvent::HeardTone(t) => format!("heard tone {}", t.name()),
+        SimEvent::Dialled(d) => format!("dialled {}", d.as_str()),
+        SimEvent::Answered => "answered".into(),
+        SimEvent::GaveUp => "gave up".into(),
+        SimEvent::ScriptDone => "script done".into(),
+    }
 }
 
 /// Sets up logging on stderr: plain lines without timestamps under systemd (journald adds
@@ -133,8 +152,40 @@ fn directory(cfg: &Config) -> Directory {
         .collect()
 }
 
+/// File descriptors the daemon needs: two per SIP channel (RTP and RTCP) plus room for
+/// the API, handlers, logs and devices.
+fn files_needed(cfg: &Config) -> u64 {
+    cfg.sip.as_ref().map_or(0, |s| 2 * u64::from(s.channels)) + 1024
+}
+
+/// Raises the soft open-files limit towards the hard one when the configuration needs more
+/// (Linux's default soft limit, 1024, is short of a few hundred SIP channels). Says what it
+/// got when even the hard limit is short.
+fn raise_file_limit(needed: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= needed {
+        return;
+    }
+    let want = needed.min(hard);
+    match setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
+        Ok(()) if want >= needed => tracing::info!("open-files limit raised from {soft} to {want}"),
+        Ok(()) => tracing::warn!(
+            "open-files limit raised to the hard limit {want}, short of the {needed} the \
+             configuration needs: raise LimitNOFILE (systemd) or the hard limit"
+        ),
+        Err(e) => tracing::warn!(
+            "open-files limit {soft} is short of the {needed} the configuration needs and \
+             could not be raised: {e}"
+        ),
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT; returns the exit status.
 pub fn run(cfg: Config) -> i32 {
+    raise_file_limit(files_needed(&cfg));
     let plan = tipring_dsp::progress::plan::PLANS
         .iter()
         .copied()
@@ -299,6 +350,7 @@ pub fn run(cfg: Config) -> i32 {
         draining: AtomicBool::new(false),
         media: stats,
         groups,
+        sim_heard: Mutex::new(HashMap::new()),
     });
 
     // The control loop: the switch's clock.
@@ -324,7 +376,14 @@ pub fn run(cfg: Config) -> i32 {
                     }
                     {
                         let mut sim = shared.sim.lock().unwrap_or_else(|p| p.into_inner());
-                        while sim.poll().is_some() {}
+                        let mut heard = shared.sim_heard.lock().unwrap_or_else(|p| p.into_inner());
+                        while let Some(r) = sim.poll() {
+                            let line = heard.entry(r.line.0).or_default();
+                            if line.len() == SIM_HEARD {
+                                line.pop_front();
+                            }
+                            line.push_back((r.at_ms, sim_report_text(&r.event)));
+                        }
                     }
                     std::thread::sleep(Duration::from_millis(5));
                 }
