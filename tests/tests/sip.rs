@@ -146,6 +146,20 @@ fn sipp_inband_digits_reach_the_ivr() {
     assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
 }
 
+/// SIPp sends each digit both ways at once, as RFC 4733 events and as tones in the audio
+/// (`DtmfCarriage::Both`, which many phones do): each key press must reach the IVR once,
+/// so the in-band copy has to be ignored while events are flowing.
+#[test]
+fn sipp_digits_sent_both_ways_count_once() {
+    if !sipp_present() {
+        eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
+        return;
+    }
+    let r = call_with_digits(DtmfCarriage::Both(EventStyle::Standard), false);
+    assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
+    assert_eq!(digit_events(&r).len(), 4, "each key press once: {r}");
+}
+
 /// Tipring calls out through a trunk to a SIPp UAS that answers and keys 1234 as RFC 4733
 /// events; the handler on the outbound call collects them and hangs up (SIPp checks the BYE).
 #[test]

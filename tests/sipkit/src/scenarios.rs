@@ -102,8 +102,9 @@ pub fn uac_register_auth(
 
 /// `uas_invite_auth.xml`: answers an INVITE with 407, expects it again with
 /// Proxy-Authorization for `user` (check the password with
-/// [`crate::digest::verify`] on [`SippReport::log_values`](crate::sipp::SippReport::log_values)`("INVITE Proxy-Authorization: ")`),
-/// answers, waits for BYE.
+/// [`crate::digest::verify`] on [`SippReport::log_values`](crate::sipp::SippReport::log_values)`("INVITE Proxy-Authorization: ")`;
+/// the INVITE's Request-URI, which the digest's uri must be, is logged after
+/// `"INVITE Request-URI: "`), answers, waits for BYE.
 pub fn uas_invite_auth(user: &str) -> Sipp {
     Sipp::new(scenario("uas_invite_auth.xml"))
         .key("user", user)
@@ -111,7 +112,7 @@ pub fn uas_invite_auth(user: &str) -> Sipp {
 }
 
 /// `uas_invite_auth_401.xml`: as [`uas_invite_auth`] with 401 and Authorization, which
-/// SIPp verifies against `password` itself.
+/// SIPp verifies against `password` itself (and logs after `"INVITE Authorization: "`).
 pub fn uas_invite_auth_401(user: &str, password: &str) -> Sipp {
     Sipp::new(scenario("uas_invite_auth_401.xml"))
         .key("user", user)
