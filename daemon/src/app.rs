@@ -161,7 +161,7 @@ fn files_needed(cfg: &Config) -> u64 {
 /// Raises the soft open-files limit towards the hard one when the configuration needs more
 /// (Linux's default soft limit, 1024, is short of a few hundred SIP channels). Says what it
 /// got when even the hard limit is short.
-fn raise_file_limit(needed: u64) {
+pub(crate) fn raise_file_limit(needed: u64) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return;

@@ -9,6 +9,7 @@ pub mod cid;
 pub mod client;
 pub mod dsp;
 pub mod engine_bench;
+pub mod sip_bench;
 
 use clap::{Parser, Subcommand};
 
@@ -92,6 +93,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         threads: usize,
     },
+    /// SIP channels' media on one thread, real sockets on loopback: G.711 RTP both ways with
+    /// in-band DTMF on every call; calls per core at real time and tick lateness.
+    SipMedia {
+        /// Concurrent calls.
+        #[arg(long, default_value_t = 2000)]
+        calls: u32,
+        /// Measured seconds (after two seconds of warm-up).
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
 }
 
 /// A failed command: the message for stderr and the exit status.
@@ -131,6 +142,7 @@ pub fn run() -> i32 {
             seconds,
             threads,
         }) => engine_bench::run(channels, seconds, threads),
+        Command::Bench(BenchCommand::SipMedia { calls, seconds }) => sip_bench::run(calls, seconds),
         Command::Status => client::get(&cli.api, "/v1/health").and_then(|v| client::print(&v)),
         Command::Channels => client::get(&cli.api, "/v1/channels").and_then(|v| client::print(&v)),
         Command::Calls => client::get(&cli.api, "/v1/calls").and_then(|v| client::print(&v)),
