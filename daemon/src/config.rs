@@ -82,6 +82,9 @@ pub struct Sip {
     pub symmetric_rtp: bool,
     /// `Retry-After` seconds on 503 when every SIP channel is busy.
     pub retry_after: u32,
+    /// RFC 4028 session interval asked for and accepted at most, s (90 at least): calls are
+    /// refreshed at half of it, and one nobody refreshes ends after it.
+    pub session_expires: Spanned<u32>,
     /// Trunks.
     pub trunk: Vec<Trunk>,
 }
@@ -101,6 +104,7 @@ impl Default for Sip {
             telephone_event: true,
             symmetric_rtp: true,
             retry_after: 5,
+            session_expires: Spanned::new(0..0, 1800),
             trunk: Vec::new(),
         }
     }
@@ -129,6 +133,13 @@ pub struct Trunk {
     /// Source addresses calls may come from (`a.b.c.d` or `a.b.c.d/n`); default: the host.
     #[serde(default)]
     pub acl: Vec<Spanned<String>>,
+    /// Send an OPTIONS ping every this many seconds (0: never); a trunk that stops answering
+    /// is marked down (logged) and outbound calls prefer trunks that are up.
+    #[serde(default)]
+    pub keepalive: u32,
+    /// Challenge INVITEs from this trunk with digest: `401` (WWW-Authenticate) or `407`
+    /// (Proxy-Authenticate); the caller must present `username`/`password`.
+    pub challenge: Option<Spanned<u16>>,
 }
 
 fn default_expires() -> u32 {
@@ -446,6 +457,15 @@ impl Config {
                     format!("sip.ptime: {}: expected 10, 20 or 30", sip.ptime.get_ref()),
                 ));
             }
+            if *sip.session_expires.get_ref() < tipring_sip::timer::FLOOR {
+                return Err(at(
+                    sip.session_expires.span(),
+                    format!(
+                        "sip.session_expires: {} s is below RFC 4028's minimum of 90",
+                        sip.session_expires.get_ref()
+                    ),
+                ));
+            }
             if sip.codecs.is_empty() {
                 return Err(at(0..0, "sip.codecs: name at least one codec".into()));
             }
@@ -472,6 +492,34 @@ impl Config {
                         t.name.span(),
                         format!("sip.trunk[{i}]: register = true needs username and password"),
                     ));
+                }
+                if t.keepalive != 0 && t.keepalive < 5 {
+                    return Err(at(
+                        t.name.span(),
+                        format!(
+                            "sip.trunk[{i}].keepalive: {} s is too often (0 or at least 5)",
+                            t.keepalive
+                        ),
+                    ));
+                }
+                if let Some(c) = &t.challenge {
+                    if !matches!(*c.get_ref(), 401 | 407) {
+                        return Err(at(
+                            c.span(),
+                            format!(
+                                "sip.trunk[{i}].challenge: {}: expected 401 or 407",
+                                c.get_ref()
+                            ),
+                        ));
+                    }
+                    if t.username.is_none() || t.password.is_none() {
+                        return Err(at(
+                            c.span(),
+                            format!(
+                                "sip.trunk[{i}].challenge needs username and password (the credentials the trunk must present)"
+                            ),
+                        ));
+                    }
                 }
                 for a in &t.acl {
                     if parse_cidr(a.get_ref()).is_none() {
@@ -585,6 +633,22 @@ mod tests {
             "t.toml:2:9: sip.ptime: 25: expected 10, 20 or 30"
         );
         assert!(err("[sip]\nrtp_port = 65000\nchannels = 1000\n").contains("runs past port 65535"));
+        assert_eq!(
+            err("[sip]\nsession_expires = 60\n"),
+            "t.toml:2:19: sip.session_expires: 60 s is below RFC 4028's minimum of 90"
+        );
+        assert_eq!(
+            err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nchallenge = 403\n"),
+            "t.toml:4:13: sip.trunk[0].challenge: 403: expected 401 or 407"
+        );
+        assert!(
+            err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nchallenge = 407\n")
+                .ends_with("sip.trunk[0].challenge needs username and password (the credentials the trunk must present)")
+        );
+        assert!(
+            err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nkeepalive = 1\n")
+                .contains("keepalive: 1 s is too often")
+        );
         assert_eq!(
             err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"pbx.example\"\n"),
             "t.toml:3:8: sip.trunk[0].host: \"pbx.example\" is not an address:port"

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tipring_hal::sip::{RtpCodec, RtpParams, SipMediaControl, SlotCommand};
 use tipring_hal::{Cause, ChannelId, Command, Signal};
-use tipring_sip::auth::ClientAuth;
+use tipring_sip::auth::{Algorithm, AuthFailure, ClientAuth, Verifier};
 use tipring_sip::sdp::{self, Capabilities, Codec, Negotiated};
 use tipring_sip::ua::{self, CallRef, Event, Outbound, RegRef, Registration, Ua};
 
@@ -58,6 +58,24 @@ struct Trunk {
     domain: String,
     auth: Option<ClientAuth>,
     acl: Vec<(IpAddr, u8)>,
+    /// OPTIONS keep-alive interval, ms (0: none).
+    keepalive_ms: u64,
+    /// When the next keep-alive goes, ms on the adapter's clock.
+    next_ping: u64,
+    /// False after a keep-alive went unanswered, until one is answered again.
+    up: bool,
+    /// Inbound INVITEs must authenticate.
+    challenge: Option<Challenger>,
+}
+
+/// Digest checks on a trunk's INVITEs.
+#[derive(Debug)]
+struct Challenger {
+    /// 407 with Proxy-Authenticate (else 401 with WWW-Authenticate).
+    proxy: bool,
+    verifier: Verifier,
+    user: String,
+    password: String,
 }
 
 fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
@@ -143,9 +161,10 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         .unwrap_or(local);
     let mut ucfg = ua::Config::new(external);
     ucfg.user_agent = concat!("Tipring/", env!("CARGO_PKG_VERSION")).into();
+    ucfg.session_expires = *cfg.session_expires.get_ref();
     let seed = seed();
     let mut trunks = Vec::new();
-    for t in &cfg.trunk {
+    for (i, t) in cfg.trunk.iter().enumerate() {
         let host: SocketAddr = t.host.get_ref().parse().map_err(|_| "bad trunk host")?;
         let mut acl: Vec<(IpAddr, u8)> = t
             .acl
@@ -164,6 +183,31 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
                 _ => None,
             },
             acl,
+            keepalive_ms: u64::from(t.keepalive) * 1000,
+            // Spread the first pings over the first second.
+            next_ping: 100 * i as u64 % 1000,
+            up: true,
+            challenge: match (&t.challenge, &t.username, &t.password) {
+                (Some(code), Some(u), Some(p)) => {
+                    let mut secret = [0u8; 32];
+                    for (j, chunk) in secret.chunks_mut(8).enumerate() {
+                        let r = seed.rotate_left(17 * (j as u32 + 1)) ^ (i as u64 + 1);
+                        chunk.copy_from_slice(&r.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+                    }
+                    Some(Challenger {
+                        proxy: *code.get_ref() == 407,
+                        verifier: Verifier::new(
+                            t.domain.clone().unwrap_or_else(|| "tipring".into()),
+                            secret,
+                            300_000,
+                            Algorithm::Md5,
+                        ),
+                        user: u.clone(),
+                        password: p.clone(),
+                    })
+                }
+                _ => None,
+            },
         });
     }
     if trunks.is_empty() {
@@ -219,8 +263,17 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
     let mut buf = vec![0u8; 65_536];
     loop {
         a.flush().await;
+        let next_ping = a
+            .trunks
+            .iter()
+            .filter(|t| t.keepalive_ms > 0)
+            .map(|t| t.next_ping)
+            .min();
         let deadline =
             a.ua.poll_timeout()
+                .into_iter()
+                .chain(next_ping)
+                .min()
                 .map(|t| a.start + Duration::from_millis(t))
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
@@ -238,6 +291,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
             () = tokio::time::sleep_until(deadline.into()) => {
                 let now = a.now();
                 a.ua.handle_timeout(now);
+                a.keepalive(now);
             }
         }
         a.events();
@@ -390,6 +444,7 @@ impl Adapter {
                     }
                 }
                 Event::Reinvite { call, offer } => self.reinvite(call, offer),
+                Event::Acked { call, sdp } => self.acked(call, sdp),
                 Event::Dtmf { call, digit } => {
                     if let Some(slot) = self.by_call.get(&call).copied() {
                         let ch = self.media.channel_of(slot);
@@ -413,10 +468,40 @@ impl Adapter {
                         retry_in_ms / 1000
                     );
                 }
-                Event::Pong { .. } | Event::PingTimeout { .. } => {}
+                Event::Pong { id, code } => {
+                    if let Some(t) = self.trunks.get_mut(id as usize)
+                        && !t.up
+                    {
+                        t.up = true;
+                        tracing::info!(trunk = t.name, "SIP trunk up: OPTIONS answered ({code})");
+                    }
+                }
+                Event::PingTimeout { id } => {
+                    if let Some(t) = self.trunks.get_mut(id as usize)
+                        && t.up
+                    {
+                        t.up = false;
+                        tracing::warn!(
+                            trunk = t.name,
+                            "SIP trunk down: no answer to OPTIONS at {}",
+                            t.host
+                        );
+                    }
+                }
                 Event::Malformed { source, reason } => {
                     tracing::debug!("SIP: refused a message from {source}: {reason}");
                 }
+            }
+        }
+    }
+
+    /// Sends the keep-alives that are due.
+    fn keepalive(&mut self, now: u64) {
+        for (i, t) in self.trunks.iter_mut().enumerate() {
+            if t.keepalive_ms > 0 && t.next_ping <= now {
+                t.next_ping = now + t.keepalive_ms;
+                self.ua
+                    .ping(now, i as u64, t.host, &format!("sip:{}", t.domain));
             }
         }
     }
@@ -432,7 +517,8 @@ impl Adapter {
     }
 
     fn incoming(&mut self, call: CallRef, info: ua::Inbound) {
-        if !self.trunks.is_empty() && self.trunk_of(info.source.ip()).is_none() {
+        let trunk = self.trunk_of(info.source.ip());
+        if !self.trunks.is_empty() && trunk.is_none() {
             tracing::warn!(
                 "SIP: call from {} refused: not in any trunk's acl",
                 info.source
@@ -440,13 +526,31 @@ impl Adapter {
             let _ = self.ua.reject(call, 403, "Forbidden", None, Some(21));
             return;
         }
-        let Some(offer) = info.offer.as_ref() else {
-            // Late offer (an INVITE without SDP) is not supported by this version.
-            let _ = self
-                .ua
-                .reject(call, 488, "Not Acceptable Here (no offer)", None, Some(79));
-            return;
-        };
+        if let Some(t) = trunk.and_then(|i| self.trunks.get(i))
+            && let Some(ch) = &t.challenge
+        {
+            let now = self.now();
+            let checked = ch
+                .verifier
+                .verify(info.authorization.as_deref(), "INVITE", now, |u| {
+                    (u == ch.user).then(|| ch.password.clone())
+                });
+            if let Err(e) = checked {
+                match &e {
+                    AuthFailure::Missing | AuthFailure::Stale => {}
+                    other => tracing::info!(
+                        trunk = t.name,
+                        call_id = info.call_id,
+                        "SIP: INVITE from {} not authenticated ({other:?}); challenged again",
+                        info.source
+                    ),
+                }
+                let value = ch.verifier.challenge(now, e == AuthFailure::Stale);
+                let proxy = ch.proxy;
+                let _ = self.ua.challenge(call, proxy, &value);
+                return;
+            }
+        }
         // A slot free here and idle in the switch.
         let free: Vec<usize> = (0..self.slots.len())
             .filter(|s| self.slots[*s].is_none())
@@ -468,6 +572,19 @@ impl Adapter {
         self.sdp_version += 1;
         let local = self.local_rtp(slot);
         let session = self.random() >> 1;
+        let Some(offer) = info.offer.as_ref() else {
+            // Late offer: our offer goes in the 200, the caller answers in the ACK
+            // (Event::Acked starts the media).
+            let ours = sdp::offer(local, &self.caps, session, self.sdp_version);
+            self.slots[slot] = Some(SlotCall {
+                call,
+                answer: Some(ours.render()),
+                media: None,
+            });
+            self.by_call.insert(call, slot);
+            self.offer_call(call, slot, &info);
+            return;
+        };
         let (answer, negotiated) =
             match sdp::answer(offer, local, &self.caps, session, self.sdp_version) {
                 Ok(x) => x,
@@ -488,6 +605,11 @@ impl Adapter {
         // Media flows both ways from now (early media): prompts played before answer reach
         // the caller once the 183/200 goes.
         self.start_media(slot, &negotiated);
+        self.offer_call(call, slot, &info);
+    }
+
+    /// Rings the caller and offers the call to the switch (480 when nothing takes it).
+    fn offer_call(&mut self, call: CallRef, slot: usize, info: &ua::Inbound) {
         let _ = self.ua.ringing(call, None);
         let ch = self.media.channel_of(slot);
         let offered = self.signal(
@@ -516,8 +638,8 @@ impl Adapter {
         let local = self.local_rtp(slot);
         self.sdp_version += 1;
         let Some(offer) = offer else {
-            // Offerless re-INVITE: offer what we have (the answer comes in the ACK, which
-            // this version does not read; the media stays as it was).
+            // Offerless re-INVITE: offer what we have; the answer comes in the ACK
+            // (Event::Acked moves the media).
             let sdp = sdp::offer(local, &self.caps, 1, self.sdp_version).render();
             let _ = self.ua.accept_reinvite(call, Some(&sdp));
             return;
@@ -532,6 +654,31 @@ impl Adapter {
             }
             Err(_) => {
                 let _ = self.ua.accept_reinvite(call, None);
+            }
+        }
+    }
+
+    /// The ACK answered the offer we put in a 2xx (late offer, offerless re-INVITE).
+    fn acked(&mut self, call: CallRef, answer: Option<sdp::Sdp>) {
+        let Some(slot) = self.by_call.get(&call).copied() else {
+            return;
+        };
+        match answer.map(|s| Negotiated::from_answer(&s, &self.caps)) {
+            Some(Ok(n)) => {
+                self.start_media(slot, &n);
+                if let Some(sc) = self.slots[slot].as_mut() {
+                    sc.media = Some(n);
+                }
+            }
+            other => {
+                let ch = self.media.channel_of(slot);
+                tracing::warn!(
+                    channel = %ch,
+                    call = call.0,
+                    "SIP: the ACK did not answer our offer usably ({other:?}); hanging up"
+                );
+                let _ = self.ua.hangup(call, 47);
+                self.ended(call, 47, "no usable answer in the ACK");
             }
         }
     }
@@ -567,7 +714,13 @@ impl Adapter {
                     return;
                 }
                 let session = self.random() >> 1;
-                let Some(t) = self.trunks.first() else {
+                // The first trunk answering keep-alives (or the first, when none is).
+                let Some(t) = self
+                    .trunks
+                    .iter()
+                    .find(|t| t.up)
+                    .or_else(|| self.trunks.first())
+                else {
                     tracing::warn!(channel = ch.0, "SIP: no trunk to call {}", number.as_str());
                     self.signal(ch, LineEvent::Signal(Signal::RemoteHangup(Cause(38))));
                     return;

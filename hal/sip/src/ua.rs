@@ -123,6 +123,10 @@ pub struct Inbound {
     pub offer: Option<Sdp>,
     /// The `Call-ID`, for logs.
     pub call_id: String,
+    /// Digest credentials, when the INVITE carried any: the `Authorization` value, else the
+    /// `Proxy-Authorization` one (check with [`crate::auth::Verifier`]; refuse with
+    /// [`Ua::challenge`]).
+    pub authorization: Option<String>,
 }
 
 /// What happened, for call control.
@@ -175,6 +179,15 @@ pub enum Event {
         cause: u8,
         /// True when the far end ended it.
         remote: bool,
+    },
+    /// The ACK for a 2xx in which we made the offer arrived (an INVITE or re-INVITE without
+    /// SDP: RFC 3264 late offer): it carries the answer. `None` when it carried no usable
+    /// SDP; the offer/answer failed and the call should be hung up.
+    Acked {
+        /// The call.
+        call: CallRef,
+        /// The peer's answer to the offer in our 2xx.
+        sdp: Option<Sdp>,
     },
     /// The peer sent a re-INVITE, or an UPDATE with an offer (RFC 3311, also before answer):
     /// answer with [`Ua::accept_reinvite`]. UPDATEs without SDP (session refreshes) are
@@ -244,7 +257,8 @@ pub struct Outbound {
     pub from_name: Option<String>,
     /// Domain for `From` (the trunk's domain; our address when `None`).
     pub from_domain: Option<String>,
-    /// Withhold the caller's identity (`Privacy: id`).
+    /// Withhold the caller's identity: `From` is anonymous, the number goes in
+    /// `P-Asserted-Identity` with `Privacy: id` (RFC 3325, for a trunk that trusts us).
     pub withhold: bool,
     /// The offer.
     pub sdp: String,
@@ -332,6 +346,8 @@ struct Call {
     refreshing: bool,
     /// Our 2xx to an INVITE that waits for its ACK: the server transaction and the CSeq.
     unacked: Option<(String, u32)>,
+    /// That 2xx carried our offer: the ACK carries the answer.
+    offer_in_2xx: bool,
 }
 
 /// A received re-INVITE or UPDATE offer the application has to answer.
@@ -850,6 +866,10 @@ impl Ua {
             diversion,
             offer,
             call_id: m.call_id().to_string(),
+            authorization: m
+                .header("Authorization")
+                .or_else(|| m.header("Proxy-Authorization"))
+                .map(str::to_string),
             request_uri,
         };
         let call = CallRef(self.next_call);
@@ -896,6 +916,7 @@ impl Ua {
                 timer: None,
                 refreshing: false,
                 unacked: None,
+                offer_in_2xx: false,
             },
         );
         self.events.push_back(Event::Incoming {
@@ -945,10 +966,19 @@ impl Ua {
         // The 2xx it acknowledges (the first INVITE's or a re-INVITE's) stops repeating.
         if c.unacked.as_ref().is_some_and(|(_, n)| *n == m.cseq().0)
             && let Some((k, _)) = c.unacked.take()
-            && let Some(tx) = self.server.get_mut(&k)
         {
-            tx.acked = true;
-            tx.retransmit = None;
+            if let Some(tx) = self.server.get_mut(&k) {
+                tx.acked = true;
+                tx.retransmit = None;
+            }
+            if std::mem::take(&mut c.offer_in_2xx) {
+                let sdp = if m.has_sdp() {
+                    Sdp::parse(m.body()).ok()
+                } else {
+                    None
+                };
+                self.events.push_back(Event::Acked { call, sdp });
+            }
         }
         if c.state == CallState::Answered {
             c.state = CallState::Confirmed;
@@ -1126,7 +1156,8 @@ impl Ua {
         Ok(())
     }
 
-    /// Answers an inbound call with 200 OK and `sdp`.
+    /// Answers an inbound call with 200 OK and `sdp`: the answer to the INVITE's offer, or,
+    /// when it had none, our offer, answered in the ACK ([`Event::Acked`]).
     ///
     /// # Errors
     /// The call is gone or already answered.
@@ -1155,6 +1186,7 @@ impl Ua {
         c.state = CallState::Answered;
         c.local_sdp = Some(sdp.to_string());
         c.unacked = Some((key.clone(), seq));
+        c.offer_in_2xx = req.body.is_empty();
         let t = c.uas_timer.timer();
         self.respond(&key, 200, bytes);
         self.set_timer(call, t);
@@ -1182,7 +1214,42 @@ impl Ua {
         Ok(())
     }
 
-    /// Answers a pending re-INVITE with 200 OK and `sdp` (or refuses it with 488 when `None`).
+    /// Refuses an inbound call with a digest challenge: 401 with `WWW-Authenticate`, or 407
+    /// with `Proxy-Authenticate` when `proxy`; `challenge` is the header value (from
+    /// [`crate::auth::Verifier::challenge`]). The caller retries with credentials as a new
+    /// call.
+    ///
+    /// # Errors
+    /// The call is gone or already answered.
+    pub fn challenge(
+        &mut self,
+        call: CallRef,
+        proxy: bool,
+        challenge: &str,
+    ) -> Result<(), CommandError> {
+        let c = self.calls.get(&call).ok_or(CommandError::NoCall(call.0))?;
+        let (Role::Uas, CallState::Setup, Some((key, req))) = (c.role, c.state, &c.uas_invite)
+        else {
+            return Err(CommandError::WrongState(call.0, "challenge"));
+        };
+        let (code, reason, name) = if proxy {
+            (407, "Proxy Authentication Required", "Proxy-Authenticate")
+        } else {
+            (401, "Unauthorized", "WWW-Authenticate")
+        };
+        let bytes = Builder::response(req, code, reason, Some(&c.local_tag))
+            .header(name, challenge)
+            .header("Server", &self.cfg.user_agent)
+            .build();
+        let key = key.clone();
+        self.respond(&key, code, bytes);
+        self.forget(call);
+        Ok(())
+    }
+
+    /// Answers a pending re-INVITE or UPDATE with 200 OK and `sdp` (or refuses it with 488
+    /// when `None`). To a re-INVITE without SDP, `sdp` is our offer, answered in the ACK
+    /// ([`Event::Acked`]).
     ///
     /// # Errors
     /// No re-INVITE is pending.
@@ -1216,6 +1283,7 @@ impl Ua {
         if req.method() == Some("INVITE") {
             let seq = req.header("CSeq").and_then(hdr::cseq).map_or(0, |c| c.0);
             c.unacked = Some((key.clone(), seq));
+            c.offer_in_2xx = req.body.is_empty();
         }
         self.respond(&key, 200, bytes);
         self.set_timer(call, timer.timer());
@@ -1435,6 +1503,7 @@ impl Ua {
             .clone()
             .unwrap_or_else(|| self.cfg.local.ip().to_string());
         let from_uri = match &out.from_name {
+            _ if out.withhold => "\"Anonymous\" <sip:anonymous@anonymous.invalid>".to_string(),
             Some(n) => format!(
                 "\"{}\" <sip:{}@{domain}>",
                 n.replace('"', ""),
@@ -1489,6 +1558,7 @@ impl Ua {
                 timer: None,
                 refreshing: false,
                 unacked: None,
+                offer_in_2xx: false,
             },
         );
         self.send_invite(call);
@@ -1516,7 +1586,11 @@ impl Ua {
             .header("CSeq", &format!("{} INVITE", u.cseq))
             .header(
                 "Contact",
-                &format!("<sip:{}@{}>", u.out.from_user, self.cfg.local),
+                &if u.out.withhold {
+                    format!("<sip:{}>", self.cfg.local)
+                } else {
+                    format!("<sip:{}@{}>", u.out.from_user, self.cfg.local)
+                },
             )
             .header("Allow", ALLOW)
             .header("Supported", "100rel, timer")
@@ -1524,7 +1598,19 @@ impl Ua {
             .header("Min-SE", &u.min_se.to_string())
             .header("User-Agent", &self.cfg.user_agent);
         if u.out.withhold {
-            b = b.header("Privacy", "id");
+            // RFC 3325 §9.1 / RFC 3323 §4.1: the identity goes to the trusted trunk in
+            // P-Asserted-Identity; From is anonymous (set in `invite`).
+            let domain = u
+                .out
+                .from_domain
+                .clone()
+                .unwrap_or_else(|| self.cfg.local.ip().to_string());
+            b = b
+                .header(
+                    "P-Asserted-Identity",
+                    &format!("<sip:{}@{domain}>", u.out.from_user),
+                )
+                .header("Privacy", "id");
         }
         if let Some((name, value)) = &u.credentials {
             b = b.header(name, value);
