@@ -63,7 +63,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Sip {
-    /// Signalling address (UDP).
+    /// Signalling address (UDP, and TCP on the same port).
     pub listen: Spanned<String>,
     /// The address peers reach us at, when it differs from `listen` (NAT): used in Via,
     /// Contact and SDP.
@@ -140,6 +140,9 @@ pub struct Trunk {
     /// Challenge INVITEs from this trunk with digest: `401` (WWW-Authenticate) or `407`
     /// (Proxy-Authenticate); the caller must present `username`/`password`.
     pub challenge: Option<Spanned<u16>>,
+    /// How requests to the trunk travel: `udp` (default) or `tcp`. Tipring listens on both,
+    /// on `sip.listen`'s port, whatever this says.
+    pub transport: Option<Spanned<String>>,
 }
 
 fn default_expires() -> u32 {
@@ -502,6 +505,17 @@ impl Config {
                         ),
                     ));
                 }
+                if let Some(tr) = &t.transport
+                    && !matches!(tr.get_ref().as_str(), "udp" | "tcp")
+                {
+                    return Err(at(
+                        tr.span(),
+                        format!(
+                            "sip.trunk[{i}].transport: {:?}: expected udp or tcp",
+                            tr.get_ref()
+                        ),
+                    ));
+                }
                 if let Some(c) = &t.challenge {
                     if !matches!(*c.get_ref(), 401 | 407) {
                         return Err(at(
@@ -644,6 +658,10 @@ mod tests {
         assert!(
             err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nchallenge = 407\n")
                 .ends_with("sip.trunk[0].challenge needs username and password (the credentials the trunk must present)")
+        );
+        assert_eq!(
+            err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\ntransport = \"tls\"\n"),
+            "t.toml:4:13: sip.trunk[0].transport: \"tls\": expected udp or tcp"
         );
         assert!(
             err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nkeepalive = 1\n")

@@ -24,7 +24,9 @@ use tipring_hal::sip::{RtpCodec, RtpParams, SipMediaControl, SlotCommand};
 use tipring_hal::{Cause, ChannelId, Command, Signal};
 use tipring_sip::auth::{Algorithm, AuthFailure, ClientAuth, Verifier};
 use tipring_sip::sdp::{self, Capabilities, Codec, Negotiated};
-use tipring_sip::ua::{self, CallRef, Event, Outbound, RegRef, Registration, Ua};
+use tipring_sip::ua::{self, CallRef, Event, Outbound, RegRef, Registration, Transport, Ua};
+
+mod tcp;
 
 /// Queues the switch's line commands for SIP channels to the adapter.
 #[derive(Debug)]
@@ -66,6 +68,22 @@ struct Trunk {
     up: bool,
     /// Inbound INVITEs must authenticate.
     challenge: Option<Challenger>,
+    /// How requests to the trunk travel.
+    transport: Transport,
+}
+
+impl Trunk {
+    /// A `sip:` URI at the trunk for `user` (none: the domain itself), with the transport.
+    fn uri(&self, user: Option<&str>) -> String {
+        let t = match self.transport {
+            Transport::Tcp => ";transport=tcp",
+            Transport::Udp => "",
+        };
+        match user {
+            Some(u) => format!("sip:{u}@{}{t}", self.domain),
+            None => format!("sip:{}{t}", self.domain),
+        }
+    }
 }
 
 /// Digest checks on a trunk's INVITEs.
@@ -124,6 +142,7 @@ pub struct Setup {
 struct Adapter {
     ua: Ua,
     sock: tokio::net::UdpSocket,
+    conns: tcp::Conns,
     media: SipMediaControl,
     caps: Capabilities,
     trunks: Vec<Trunk>,
@@ -154,6 +173,19 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         .await
         .map_err(|e| format!("SIP: cannot listen on {listen}: {e}"))?;
     let local = sock.local_addr().map_err(|e| e.to_string())?;
+    // Bursts of INVITEs (and SIPp's load runs) overflow the default 200 kB buffer.
+    if let Err(e) = nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::RcvBuf, &RCVBUF)
+    {
+        tracing::warn!("SIP: cannot raise the UDP receive buffer to {RCVBUF} bytes: {e}");
+    }
+    let tcp = match tokio::net::TcpListener::bind(local).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!("SIP: cannot listen on tcp:{local} ({e}); UDP only");
+            None
+        }
+    };
+    let (tcp_tx, mut tcp_rx) = tokio::sync::mpsc::unbounded_channel();
     let external: SocketAddr = cfg
         .external
         .as_ref()
@@ -187,6 +219,10 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
             // Spread the first pings over the first second.
             next_ping: 100 * i as u64 % 1000,
             up: true,
+            transport: match t.transport.as_ref().map(|t| t.get_ref().as_str()) {
+                Some("tcp") => Transport::Tcp,
+                _ => Transport::Udp,
+            },
             challenge: match (&t.challenge, &t.username, &t.password) {
                 (Some(code), Some(u), Some(p)) => {
                     let mut secret = [0u8; 32];
@@ -218,9 +254,11 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         .iter()
         .filter_map(|c| Codec::from_name(c.get_ref()))
         .collect();
+    let limits = ucfg.limits;
     let mut a = Adapter {
         ua: Ua::new(ucfg, seed),
         sock,
+        conns: tcp::Conns::new(tcp_tx, limits),
         slots: vec![None; setup.media.slots()],
         media: setup.media,
         caps: Capabilities {
@@ -239,7 +277,8 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         sdp_version: 1,
     };
     tracing::info!(
-        "SIP listening on udp:{local} ({} channels, {} trunks)",
+        "SIP listening on udp:{local}{} ({} channels, {} trunks)",
+        if tcp.is_some() { " and tcp" } else { "" },
         a.slots.len(),
         a.trunks.len()
     );
@@ -249,7 +288,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
             let user = t.username.clone().unwrap_or_default();
             let reg = Registration {
                 registrar: tr.host,
-                registrar_uri: format!("sip:{}", tr.domain),
+                registrar_uri: tr.uri(None),
                 aor: format!("sip:{user}@{}", tr.domain),
                 expires: t.expires,
                 auth: tr.auth.clone(),
@@ -284,6 +323,17 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
                 }
                 Err(e) => tracing::debug!("SIP socket: {e}"),
             },
+            acc = accept(tcp.as_ref()) => match acc {
+                Ok((stream, peer)) => a.conns.accepted(stream, peer),
+                Err(e) => tracing::debug!("SIP TCP accept: {e}"),
+            },
+            Some(input) = tcp_rx.recv() => match input {
+                tcp::Input::Message(peer, m) => {
+                    let now = a.now();
+                    a.ua.handle_stream(now, peer, m);
+                }
+                tcp::Input::Closed(peer, id) => a.conns.closed(peer, id),
+            },
             c = commands.recv() => match c {
                 Some((ch, cmd)) => a.command(ch, cmd),
                 None => return Ok(()),
@@ -295,6 +345,19 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
             }
         }
         a.events();
+    }
+}
+
+/// The UDP receive buffer asked for, bytes.
+const RCVBUF: usize = 4 << 20;
+
+/// The listener's next connection; never, without a listener.
+async fn accept(
+    l: Option<&tokio::net::TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -326,8 +389,13 @@ impl Adapter {
 
     async fn flush(&mut self) {
         while let Some(t) = self.ua.poll_transmit() {
-            if let Err(e) = self.sock.send_to(&t.bytes, t.to).await {
-                tracing::debug!("SIP: sending to {}: {e}", t.to);
+            match t.transport {
+                Transport::Udp => {
+                    if let Err(e) = self.sock.send_to(&t.bytes, t.to).await {
+                        tracing::debug!("SIP: sending to {}: {e}", t.to);
+                    }
+                }
+                Transport::Tcp => self.conns.send(t.to, t.bytes),
             }
         }
     }
@@ -500,8 +568,7 @@ impl Adapter {
         for (i, t) in self.trunks.iter_mut().enumerate() {
             if t.keepalive_ms > 0 && t.next_ping <= now {
                 t.next_ping = now + t.keepalive_ms;
-                self.ua
-                    .ping(now, i as u64, t.host, &format!("sip:{}", t.domain));
+                self.ua.ping(now, i as u64, t.host, &t.uri(None));
             }
         }
     }
@@ -730,7 +797,7 @@ impl Adapter {
                 let offer = sdp::offer(local, &self.caps, session, self.sdp_version);
                 let out = Outbound {
                     target: t.host,
-                    request_uri: format!("sip:{}@{}", number.as_str(), t.domain),
+                    request_uri: t.uri(Some(number.as_str())),
                     from_user: t
                         .auth
                         .as_ref()

@@ -39,7 +39,7 @@
 use crate::auth::{Challenge, ClientAuth};
 use crate::cause;
 use crate::frame::{Limits, Prepared};
-use crate::hdr::{self, NameAddr};
+use crate::hdr::{self, NameAddr, Via};
 use crate::msg::{self, Builder, Message, StartLine};
 use crate::sdp::Sdp;
 use crate::timer::{self, Policy, SessionTimer, UasDecision};
@@ -93,11 +93,66 @@ pub struct CallRef(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RegRef(pub u32);
 
-/// A datagram to send.
+/// A transport protocol for SIP messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transport {
+    /// Datagrams; the core retransmits (RFC 3261 §17 timers A, E, G).
+    #[default]
+    Udp,
+    /// A stream: reliable, so nothing is retransmitted and completed transactions end at
+    /// once (timers D, I, J, K are zero, §17). Responses go back on the connection the
+    /// request came on (the adapter's job, by source address).
+    Tcp,
+}
+
+impl Transport {
+    /// `UDP`/`TCP`, as in `Via`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    /// The transport a `sip:` URI asks for with `;transport=` (UDP when none).
+    pub fn of_uri(uri: &str) -> Transport {
+        match hdr::uri_param(uri, "transport") {
+            Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+            _ => Transport::Udp,
+        }
+    }
+
+    /// The transport of a message's top `Via` (UDP when unreadable).
+    fn of_message(bytes: &[u8]) -> Transport {
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]);
+        for line in text.lines().skip(1) {
+            let Some((name, value)) = line.split_once(':') else {
+                break;
+            };
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("Via") || name.eq_ignore_ascii_case("v") {
+                return match Via::parse(value) {
+                    Some(v) if v.transport == "TCP" => Transport::Tcp,
+                    _ => Transport::Udp,
+                };
+            }
+        }
+        Transport::Udp
+    }
+
+    fn reliable(self) -> bool {
+        self == Transport::Tcp
+    }
+}
+
+/// A message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// Destination.
     pub to: SocketAddr,
+    /// How: a datagram, or on the stream to `to` (reusing the connection the request came
+    /// on, else a new one).
+    pub transport: Transport,
     /// The message.
     pub bytes: Vec<u8>,
 }
@@ -326,6 +381,8 @@ struct Call {
     remote_target: String,
     route: Vec<String>,
     peer: SocketAddr,
+    /// The dialog's transport (the INVITE's).
+    transport: Transport,
     /// UAS: the INVITE's server transaction key and the request.
     uas_invite: Option<(String, Prepared)>,
     /// UAS: a re-INVITE or UPDATE offer waiting for the application's answer.
@@ -386,6 +443,8 @@ struct UacInvite {
 struct ServerTxn {
     invite: bool,
     source: SocketAddr,
+    /// The transport the request came on; responses go back on it.
+    transport: Transport,
     /// Last response sent: status and bytes.
     last: Option<(u16, Vec<u8>)>,
     call: Option<CallRef>,
@@ -411,6 +470,7 @@ struct ClientTxn {
     owner: ClientOwner,
     invite: bool,
     dest: SocketAddr,
+    transport: Transport,
     request: Vec<u8>,
     /// The request's header section, to build the ACK for a non-2xx final.
     head: Option<Prepared>,
@@ -538,20 +598,32 @@ impl Ua {
         self.events.pop_front()
     }
 
+    /// Sends a message on the transport its top `Via` names (a request's is ours, a
+    /// response's is the request's).
     fn send(&mut self, to: SocketAddr, bytes: Vec<u8>) {
-        self.out.push_back(Transmit { to, bytes });
+        let transport = Transport::of_message(&bytes);
+        self.send_on(to, transport, bytes);
     }
 
-    fn via(&self, branch: &str) -> String {
-        format!("SIP/2.0/UDP {};branch={branch};rport", self.cfg.local)
+    fn send_on(&mut self, to: SocketAddr, transport: Transport, bytes: Vec<u8>) {
+        self.out.push_back(Transmit {
+            to,
+            transport,
+            bytes,
+        });
     }
 
-    fn contact(&self, user: &str) -> String {
-        if user.is_empty() {
-            format!("<sip:{}>", self.cfg.local)
-        } else {
-            format!("<sip:{user}@{}>", self.cfg.local)
-        }
+    fn via(&self, branch: &str, t: Transport) -> String {
+        format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            t.name(),
+            self.cfg.local
+        )
+    }
+
+    /// Our Contact (with `;transport=tcp` on TCP).
+    fn contact_on(&self, user: &str, t: Transport) -> String {
+        contact_at(self.cfg.local, user, t)
     }
 
     // ---- input -------------------------------------------------------------------------
@@ -562,9 +634,28 @@ impl Ua {
         if bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
             return; // keep-alive
         }
-        match msg::parse(bytes, &self.cfg.limits) {
+        let parsed = msg::parse(bytes, &self.cfg.limits);
+        self.input(source, Transport::Udp, parsed);
+    }
+
+    /// Handles one message framed from the TCP connection with `source` at `now` (ms), as
+    /// [`crate::frame::StreamFramer`] delivered it. Responses to it go to `source` with
+    /// [`Transport::Tcp`]: the adapter writes them on that connection.
+    pub fn handle_stream(&mut self, now: u64, source: SocketAddr, message: Prepared) {
+        self.now = now;
+        let parsed = msg::parse_prepared(message);
+        self.input(source, Transport::Tcp, parsed);
+    }
+
+    fn input(
+        &mut self,
+        source: SocketAddr,
+        transport: Transport,
+        parsed: Result<Message, msg::ParseError>,
+    ) {
+        match parsed {
             Ok(m) => match m.start {
-                StartLine::Request { .. } => self.request(source, m),
+                StartLine::Request { .. } => self.request(source, transport, m),
                 StartLine::Response { .. } => self.response(m),
             },
             Err(e) => {
@@ -578,7 +669,7 @@ impl Ua {
                     let r = Builder::response(p, 400, &reason, None)
                         .header("Server", &self.cfg.user_agent)
                         .build();
-                    self.send(source, r);
+                    self.send_on(source, transport, r);
                 }
                 self.events.push_back(Event::Malformed {
                     source,
@@ -617,23 +708,31 @@ impl Ua {
         let Some(tx) = self.server.get_mut(key) else {
             return;
         };
-        let to = tx.source;
+        let (to, transport) = (tx.source, tx.transport);
         let fin = code >= 200;
         if tx.last.as_ref().is_some_and(|(c, _)| *c >= 200) {
             return; // a final response went already
         }
         tx.last = Some((code, bytes.clone()));
         let invite = tx.invite;
-        if fin && invite {
+        // Over TCP nothing is retransmitted (§17.2.1: timer G only for unreliable ones).
+        let repeat = fin && invite && !transport.reliable();
+        if repeat {
             tx.retransmit = Some((now + t1, t1));
         }
-        self.send(to, bytes);
+        self.send_on(to, transport, bytes);
         if fin {
             let k = key.to_string();
-            if invite {
+            if repeat {
                 self.schedule(now + t1, Timer::Server(k.clone())); // timer G
             }
-            self.schedule(now + 64 * t1, Timer::ServerEnd(k)); // timer H (INVITE) or J
+            // Timer H (INVITE: waiting for the ACK) or J (zero over TCP).
+            let end = if invite || !transport.reliable() {
+                64 * t1
+            } else {
+                0
+            };
+            self.schedule(now + end, Timer::ServerEnd(k));
         }
     }
 
@@ -650,9 +749,13 @@ impl Ua {
         }
         let next = (interval * 2).min(t2);
         tx.retransmit = Some((at + next, next));
-        let (to, bytes) = (tx.source, tx.last.as_ref().map(|(_, b)| b.clone()));
+        let (to, t, bytes) = (
+            tx.source,
+            tx.transport,
+            tx.last.as_ref().map(|(_, b)| b.clone()),
+        );
         if let Some(b) = bytes {
-            self.send(to, b);
+            self.send_on(to, t, b);
         }
         self.schedule(at + next, Timer::Server(key.to_string()));
     }
@@ -683,7 +786,7 @@ impl Ua {
         }
     }
 
-    fn request(&mut self, source: SocketAddr, mut m: Message) {
+    fn request(&mut self, source: SocketAddr, transport: Transport, mut m: Message) {
         // RFC 3581: record where it really came from.
         if let Some((_, v)) = m.prep.headers.iter_mut().find(|(n, _)| n == "Via") {
             v.push_str(&format!(";received={}", source.ip()));
@@ -709,8 +812,8 @@ impl Ua {
         if let Some(tx) = self.server.get(&key) {
             // A retransmission: the last response again.
             if let Some((_, b)) = &tx.last {
-                let (to, b) = (tx.source, b.clone());
-                self.send(to, b);
+                let (to, t, b) = (tx.source, tx.transport, b.clone());
+                self.send_on(to, t, b);
             }
             return;
         }
@@ -719,6 +822,7 @@ impl Ua {
             ServerTxn {
                 invite: method == "INVITE",
                 source,
+                transport,
                 last: None,
                 call: None,
                 retransmit: None,
@@ -737,7 +841,7 @@ impl Ua {
             return;
         }
         match method.as_str() {
-            "INVITE" => self.incoming_invite(&key, source, m),
+            "INVITE" => self.incoming_invite(&key, source, transport, m),
             "CANCEL" => self.cancel(&key, &branch, &m),
             "OPTIONS" => {
                 let r = Builder::response(&m.prep, 200, "OK", Some(&self.token()))
@@ -801,7 +905,7 @@ impl Ua {
         )
     }
 
-    fn incoming_invite(&mut self, key: &str, source: SocketAddr, m: Message) {
+    fn incoming_invite(&mut self, key: &str, source: SocketAddr, transport: Transport, m: Message) {
         // Extensions we don't support but the caller requires (RFC 3261 §8.2.2.3).
         let unsupported: Vec<String> = m
             .option_tags("Require")
@@ -907,6 +1011,7 @@ impl Ua {
                 route,
                 peer: source,
                 peer_update: allows_update(&m),
+                transport,
                 uas_invite: Some((key.to_string(), m.prep)),
                 reinvite: None,
                 uac: None,
@@ -1007,6 +1112,7 @@ impl Ua {
         if let Some(t) = m.contact() {
             c.remote_target = t.uri;
         }
+        let transport = c.transport;
         match method.as_str() {
             "BYE" => {
                 let cause = m.header("Reason").and_then(hdr::reason_q850).unwrap_or(16);
@@ -1054,7 +1160,7 @@ impl Ua {
                 if !invite && offer.is_none() {
                     // A session refresh (or a target refresh): nothing to negotiate.
                     let mut b = Builder::response(&m.prep, 200, "OK", None)
-                        .header("Contact", &format!("<sip:{}>", self.cfg.local))
+                        .header("Contact", &contact_at(self.cfg.local, "", transport))
                         .header("Supported", "timer");
                     for (n, v) in decision.headers() {
                         b = b.header(n, &v);
@@ -1146,7 +1252,7 @@ impl Ua {
             (180, "Ringing")
         };
         let mut b = Builder::response(req, code, reason, Some(&c.local_tag))
-            .header("Contact", &self.contact(""));
+            .header("Contact", &contact_at(self.cfg.local, "", c.transport));
         if let Some(sdp) = early_sdp {
             b = b.body("application/sdp", sdp);
         }
@@ -1171,7 +1277,7 @@ impl Ua {
             return Err(CommandError::WrongState(call.0, "answer"));
         };
         let mut b = Builder::response(req, 200, "OK", Some(&c.local_tag))
-            .header("Contact", &format!("<sip:{}>", self.cfg.local))
+            .header("Contact", &contact_at(self.cfg.local, "", c.transport))
             .header("Allow", ALLOW)
             .header("Supported", "timer");
         for (n, v) in c.uas_timer.headers() {
@@ -1272,7 +1378,7 @@ impl Ua {
             return Ok(());
         };
         let mut b = Builder::response(&req, 200, "OK", None)
-            .header("Contact", &format!("<sip:{}>", self.cfg.local))
+            .header("Contact", &contact_at(self.cfg.local, "", c.transport))
             .header("Allow", ALLOW)
             .header("Supported", "timer");
         for (n, v) in timer.headers() {
@@ -1341,22 +1447,28 @@ impl Ua {
         } else {
             None
         };
-        self.send(dest, request.clone());
+        let transport = Transport::of_message(&request);
+        self.send_on(dest, transport, request.clone());
+        // Timers A/E run on unreliable transports only (§17.1.1.2, §17.1.2.2).
+        let retransmit = (!transport.reliable()).then_some((now + t1, t1));
         self.client.insert(
             branch.clone(),
             ClientTxn {
                 owner,
                 invite,
                 dest,
+                transport,
                 request,
                 head,
-                retransmit: Some((now + t1, t1)),
+                retransmit,
                 timeout: now + 64 * t1,
                 done: false,
                 provisional: false,
             },
         );
-        self.schedule(now + t1, Timer::Client(branch.clone()));
+        if retransmit.is_some() {
+            self.schedule(now + t1, Timer::Client(branch.clone()));
+        }
         self.schedule(now + 64 * t1, Timer::ClientEnd(branch));
     }
 
@@ -1470,8 +1582,13 @@ impl Ua {
         } else {
             tx.done = true;
             tx.retransmit = None;
-            // Keep absorbing retransmissions: timer D (32 s) for INVITE, K (T4) otherwise.
-            let hold = if tx.invite { 64 * t1 } else { t4 };
+            // Keep absorbing retransmissions: timer D (32 s) for INVITE, K (T4) otherwise;
+            // none come over TCP.
+            let hold = match (tx.transport.reliable(), tx.invite) {
+                (true, _) => 0,
+                (false, true) => 64 * t1,
+                (false, false) => t4,
+            };
             tx.timeout = now + hold;
             if tx.invite && code >= 300 {
                 let ack = tx.head.as_ref().map(|h| ack_for(h, &m));
@@ -1519,6 +1636,7 @@ impl Ua {
         let policy = self.policy();
         let first = out.request_uri.to_ascii_lowercase();
         let local_sdp = Some(out.sdp.clone());
+        let transport = Transport::of_uri(&out.request_uri);
         self.calls.insert(
             call,
             Call {
@@ -1554,6 +1672,7 @@ impl Ua {
                 uas_timer: UasDecision::Off,
                 rseq: None,
                 peer_update: false,
+                transport,
                 local_sdp,
                 timer: None,
                 refreshing: false,
@@ -1567,10 +1686,23 @@ impl Ua {
 
     fn send_invite(&mut self, call: CallRef) {
         let branch = self.branch();
-        let via = self.via(&branch);
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let transport = c
+            .uac
+            .as_ref()
+            .map_or(c.transport, |u| Transport::of_uri(&u.out.request_uri));
+        let via = self.via(&branch, transport);
+        let contact_user = match &c.uac {
+            Some(u) if !u.out.withhold => u.out.from_user.clone(),
+            _ => String::new(),
+        };
+        let contact = self.contact_on(&contact_user, transport);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        c.transport = transport;
         let Some(u) = c.uac.as_mut() else {
             return;
         };
@@ -1584,14 +1716,7 @@ impl Ua {
             .header("To", &c.remote_uri)
             .header("Call-ID", &c.call_id)
             .header("CSeq", &format!("{} INVITE", u.cseq))
-            .header(
-                "Contact",
-                &if u.out.withhold {
-                    format!("<sip:{}>", self.cfg.local)
-                } else {
-                    format!("<sip:{}@{}>", u.out.from_user, self.cfg.local)
-                },
-            )
+            .header("Contact", &contact)
             .header("Allow", ALLOW)
             .header("Supported", "100rel, timer")
             .header("Session-Expires", &u.session_expires.to_string())
@@ -1629,7 +1754,7 @@ impl Ua {
         };
         // CANCEL copies the INVITE's Via (same branch), From, To, Call-ID, CSeq number.
         let bytes = Builder::request("CANCEL", &u.out.request_uri)
-            .header("Via", &self.via(&u.branch))
+            .header("Via", &self.via(&u.branch, c.transport))
             .header("Max-Forwards", "70")
             .header("From", &format!("{};tag={}", c.local_uri, c.local_tag))
             .header("To", &c.remote_uri)
@@ -1659,7 +1784,11 @@ impl Ua {
             if (200..300).contains(&code) {
                 // Answered after we gave up on it: acknowledge and hang up. Without the call
                 // we rebuild what we need from the response.
-                self.ack_and_bye_orphan(m);
+                let t = match m.top_via() {
+                    Some(v) if v.transport == "TCP" => Transport::Tcp,
+                    _ => Transport::Udp,
+                };
+                self.ack_and_bye_orphan(m, t);
             }
             return;
         };
@@ -1834,7 +1963,7 @@ impl Ua {
         };
         let (n, _) = m.cseq();
         let mut b = Builder::request("ACK", &c.remote_target)
-            .header("Via", &self.via(&branch))
+            .header("Via", &self.via(&branch, c.transport))
             .header("Max-Forwards", "70")
             .header("From", &format!("{};tag={}", c.local_uri, c.local_tag))
             .header("To", m.header("To").unwrap_or_default())
@@ -1848,7 +1977,7 @@ impl Ua {
         self.send(dest, bytes);
     }
 
-    fn ack_and_bye_orphan(&mut self, m: &Message) {
+    fn ack_and_bye_orphan(&mut self, m: &Message, transport: Transport) {
         let Some(target) = m.contact().map(|c| c.uri) else {
             return;
         };
@@ -1858,7 +1987,7 @@ impl Ua {
         let (n, _) = m.cseq();
         let head = |method: &str, seq: u32, branch: &str, this: &Self| {
             Builder::request(method, &target)
-                .header("Via", &this.via(branch))
+                .header("Via", &this.via(branch, transport))
                 .header("Max-Forwards", "70")
                 .header("From", m.header("From").unwrap_or_default())
                 .header("To", m.header("To").unwrap_or_default())
@@ -1892,7 +2021,7 @@ impl Ua {
         sdp: Option<String>,
     ) -> Option<(String, SocketAddr, Vec<u8>)> {
         let branch = self.branch();
-        let via = self.via(&branch);
+        let via = self.via(&branch, self.calls.get(&call)?.transport);
         let c = self.calls.get_mut(&call)?;
         c.local_seq += 1;
         let (from, to) = (
@@ -1998,7 +2127,7 @@ impl Ua {
         let update = c.peer_update || c.local_sdp.is_none();
         let sdp = if update { None } else { c.local_sdp.clone() };
         let extra = [
-            ("Contact", format!("<sip:{}>", self.cfg.local)),
+            ("Contact", self.contact_on("", c.transport)),
             ("Allow", ALLOW.to_string()),
             ("Supported", "timer".to_string()),
             ("Session-Expires", format!("{interval};refresher=uac")),
@@ -2066,7 +2195,7 @@ impl Ua {
         let tag = self.token();
         let call_id = format!("{}@{}", self.token(), self.cfg.local.ip());
         let bytes = Builder::request("OPTIONS", uri)
-            .header("Via", &self.via(&branch))
+            .header("Via", &self.via(&branch, Transport::of_uri(uri)))
             .header("Max-Forwards", "70")
             .header(
                 "From",
@@ -2120,14 +2249,17 @@ impl Ua {
 
     fn send_register(&mut self, reg: RegRef) {
         let branch = self.branch();
-        let via = self.via(&branch);
-        let local = self.cfg.local;
+        let Some(r) = self.regs.get(&reg) else {
+            return;
+        };
+        let transport = Transport::of_uri(&r.cfg.registrar_uri);
+        let via = self.via(&branch, transport);
+        let contact = self.contact_on(&hdr::uri_user(&r.cfg.aor).unwrap_or_default(), transport);
         let ua = self.cfg.user_agent.clone();
         let Some(r) = self.regs.get_mut(&reg) else {
             return;
         };
         r.cseq += 1;
-        let user = hdr::uri_user(&r.cfg.aor).unwrap_or_default();
         let expires = if r.stopping { 0 } else { r.expires };
         let mut b = Builder::request("REGISTER", &r.cfg.registrar_uri)
             .header("Via", &via)
@@ -2136,7 +2268,7 @@ impl Ua {
             .header("To", &format!("<{}>", r.cfg.aor))
             .header("Call-ID", &r.call_id)
             .header("CSeq", &format!("{} REGISTER", r.cseq))
-            .header("Contact", &format!("<sip:{user}@{local}>"))
+            .header("Contact", &contact)
             .header("Expires", &expires.to_string())
             .header("User-Agent", &ua);
         if let Some((n, v)) = &r.credentials {
@@ -2351,4 +2483,14 @@ fn q_value(q: Option<&str>) -> u32 {
     q.and_then(|q| q.parse::<f32>().ok())
         .filter(|q| (0.0..=1.0).contains(q))
         .map_or(1000, |q| (q * 1000.0).round() as u32)
+}
+
+/// A Contact for `user` at `local` (with `;transport=tcp` on TCP).
+fn contact_at(local: SocketAddr, user: &str, t: Transport) -> String {
+    let param = if t.reliable() { ";transport=tcp" } else { "" };
+    if user.is_empty() {
+        format!("<sip:{local}{param}>")
+    } else {
+        format!("<sip:{user}@{local}{param}>")
+    }
 }
