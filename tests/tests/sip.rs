@@ -160,6 +160,33 @@ fn sipp_digits_sent_both_ways_count_once() {
     assert_eq!(digit_events(&r).len(), 4, "each key press once: {r}");
 }
 
+/// As [`sipp_digits_sent_both_ways_count_once`] with the events' end packets lost: each
+/// event ends by its timeout while its in-band copy is still sounding or just over, the
+/// moment a receiver is most tempted to count the tone as a second key press.
+#[test]
+fn sipp_digits_both_ways_without_end_packets_count_once() {
+    if !sipp_present() {
+        eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
+        return;
+    }
+    let r = call_with_digits(DtmfCarriage::Both(EventStyle::NoEnd), false);
+    assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
+    assert_eq!(digit_events(&r).len(), 4, "each key press once: {r}");
+}
+
+/// RFC 4733 events whose end packets are all lost (no E bit ever arrives): each digit
+/// still reaches the IVR once.
+#[test]
+fn sipp_events_without_end_packets_count_once() {
+    if !sipp_present() {
+        eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
+        return;
+    }
+    let r = call_with_digits(DtmfCarriage::Rfc4733(EventStyle::NoEnd), false);
+    assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
+    assert_eq!(digit_events(&r).len(), 4, "each key press once: {r}");
+}
+
 /// Tipring calls out through a trunk to a SIPp UAS that answers and keys 1234 as RFC 4733
 /// events; the handler on the outbound call collects them and hangs up (SIPp checks the BYE).
 #[test]
