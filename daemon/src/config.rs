@@ -116,7 +116,9 @@ impl Default for Sip {
 pub struct Trunk {
     /// Name, for logs and the API.
     pub name: Spanned<String>,
-    /// The proxy or peer, `address:port` (calls out go here).
+    /// The proxy or peer (calls out go here): `address:port`, `name:port` (its A/AAAA
+    /// records), or a bare `name` (its `_sip._udp`/`_sip._tcp` SRV records, else its
+    /// addresses on 5060). Calls fail over along the addresses found on 503 or no answer.
     pub host: Spanned<String>,
     /// SIP domain for From and Request-URIs (default: the host).
     pub domain: Option<String>,
@@ -147,6 +149,26 @@ pub struct Trunk {
 
 fn default_expires() -> u32 {
     3600
+}
+
+/// A trunk host: `address:port`, or a DNS name with an optional `:port`.
+fn valid_trunk_host(h: &str) -> bool {
+    if h.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((name, _port)) = tipring_sip::hdr::split_host_port(h) else {
+        return false;
+    };
+    // A bare address without a port is an address, not a name: ask for the port.
+    name.parse::<std::net::IpAddr>().is_err()
+        && !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// `a.b.c.d[/n]` → (network, prefix length).
@@ -481,11 +503,11 @@ impl Config {
                 }
             }
             for (i, t) in sip.trunk.iter().enumerate() {
-                if t.host.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                if !valid_trunk_host(t.host.get_ref()) {
                     return Err(at(
                         t.host.span(),
                         format!(
-                            "sip.trunk[{i}].host: {:?} is not an address:port",
+                            "sip.trunk[{i}].host: {:?} is not address:port, name:port or a name",
                             t.host.get_ref()
                         ),
                     ));
@@ -668,9 +690,21 @@ mod tests {
                 .contains("keepalive: 1 s is too often")
         );
         assert_eq!(
-            err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"pbx.example\"\n"),
-            "t.toml:3:8: sip.trunk[0].host: \"pbx.example\" is not an address:port"
+            err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"pbx example\"\n"),
+            "t.toml:3:8: sip.trunk[0].host: \"pbx example\" is not address:port, name:port or a name"
         );
+        assert!(
+            err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1\"\n")
+                .contains("is not address:port")
+        );
+        for host in [
+            "pbx.example.com",
+            "pbx.example.com:5080",
+            "[2001:db8::1]:5060",
+        ] {
+            let toml = format!("[[sip.trunk]]\nname = \"pbx\"\nhost = \"{host}\"\n");
+            assert!(Config::parse("t.toml", &toml).is_ok(), "{host}");
+        }
         assert_eq!(
             err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nregister = true\n"),
             "t.toml:2:8: sip.trunk[0]: register = true needs username and password"

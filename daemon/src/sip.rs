@@ -26,6 +26,7 @@ use tipring_sip::auth::{Algorithm, AuthFailure, ClientAuth, Verifier};
 use tipring_sip::sdp::{self, Capabilities, Codec, Negotiated};
 use tipring_sip::ua::{self, CallRef, Event, Outbound, RegRef, Registration, Transport, Ua};
 
+mod resolve;
 mod tcp;
 
 /// Queues the switch's line commands for SIP channels to the adapter.
@@ -56,7 +57,14 @@ impl LineControl for SipLine {
 #[derive(Debug)]
 struct Trunk {
     name: String,
-    host: SocketAddr,
+    /// `host` as configured (resolved again when its records expire).
+    host_cfg: String,
+    /// Its addresses in the order calls try them (RFC 3263); empty while unresolved.
+    targets: Vec<SocketAddr>,
+    /// The ACL is the targets' addresses (no `acl` configured).
+    acl_is_targets: bool,
+    /// Register once an address is known.
+    register: Option<Registration>,
     domain: String,
     auth: Option<ClientAuth>,
     acl: Vec<(IpAddr, u8)>,
@@ -73,6 +81,29 @@ struct Trunk {
 }
 
 impl Trunk {
+    /// Where requests go first.
+    fn host(&self) -> Option<SocketAddr> {
+        self.targets.first().copied()
+    }
+
+    /// Takes new addresses; the default ACL follows them.
+    fn set_targets(&mut self, addrs: Vec<SocketAddr>) {
+        if addrs != self.targets {
+            tracing::info!(
+                trunk = self.name,
+                "SIP trunk {} is at {addrs:?}",
+                self.host_cfg
+            );
+        }
+        if self.acl_is_targets {
+            self.acl = addrs
+                .iter()
+                .map(|a| (a.ip(), if a.is_ipv4() { 32 } else { 128 }))
+                .collect();
+        }
+        self.targets = addrs;
+    }
+
     /// A `sip:` URI at the trunk for `user` (none: the domain itself), with the transport.
     fn uri(&self, user: Option<&str>) -> String {
         let t = match self.transport {
@@ -196,20 +227,61 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
     ucfg.session_expires = *cfg.session_expires.get_ref();
     let seed = seed();
     let mut trunks = Vec::new();
+    let nameservers = resolve::nameservers();
+    let mut rng = seed | 1;
+    let mut random = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (dns_tx, mut dns_rx) = tokio::sync::mpsc::unbounded_channel();
     for (i, t) in cfg.trunk.iter().enumerate() {
-        let host: SocketAddr = t.host.get_ref().parse().map_err(|_| "bad trunk host")?;
-        let mut acl: Vec<(IpAddr, u8)> = t
+        let host_cfg = t.host.get_ref().clone();
+        let acl: Vec<(IpAddr, u8)> = t
             .acl
             .iter()
             .filter_map(|a| config::parse_cidr(a.get_ref()))
             .collect();
-        if acl.is_empty() {
-            acl.push((host.ip(), if host.is_ipv4() { 32 } else { 128 }));
+        let transport = match t.transport.as_ref().map(|t| t.get_ref().as_str()) {
+            Some("tcp") => Transport::Tcp,
+            _ => Transport::Udp,
+        };
+        let name_of_host = tipring_sip::hdr::split_host_port(&host_cfg)
+            .map(|(h, _)| h)
+            .unwrap_or_default();
+        let resolved = match resolve::resolve(&host_cfg, transport, &nameservers, &mut random).await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    trunk = t.name.get_ref(),
+                    "SIP: cannot resolve the trunk host: {e}; trying again in 30 s"
+                );
+                resolve::Targets {
+                    addrs: Vec::new(),
+                    ttl: Some(30),
+                }
+            }
+        };
+        if let Some(ttl) = resolved.ttl {
+            spawn_resolver(
+                i,
+                host_cfg.clone(),
+                transport,
+                nameservers.clone(),
+                ttl,
+                seed,
+                dns_tx.clone(),
+            );
         }
-        trunks.push(Trunk {
+        let mut trunk = Trunk {
             name: t.name.get_ref().clone(),
-            host,
-            domain: t.domain.clone().unwrap_or_else(|| host.ip().to_string()),
+            host_cfg,
+            targets: Vec::new(),
+            acl_is_targets: acl.is_empty(),
+            register: None,
+            domain: t.domain.clone().unwrap_or(name_of_host),
             auth: match (&t.username, &t.password) {
                 (Some(u), Some(p)) => Some(ClientAuth::new(u.clone(), p.clone())),
                 _ => None,
@@ -219,10 +291,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
             // Spread the first pings over the first second.
             next_ping: 100 * i as u64 % 1000,
             up: true,
-            transport: match t.transport.as_ref().map(|t| t.get_ref().as_str()) {
-                Some("tcp") => Transport::Tcp,
-                _ => Transport::Udp,
-            },
+            transport,
             challenge: match (&t.challenge, &t.username, &t.password) {
                 (Some(code), Some(u), Some(p)) => {
                     let mut secret = [0u8; 32];
@@ -244,7 +313,20 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
                 }
                 _ => None,
             },
-        });
+        };
+        trunk.set_targets(resolved.addrs);
+        if t.register {
+            let user = t.username.clone().unwrap_or_default();
+            trunk.register = Some(Registration {
+                registrar: trunk.host().unwrap_or(local),
+                registrar_uri: trunk.uri(None),
+                aor: format!("sip:{user}@{}", trunk.domain),
+                expires: t.expires,
+                auth: trunk.auth.clone(),
+                retry_ms: 5_000,
+            });
+        }
+        trunks.push(trunk);
     }
     if trunks.is_empty() {
         tracing::warn!("SIP: no trunks configured: calls are accepted from any address");
@@ -282,21 +364,8 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         a.slots.len(),
         a.trunks.len()
     );
-    for (i, t) in cfg.trunk.iter().enumerate() {
-        if t.register {
-            let tr = &a.trunks[i];
-            let user = t.username.clone().unwrap_or_default();
-            let reg = Registration {
-                registrar: tr.host,
-                registrar_uri: tr.uri(None),
-                aor: format!("sip:{user}@{}", tr.domain),
-                expires: t.expires,
-                auth: tr.auth.clone(),
-                retry_ms: 5_000,
-            };
-            let now = a.now();
-            a.ua.register(now, RegRef(i as u32), reg);
-        }
+    for i in 0..a.trunks.len() {
+        a.register(i);
     }
     let mut commands = setup.commands;
     let mut buf = vec![0u8; 65_536];
@@ -323,6 +392,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
                 }
                 Err(e) => tracing::debug!("SIP socket: {e}"),
             },
+            Some((i, targets)) = dns_rx.recv() => a.resolved(i, targets),
             acc = accept(tcp.as_ref()) => match acc {
                 Ok((stream, peer)) => a.conns.accepted(stream, peer),
                 Err(e) => tracing::debug!("SIP TCP accept: {e}"),
@@ -346,6 +416,41 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         }
         a.events();
     }
+}
+
+/// Looks trunk `i`'s host up again whenever its records expire, for ever.
+fn spawn_resolver(
+    i: usize,
+    host: String,
+    transport: Transport,
+    ns: Vec<SocketAddr>,
+    first_ttl: u32,
+    seed: u64,
+    tx: tokio::sync::mpsc::UnboundedSender<(usize, Vec<SocketAddr>)>,
+) {
+    tokio::spawn(async move {
+        let mut rng = seed.rotate_left(i as u32) | 1;
+        let mut ttl = first_ttl;
+        loop {
+            tokio::time::sleep(Duration::from_secs(u64::from(ttl.max(30)))).await;
+            let random = || {
+                rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                rng >> 33
+            };
+            match resolve::resolve(&host, transport, &ns, random).await {
+                Ok(t) => {
+                    ttl = t.ttl.unwrap_or(300);
+                    if tx.send((i, t.addrs)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("SIP: cannot resolve trunk host {host}: {e}");
+                    ttl = 30;
+                }
+            }
+        }
+    });
 }
 
 /// The UDP receive buffer asked for, bytes.
@@ -552,7 +657,7 @@ impl Adapter {
                         tracing::warn!(
                             trunk = t.name,
                             "SIP trunk down: no answer to OPTIONS at {}",
-                            t.host
+                            t.host_cfg
                         );
                     }
                 }
@@ -568,9 +673,34 @@ impl Adapter {
         for (i, t) in self.trunks.iter_mut().enumerate() {
             if t.keepalive_ms > 0 && t.next_ping <= now {
                 t.next_ping = now + t.keepalive_ms;
-                self.ua.ping(now, i as u64, t.host, &t.uri(None));
+                if let Some(host) = t.host() {
+                    self.ua.ping(now, i as u64, host, &t.uri(None));
+                }
             }
         }
+    }
+
+    /// Starts trunk `i`'s registration once its registrar's address is known.
+    fn register(&mut self, i: usize) {
+        let Some(t) = self.trunks.get_mut(i) else {
+            return;
+        };
+        let Some(host) = t.host() else {
+            return;
+        };
+        if let Some(mut reg) = t.register.take() {
+            reg.registrar = host;
+            let now = self.now();
+            self.ua.register(now, RegRef(i as u32), reg);
+        }
+    }
+
+    /// New addresses for trunk `i`.
+    fn resolved(&mut self, i: usize, addrs: Vec<SocketAddr>) {
+        if let Some(t) = self.trunks.get_mut(i) {
+            t.set_targets(addrs);
+        }
+        self.register(i);
     }
 
     fn ended(&mut self, call: CallRef, cause: u8, why: &str) {
@@ -781,12 +911,13 @@ impl Adapter {
                     return;
                 }
                 let session = self.random() >> 1;
-                // The first trunk answering keep-alives (or the first, when none is).
+                // The first trunk answering keep-alives (or the first, when none is) among
+                // those with an address.
                 let Some(t) = self
                     .trunks
                     .iter()
-                    .find(|t| t.up)
-                    .or_else(|| self.trunks.first())
+                    .find(|t| t.up && t.host().is_some())
+                    .or_else(|| self.trunks.iter().find(|t| t.host().is_some()))
                 else {
                     tracing::warn!(channel = ch.0, "SIP: no trunk to call {}", number.as_str());
                     self.signal(ch, LineEvent::Signal(Signal::RemoteHangup(Cause(38))));
@@ -796,7 +927,8 @@ impl Adapter {
                 self.sdp_version += 1;
                 let offer = sdp::offer(local, &self.caps, session, self.sdp_version);
                 let out = Outbound {
-                    target: t.host,
+                    target: t.targets[0],
+                    alternates: t.targets[1..].to_vec(),
                     request_uri: t.uri(Some(number.as_str())),
                     from_user: t
                         .auth

@@ -9,11 +9,13 @@
 //! | [`auth`] | digest authentication, client and server |
 //! | [`sdp`] | SDP and offer/answer |
 //! | [`timer`] | RFC 4028 session-timer negotiation |
+//! | [`dns`] | SRV/A queries and answers for locating trunks (RFC 3263) |
 //! | [`ua`] | the user agent core: transactions, dialogs, calls, registration |
 #![deny(missing_docs)]
 
 pub mod auth;
 pub mod cause;
+pub mod dns;
 pub mod frame;
 pub mod hdr;
 pub mod msg;

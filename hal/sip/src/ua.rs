@@ -319,6 +319,9 @@ pub struct Outbound {
     pub sdp: String,
     /// Credentials for 401/407.
     pub auth: Option<ClientAuth>,
+    /// Where to try next when `target` answers 503 or not at all (the other addresses of a
+    /// trunk's SRV/A records, RFC 3263 §4.3), in order.
+    pub alternates: Vec<SocketAddr>,
 }
 
 /// A registration's set-up.
@@ -1517,6 +1520,15 @@ impl Ua {
                     .get(&call)
                     .and_then(|c| c.uac.as_ref())
                     .and_then(|u| u.cancel);
+                if cancelled.is_none()
+                    && self
+                        .calls
+                        .get(&call)
+                        .is_some_and(|c| c.state == CallState::Setup)
+                    && self.fail_over(call)
+                {
+                    return;
+                }
                 self.forget(call);
                 if cancelled.is_none() {
                     self.events.push_back(Event::Failed {
@@ -1745,6 +1757,31 @@ impl Ua {
         self.start_client(branch, ClientOwner::Invite(call), dest, bytes, true);
     }
 
+    /// Sends the INVITE to the next alternate target, if one is left (RFC 3263 §4.3).
+    fn fail_over(&mut self, call: CallRef) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let Some(u) = c.uac.as_mut() else {
+            return false;
+        };
+        if u.out.alternates.is_empty() {
+            return false;
+        }
+        let next = u.out.alternates.remove(0);
+        u.out.target = next;
+        u.first_target = next;
+        u.cseq += 1;
+        u.credentials = None;
+        u.auth_tries = 0;
+        c.peer = next;
+        c.remote_tag = None;
+        c.route.clear();
+        c.rseq = None;
+        self.send_invite(call);
+        true
+    }
+
     fn send_cancel(&mut self, call: CallRef) {
         let Some(c) = self.calls.get(&call) else {
             return;
@@ -1939,6 +1976,12 @@ impl Ua {
                 return;
             }
         }
+        if u.cancel.is_none() && matches!(code, 408 | 503) && self.fail_over(call) {
+            return;
+        }
+        let Some(u) = self.calls.get(&call).and_then(|c| c.uac.as_ref()) else {
+            return;
+        };
         let cancelled = u.cancel;
         self.forget(call);
         if cancelled.is_none() {

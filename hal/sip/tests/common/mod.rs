@@ -156,6 +156,7 @@ pub fn outbound() -> Outbound {
         withhold: false,
         sdp: offer(),
         auth: None,
+        alternates: Vec::new(),
     }
 }
 
