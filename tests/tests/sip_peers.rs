@@ -175,10 +175,15 @@ impl RegisterRun {
     }
 }
 
-/// A SIPp registrar (401 challenge, 10 s granted, one refresh expected within 5.5 s of
-/// the 200) and a daemon whose trunk registers there with `password`, asking for 30 s.
-fn register_run(password: &str) -> RegisterRun {
-    let registrar = scenarios::uas_registrar_auth(USER, PASSWORD, 1)
+/// The SIPp registrar: a 401 challenge, 10 s granted, one refresh expected within 5.5 s
+/// of the 200.
+fn registrar() -> Sipp {
+    scenarios::uas_registrar_auth(USER, PASSWORD, 1)
+}
+
+/// `registrar` and a daemon whose trunk registers there with `password`, asking for 30 s.
+fn register_run(registrar: Sipp, password: &str) -> RegisterRun {
+    let registrar = registrar
         .timeout(Duration::from_secs(14))
         .trace_messages(true)
         .start()
@@ -217,7 +222,7 @@ fn register_answers_the_challenge_and_refreshes_at_half_the_grant() {
         eprintln!("skipped: sipp is not installed (scripts/deps --test installs it)");
         return;
     }
-    let run = register_run(PASSWORD);
+    let run = register_run(registrar(), PASSWORD);
     let ctx = run.context();
     assert!(run.report.success(), "the registrar failed:\n{ctx}");
     // Every credential the daemon sent is good for the password (SIPp checked already;
@@ -269,7 +274,7 @@ fn register_refresh_does_not_replay_the_credentials() {
         eprintln!("skipped: sipp is not installed (scripts/deps --test installs it)");
         return;
     }
-    let run = register_run(PASSWORD);
+    let run = register_run(registrar(), PASSWORD);
     let ctx = run.context();
     assert!(run.report.success(), "the registrar failed:\n{ctx}");
     let creds: Vec<DigestCredentials> = run
@@ -290,6 +295,41 @@ fn register_refresh_does_not_replay_the_credentials() {
             );
         }
     }
+}
+
+/// A registrar that challenges the refresh again (a new nonce, stale=TRUE: the old one
+/// has expired) gets credentials for the new nonce, and the registration goes on.
+#[test]
+fn register_refresh_answers_a_new_challenge() {
+    if !sipp_present() {
+        eprintln!("skipped: sipp is not installed (scripts/deps --test installs it)");
+        return;
+    }
+    let run = register_run(registrar().rechallenge_refreshes(true), PASSWORD);
+    let ctx = run.context();
+    assert!(run.report.success(), "the registrar failed:\n{ctx}");
+    // The first REGISTER's credentials, the refresh (challenged whatever it carried), the
+    // answer to the new challenge.
+    let auths = run.authorizations();
+    assert_eq!(auths.len(), 3, "{auths:?}\n{ctx}");
+    let first = DigestCredentials::parse(auths[0]).expect("parsable credentials");
+    let last = DigestCredentials::parse(auths[2]).expect("parsable credentials");
+    assert_ne!(first.nonce, last.nonce, "the new nonce is used\n{ctx}");
+    assert_eq!(last.nc.as_deref(), Some("00000001"), "{ctx}");
+    for a in [auths[0], auths[2]] {
+        assert!(
+            digest::verify(a, "REGISTER", PASSWORD).unwrap(),
+            "credentials not computed with the password: {a}\n{ctx}"
+        );
+    }
+    let reg = run.registered();
+    assert_eq!(reg.len(), 2, "registered: {reg:?}\n{ctx}");
+    assert!(
+        !run.log
+            .iter()
+            .any(|(_, l)| l.contains("registration failed")),
+        "{ctx}"
+    );
 }
 
 /// With the wrong password the registrar refuses the credentials (403), and the daemon

@@ -32,6 +32,12 @@ impl Sipp {
         self.key("hangup_after_ms", d.as_millis())
     }
 
+    /// For [`uas_registrar_auth`]: challenge every refresh again (a new nonce; `stale=TRUE`
+    /// when it carried credentials) instead of accepting the credentials it carries.
+    pub fn rechallenge_refreshes(self, on: bool) -> Self {
+        self.key("rechallenge", u8::from(on))
+    }
+
     /// Sets `[caller]`, the calling number.
     pub fn caller(self, number: &str) -> Self {
         self.key("caller", number)
@@ -74,13 +80,15 @@ pub fn uas_answer_dtmf(pcap: &Path) -> Result<Sipp> {
 }
 
 /// `uas_registrar_auth.xml`: a registrar demanding `user`/`password`, granting 10 s and
-/// accepting `refreshes` refreshes.
+/// accepting `refreshes` refreshes (each with the credentials it carries; see
+/// [`Sipp::rechallenge_refreshes`]).
 pub fn uas_registrar_auth(user: &str, password: &str, refreshes: u32) -> Sipp {
     Sipp::new(scenario("uas_registrar_auth.xml"))
         .key("user", user)
         .key("password", password)
         .key("realm", REALM)
         .key("refreshes", refreshes)
+        .key("rechallenge", 0)
 }
 
 /// `uac_register_auth.xml`: registers `user` at `remote` with `password`, then refreshes
