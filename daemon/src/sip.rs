@@ -403,6 +403,11 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
                     a.ua.handle_stream(now, peer, m);
                 }
                 tcp::Input::Closed(peer, id) => a.conns.closed(peer, id),
+                tcp::Input::Failed(peer, id) => {
+                    a.conns.closed(peer, id);
+                    let now = a.now();
+                    a.ua.handle_transport_error(now, peer, Transport::Tcp);
+                }
             },
             c = commands.recv() => match c {
                 Some((ch, cmd)) => a.command(ch, cmd),

@@ -21,6 +21,8 @@ pub(super) enum Input {
     Message(SocketAddr, Prepared),
     /// The connection with `peer` (number `id`) is gone.
     Closed(SocketAddr, u64),
+    /// No connection to `peer` (number `id`) could be opened: what was queued for it is lost.
+    Failed(SocketAddr, u64),
 }
 
 /// The open connections, by peer address.
@@ -71,11 +73,11 @@ impl Conns {
                 Ok(Ok(stream)) => run(stream, to, id, tx, rx, input, limits),
                 Ok(Err(e)) => {
                     tracing::info!("SIP: TCP connection to {to} failed: {e}");
-                    let _ = input.send(Input::Closed(to, id));
+                    let _ = input.send(Input::Failed(to, id));
                 }
                 Err(_) => {
                     tracing::info!("SIP: TCP connection to {to} timed out");
-                    let _ = input.send(Input::Closed(to, id));
+                    let _ = input.send(Input::Failed(to, id));
                 }
             }
         });

@@ -1509,10 +1509,14 @@ impl Ua {
             }
             return;
         }
+        self.client_timeout(key);
+    }
+
+    /// Timer B/F, or a transport error: the transaction got no final response.
+    fn client_timeout(&mut self, key: &str) {
         let Some(tx) = self.client.remove(key) else {
             return;
         };
-        // Timer B/F: no final response.
         match tx.owner {
             ClientOwner::Invite(call) => {
                 let cancelled = self
@@ -2227,6 +2231,24 @@ impl Ua {
             408 | 481 => self.expired(call),
             // Anything else: the session stays up until it would expire.
             _ => {}
+        }
+    }
+
+    /// Reports that messages to `to` over `transport` cannot be delivered (a refused or
+    /// broken TCP connection, RFC 3261 §18.4): the transactions waiting on `to` end as if
+    /// they had timed out, at once, so an INVITE fails over to its next address without
+    /// waiting for timer B.
+    pub fn handle_transport_error(&mut self, now: u64, to: SocketAddr, transport: Transport) {
+        self.now = now;
+        let mut keys: Vec<String> = self
+            .client
+            .iter()
+            .filter(|(_, t)| !t.done && t.dest == to && t.transport == transport)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        for k in keys {
+            self.client_timeout(&k);
         }
     }
 

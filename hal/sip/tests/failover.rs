@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use tipring_sip::msg::Builder;
-use tipring_sip::ua::{Event, Outbound};
+use tipring_sip::ua::{Event, Outbound, Transport};
 
 /// Answers 503 (with Retry-After) to every INVITE.
 const BUSY: &str = "127.0.0.1:5071";
@@ -115,4 +115,37 @@ fn the_last_targets_failure_is_reported() {
     run(&mut n, 1_000);
     assert!(matches!(n.ev_a[..], [Event::Failed { call, code: 486, .. }] if call == ca));
     assert_eq!(sent_to(&n, BUSY), 0);
+}
+
+#[test]
+fn a_refused_tcp_connection_fails_over_at_once() {
+    let mut n = Net::new();
+    let ca = n.a.invite(
+        0,
+        Outbound {
+            target: addr(DEAD),
+            request_uri: format!("sip:1000@{DEAD};transport=tcp"),
+            alternates: vec![addr(B)],
+            ..outbound()
+        },
+    );
+    let first = n.a.poll_transmit().unwrap();
+    assert_eq!((first.to, first.transport), (addr(DEAD), Transport::Tcp));
+    // The adapter could not connect: no waiting for timer B.
+    n.a.handle_transport_error(100, addr(DEAD), Transport::Tcp);
+    let next = n.a.poll_transmit().unwrap();
+    assert_eq!(next.to, addr(B));
+    assert!(first_line(&next.bytes).starts_with("INVITE"));
+    assert!(n.a.poll_event().is_none(), "nothing failed yet");
+    // Without alternates left, the error is the call's failure (408, cause 102).
+    n.a.handle_transport_error(200, addr(B), Transport::Tcp);
+    assert_eq!(
+        n.a.poll_event(),
+        Some(Event::Failed {
+            call: ca,
+            code: 408,
+            cause: 102,
+            retry_after: None
+        })
+    );
 }
