@@ -58,6 +58,12 @@ fn trunk(host: SocketAddr, password: &str, extra: &str) -> String {
     )
 }
 
+/// Builds `tipringd` (if needed) before a peer starts its clock: a peer that waits for the
+/// daemon must not time out while cargo builds it.
+fn build_daemon() {
+    common::proc::tipringd();
+}
+
 fn calls(api: &str) -> Vec<Value> {
     let (code, body) = http(api, "GET", "/v1/calls", "");
     assert_eq!(code, 200, "{body}");
@@ -183,6 +189,7 @@ fn registrar() -> Sipp {
 
 /// `registrar` and a daemon whose trunk registers there with `password`, asking for 30 s.
 fn register_run(registrar: Sipp, password: &str) -> RegisterRun {
+    build_daemon();
     let registrar = registrar
         .timeout(Duration::from_secs(14))
         .trace_messages(true)
@@ -340,6 +347,7 @@ fn register_with_a_wrong_password_fails() {
         eprintln!("skipped: sipp is not installed (scripts/deps --test installs it)");
         return;
     }
+    build_daemon();
     let registrar = scenarios::uas_registrar_auth(USER, PASSWORD, 0)
         .timeout(Duration::from_secs(8))
         .start()
@@ -382,6 +390,7 @@ struct InviteRun {
 /// and, once it is up, hangs it up through the API (the IVR would wait 10 s for digits).
 /// The SIPp report and the call's final record.
 fn invite_run(uas: Sipp, password: &str) -> InviteRun {
+    build_daemon();
     let uas: SippProcess = uas
         .timeout(Duration::from_secs(12))
         .trace_messages(true)
@@ -572,6 +581,7 @@ fn daemon_calls_baresip_which_answers() {
         eprintln!("skipped: baresip is not installed (scripts/deps --test installs it)");
         return;
     }
+    build_daemon();
     let mut phone = Baresip::start(BaresipConfig {
         user: "2000".into(),
         ..BaresipConfig::default()
