@@ -493,6 +493,8 @@ const MAX_DATAGRAM: usize = 1500;
 const FRAME: usize = 160;
 /// RTCP interval, ticks (5 s, RFC 3550 §6.2).
 const RTCP_TICKS: u64 = 250;
+/// How often a slot's RTCP socket is read, ticks (0.5 s).
+const RTCP_POLL_TICKS: u64 = 25;
 /// Statistics publication interval, ticks (1 s).
 const STATS_TICKS: u64 = 50;
 /// Duration of an RFC 4733 digit converted from an in-band tone, ms.
@@ -724,6 +726,15 @@ impl SipMedia {
             {
                 c.remote = Some(from);
             }
+        }
+        // RTCP comes every few seconds: look for it every half second (staggered across
+        // slots), not every tick; the socket buffer holds it meanwhile.
+        let tick = now / FRAME as u64;
+        if !tick
+            .wrapping_add(slot as u64)
+            .is_multiple_of(RTCP_POLL_TICKS)
+        {
+            return;
         }
         while let Ok((n, from)) = s.rtcp.recv_from(&mut self.buf[..]) {
             let Some(c) = s.call.as_mut() else {

@@ -69,7 +69,6 @@ pub fn run(calls: u32, seconds: f64) -> Result<(), Failure> {
     })
     .map_err(|e| Failure::runtime(e.to_string()))?;
     let peer = UdpSocket::bind((lo, 0)).map_err(|e| Failure::runtime(e.to_string()))?;
-    let _ = peer.set_read_timeout(Some(Duration::from_millis(1)));
     let peer_addr = peer
         .local_addr()
         .map_err(|e| Failure::runtime(e.to_string()))?;
@@ -112,14 +111,33 @@ pub fn run(calls: u32, seconds: f64) -> Result<(), Failure> {
     let ulaw: Vec<u8> = pcm.iter().map(|s| Law::Mu.encode(*s)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let returned = Arc::new(AtomicU64::new(0));
-    let peer_thread = {
+    // Two peer threads on one socket: one sends on the 20 ms schedule, one counts what
+    // comes back (blocking reads), so a slow drain never delays the sending.
+    let receiver = {
         let (stop, returned) = (Arc::clone(&stop), Arc::clone(&returned));
+        let sock = peer
+            .try_clone()
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(50)));
         std::thread::Builder::new()
-            .name("sip-bench-peer".into())
+            .name("sip-bench-rx".into())
+            .spawn(move || {
+                let mut buf = [0u8; 1500];
+                while !stop.load(Relaxed) {
+                    if sock.recv(&mut buf).is_ok() {
+                        returned.fetch_add(1, Relaxed);
+                    }
+                }
+            })
+            .map_err(|e| Failure::runtime(e.to_string()))?
+    };
+    let sender = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("sip-bench-tx".into())
             .spawn(move || {
                 let frames = ulaw.len() / 160;
                 let mut packet = [0u8; 172];
-                let mut buf = [0u8; 1500];
                 let start = Instant::now();
                 let mut tick: u64 = 0;
                 while !stop.load(Relaxed) {
@@ -136,16 +154,7 @@ pub fn run(calls: u32, seconds: f64) -> Result<(), Failure> {
                     }
                     tick += 1;
                     let due = start + Duration::from_millis(20 * tick);
-                    // Drain what came back until the next tick is due.
-                    loop {
-                        match peer.recv(&mut buf) {
-                            Ok(_) => {
-                                returned.fetch_add(1, Relaxed);
-                            }
-                            Err(_) if Instant::now() >= due => break,
-                            Err(_) => {}
-                        }
-                    }
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
                 }
             })
             .map_err(|e| Failure::runtime(e.to_string()))?
@@ -194,7 +203,8 @@ pub fn run(calls: u32, seconds: f64) -> Result<(), Failure> {
     };
     let (p50, p99, p999) = (quantile(0.5), quantile(0.99), quantile(0.999));
     stop.store(true, Relaxed);
-    let _ = peer_thread.join();
+    let _ = sender.join();
+    let _ = receiver.join();
     for t in running {
         t.stop().map_err(Failure::runtime)?;
     }
