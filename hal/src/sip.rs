@@ -821,7 +821,13 @@ impl Shard for SipMedia {
         let out: &[i16] = if c.events {
             // In-band tones become RFC 4733 (see the module docs): detect on the new frame,
             // send the delayed one.
-            let _ = s.detect.process(&self.pcm[..n]);
+            // Digital silence (nothing playing, nothing bridged) holds no tone: account for
+            // the time without analysing it.
+            if self.pcm[..n].iter().all(|v| *v == 0) {
+                let _ = s.detect.fillin(n);
+            } else {
+                let _ = s.detect.process(&self.pcm[..n]);
+            }
             while let Some(ev) = s.detect.poll_event() {
                 if let DtmfEvent::Begin { digit, .. } = ev {
                     // A full digit queue drops the digit; the tone is squelched regardless.

@@ -182,7 +182,15 @@ pub fn run(calls: u32, seconds: f64) -> Result<(), Failure> {
     let busy0: u64 = stats.iter().map(|s| s.busy_ns.load(Relaxed)).sum();
     let missed0: u64 = stats.iter().map(|s| s.missed.load(Relaxed)).sum();
     let ticks0: u64 = stats.iter().map(|s| s.ticks.load(Relaxed)).sum();
+    let board = control.stats();
+    let sent_total = || -> u64 {
+        (1..=calls)
+            .filter_map(|c| board.get(tipring_hal::ChannelId(c)))
+            .map(|s| s.packets_sent)
+            .sum()
+    };
     let returned0 = returned.load(Relaxed);
+    let sent0 = sent_total();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs_f64(seconds) {
         drain(&mut link, &mut heard);
@@ -194,6 +202,7 @@ pub fn run(calls: u32, seconds: f64) -> Result<(), Failure> {
     let ticks: u64 = stats.iter().map(|s| s.ticks.load(Relaxed)).sum::<u64>() - ticks0;
     let missed: u64 = stats.iter().map(|s| s.missed.load(Relaxed)).sum::<u64>() - missed0;
     let back = returned.load(Relaxed) - returned0;
+    let sent = sent_total() - sent0;
     let quantile = |q: f64| {
         stats
             .iter()
@@ -229,8 +238,9 @@ pub fn run(calls: u32, seconds: f64) -> Result<(), Failure> {
         "lateness_ms_p999": p999,
         "ticks": ticks,
         "missed_ticks": missed,
-        "packets_sent_per_second": (back as f64 / wall.as_secs_f64()).round(),
+        "packets_sent_per_second": (sent as f64 / wall.as_secs_f64()).round(),
         "packets_expected_per_second": f64::from(calls) * 50.0,
+        "packets_the_peer_drained_per_second": (back as f64 / wall.as_secs_f64()).round(),
         "digits_detected": detected,
         "calls_with_wrong_digits": wrong,
     }))
