@@ -1,6 +1,7 @@
 //! SIP messages on arbitrary bytes: the pre-parser, the parser and the whole user agent core
 //! take any datagram without panicking; a stream split anywhere frames the same messages as
-//! the datagram; and no request leaves more than a bounded number of responses behind.
+//! the datagram; no request leaves more than a bounded number of responses behind; and the
+//! framed messages fed to the core as TCP input are never answered twice.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tipring_sip::frame::{Framed, Limits, StreamFramer};
@@ -41,6 +42,17 @@ fuzz_target!(|data: &[u8]| {
             b.push(m);
         }
     }
+    // The same messages arriving over TCP: no panic, no retransmission afterwards.
+    let mut tcp = Ua::new(Config::new("127.0.0.1:5060".parse().unwrap()), 8);
+    for m in &b {
+        tcp.handle_stream(0, "127.0.0.1:5061".parse().unwrap(), m.clone());
+    }
+    let first: usize = std::iter::from_fn(|| tcp.poll_transmit()).count();
+    tcp.handle_timeout(1_000);
+    let later: usize = std::iter::from_fn(|| tcp.poll_transmit()).count();
+    assert!(first <= 16 * b.len().max(1));
+    assert_eq!(later, 0, "nothing is repeated over TCP");
+    while tcp.poll_event().is_some() {}
     if b.len() <= a.len() {
         assert_eq!(&a[..b.len()], &b[..]);
     }
