@@ -1932,7 +1932,7 @@ impl Ua {
             if code == 422
                 && u.se_tries < 2
                 && let Some(min) = m.header("Min-SE").and_then(hdr::seconds)
-                && min > u.session_expires.min(u.min_se)
+                && min > u.session_expires
             {
                 u.se_tries += 1;
                 u.session_expires = u.session_expires.max(min);
