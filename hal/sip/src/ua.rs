@@ -5,9 +5,11 @@
 //! ```text
 //! loop {
 //!     select! { datagram => ua.handle_datagram(now, from, &bytes),
+//!               tcp message (StreamFramer) => ua.handle_stream(now, from, prepared),
+//!               tcp connect refused => ua.handle_transport_error(now, to, Transport::Tcp),
 //!               sleep_until(ua.poll_timeout()) => ua.handle_timeout(now),
 //!               command => ua.answer(..) / ua.invite(..) / … }
-//!     while let Some(t) = ua.poll_transmit() { socket.send_to(&t.bytes, t.to) }
+//!     while let Some(t) = ua.poll_transmit() { send t.bytes to t.to over t.transport }
 //!     while let Some(e) = ua.poll_event() { call control }
 //! }
 //! ```
@@ -19,7 +21,12 @@
 //! the last response again. Final responses to `INVITE` are retransmitted on timer G until
 //! the `ACK` (for 2xx too: RFC 6026 leaves that to the core, which is here), and given up on
 //! timer H. Client transactions retransmit on timers A/E until a response, time out on B/F,
-//! and absorb retransmitted finals on D/K. Over UDP every timer runs; T1 is 500 ms.
+//! and absorb retransmitted finals on D/K. Over UDP every timer runs; T1 is 500 ms. Over
+//! TCP (a `;transport=tcp` URI, or a request that came on a stream) nothing is
+//! retransmitted and D/I/J/K are zero; responses go back on the request's transport.
+//!
+//! **Failover and redirects.** An INVITE answered 503 or 408, or not at all, goes to the
+//! next of [`Outbound::alternates`] (a trunk's SRV/A addresses, RFC 3263 §4.3).
 //!
 //! **Extensions.** Our INVITEs say `Supported: 100rel, timer`: a reliable provisional
 //! (`Require: 100rel`, RFC 3262) is acknowledged with PRACK in the early dialog, once per
