@@ -63,8 +63,10 @@ struct Trunk {
     targets: Vec<SocketAddr>,
     /// The ACL is the targets' addresses (no `acl` configured).
     acl_is_targets: bool,
-    /// Register once an address is known.
+    /// The registration, when the trunk registers.
     register: Option<Registration>,
+    /// Where it was last sent (a new address after a DNS change registers again).
+    registered_at: Option<SocketAddr>,
     domain: String,
     auth: Option<ClientAuth>,
     acl: Vec<(IpAddr, u8)>,
@@ -247,9 +249,12 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
             Some("tcp") => Transport::Tcp,
             _ => Transport::Udp,
         };
-        let name_of_host = tipring_sip::hdr::split_host_port(&host_cfg)
-            .map(|(h, _)| h)
-            .unwrap_or_default();
+        // The domain in our URIs defaults to the host (an IPv6 address in brackets).
+        let name_of_host = match tipring_sip::hdr::split_host_port(&host_cfg) {
+            Some((h, _)) if h.parse::<std::net::Ipv6Addr>().is_ok() => format!("[{h}]"),
+            Some((h, _)) => h,
+            None => String::new(),
+        };
         let resolved = match resolve::resolve(&host_cfg, transport, &nameservers, &mut random).await
         {
             Ok(r) => r,
@@ -281,6 +286,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
             targets: Vec::new(),
             acl_is_targets: acl.is_empty(),
             register: None,
+            registered_at: None,
             domain: t.domain.clone().unwrap_or(name_of_host),
             auth: match (&t.username, &t.password) {
                 (Some(u), Some(p)) => Some(ClientAuth::new(u.clone(), p.clone())),
@@ -685,19 +691,23 @@ impl Adapter {
         }
     }
 
-    /// Starts trunk `i`'s registration once its registrar's address is known.
+    /// Starts trunk `i`'s registration once its registrar's address is known, and moves it
+    /// when that address changes.
     fn register(&mut self, i: usize) {
+        let now = self.now();
         let Some(t) = self.trunks.get_mut(i) else {
             return;
         };
-        let Some(host) = t.host() else {
+        let (Some(host), Some(reg)) = (t.host(), t.register.as_mut()) else {
             return;
         };
-        if let Some(mut reg) = t.register.take() {
-            reg.registrar = host;
-            let now = self.now();
-            self.ua.register(now, RegRef(i as u32), reg);
+        if t.registered_at == Some(host) {
+            return;
         }
+        t.registered_at = Some(host);
+        reg.registrar = host;
+        let reg = reg.clone();
+        self.ua.register(now, RegRef(i as u32), reg);
     }
 
     /// New addresses for trunk `i`.

@@ -857,7 +857,7 @@ impl Ua {
                 let r = Builder::response(&m.prep, 200, "OK", Some(&self.token()))
                     .header("Allow", ALLOW)
                     .header("Accept", "application/sdp")
-                    .header("Supported", "")
+                    .header("Supported", "timer")
                     .header("Server", &self.cfg.user_agent)
                     .build();
                 self.respond(&key, 200, r);
