@@ -500,7 +500,9 @@ struct Reg {
     auth_tries: u8,
     failures: u32,
     next: Option<u64>,
-    credentials: Option<(String, String)>,
+    /// The registrar's last challenge, with the credentials' header name and how often it
+    /// was answered: every REGISTER answers it afresh (a new `nc`), never replays.
+    challenge: Option<(&'static str, Challenge, u32)>,
     expires: u32,
     stopping: bool,
 }
@@ -2302,7 +2304,7 @@ impl Ua {
                 auth_tries: 0,
                 failures: 0,
                 next: None,
-                credentials: None,
+                challenge: None,
                 stopping: false,
             },
         );
@@ -2321,6 +2323,7 @@ impl Ua {
 
     fn send_register(&mut self, reg: RegRef) {
         let branch = self.branch();
+        let cnonce = self.token();
         let Some(r) = self.regs.get(&reg) else {
             return;
         };
@@ -2343,8 +2346,19 @@ impl Ua {
             .header("Contact", &contact)
             .header("Expires", &expires.to_string())
             .header("User-Agent", &ua);
-        if let Some((n, v)) = &r.credentials {
-            b = b.header(n, v);
+        // Credentials for the last challenge with the next nonce count (RFC 7616 §3.4.5);
+        // without qop there is no count, so a nonce is used once and the refresh goes
+        // without, to be challenged afresh.
+        if let Some((name, ch, uses)) = &mut r.challenge
+            && let Some(auth) = r.cfg.auth.as_mut()
+        {
+            if ch.qop_auth || *uses == 0 {
+                *uses += 1;
+                let v = auth.authorize(ch, "REGISTER", &r.cfg.registrar_uri, &cnonce);
+                b = b.header(name, &v);
+            } else {
+                r.challenge = None;
+            }
         }
         let dest = r.cfg.registrar;
         let bytes = b.build();
@@ -2356,7 +2370,6 @@ impl Ua {
             return;
         }
         let now = self.now;
-        let cnonce = self.token();
         let Some(r) = self.regs.get_mut(&reg) else {
             return;
         };
@@ -2396,16 +2409,15 @@ impl Ua {
             } else {
                 "Proxy-Authorization"
             };
-            if let (Some(ch), Some(auth)) = (
+            if let (Some(ch), Some(_)) = (
                 m.header(ch_name).and_then(Challenge::parse),
-                r.cfg.auth.as_mut(),
+                r.cfg.auth.as_ref(),
             ) {
                 // A stale nonce is not a wrong password: don't count it.
                 if !ch.stale {
                     r.auth_tries += 1;
                 }
-                let v = auth.authorize(&ch, "REGISTER", &r.cfg.registrar_uri, &cnonce);
-                r.credentials = Some((cred_name.into(), v));
+                r.challenge = Some((cred_name, ch, 0));
                 self.send_register(reg);
                 return;
             }

@@ -254,11 +254,23 @@ fn register_authenticates_and_refreshes_at_half_the_grant() {
     let mut now = 0;
     let mut registers = Vec::new();
     let mut events = Vec::new();
+    let mut used = Vec::new();
     while now < 16_000 {
         while let Some(t) = ua.poll_transmit() {
             let m = msg::parse(&t.bytes, &Default::default()).unwrap();
             assert_eq!(m.method(), "REGISTER");
             registers.push(now);
+            if let Some(a) = m.header("Authorization") {
+                let field = |k: &str| {
+                    a.split(", ")
+                        .find_map(|p| p.strip_prefix(k))
+                        .map(|v| v.trim_matches('"').to_string())
+                };
+                let pair = (field("nonce=").unwrap(), field("nc=").unwrap());
+                // RFC 7616 §3.4.5: a (nonce, nc) pair sent twice is a replay.
+                assert!(!used.contains(&pair), "replayed {pair:?}");
+                used.push(pair);
+            }
             let ok = verifier.verify(m.header("Authorization"), "REGISTER", now, |u| {
                 (u == "100").then(|| "pw".to_string())
             });
