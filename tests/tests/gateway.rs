@@ -105,9 +105,7 @@ fn a_sip_call_bridged_to_a_phone_passes_audio_and_dtmf_both_ways() {
     write_wav(&wav, &sine(1004.0, -10.0, 1200).unwrap());
 
     let sip_port = tipring_sipkit::ports::free_udp_port_pair([127, 0, 0, 1].into()).unwrap();
-    let rtp_port = tipring_sipkit::ports::free_udp_port_pair([127, 0, 0, 1].into())
-        .unwrap()
-        .max(20_000);
+    let rtp_port = common::rtp_base(2);
     // Symmetric RTP off: Tipring sends to the SDP's port, where the capture listens.
     let cfg = format!(
         "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\n\n\
@@ -143,6 +141,9 @@ fn a_sip_call_bridged_to_a_phone_passes_audio_and_dtmf_both_ways() {
             })
             .then_some(())
     });
+    // The switch notes the ring when it sends it; the phone rings from the next media tick.
+    // Lifting it before then would make the ring fail ("cannot ring while off hook").
+    std::thread::sleep(Duration::from_millis(300));
     let (code, body) = http(&d.api, "POST", "/v1/sim/lines/1/offhook", "{}");
     assert_eq!(code, 200, "{body}");
     // Bridged: the SIP call's record names the phone's call.

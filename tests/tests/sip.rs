@@ -74,7 +74,7 @@ fn call_with_digits(carriage: DtmfCarriage, inband_offer: bool) -> Value {
     };
     pcap::write_dtmf(&cap, "1234", &opts, RtpParams::default()).expect("write the capture");
     let sip_port = free_port_pair();
-    let rtp_port = free_port_pair().max(20_000);
+    let rtp_port = common::rtp_base(4);
     let d = Daemon::start(&config(sip_port, rtp_port), &[]);
     let remote: SocketAddr = ([127, 0, 0, 1], sip_port).into();
     let sipp = if inband_offer {
@@ -205,7 +205,7 @@ fn outbound_call_to_sipp_collects_its_digits() {
         .expect("start SIPp");
     let peer = uas.sip_addr();
     let sip_port = free_port_pair();
-    let rtp_port = free_port_pair().max(20_000);
+    let rtp_port = common::rtp_base(4);
     let cfg = format!(
         "{}\n[[sip.trunk]]\nname = \"pbx\"\nhost = \"{peer}\"\n",
         config(sip_port, rtp_port)

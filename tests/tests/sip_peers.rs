@@ -34,7 +34,7 @@ fn sipp_present() -> bool {
 /// The daemon's configuration: SIP on loopback at `sip_port`, the C IVR on every SIP
 /// call, and `trunk` (a `[[sip.trunk]]` table, or nothing).
 fn config_at(sip_port: u16, trunk: &str) -> String {
-    let rtp_port = free_port_pair().max(20_000);
+    let rtp_port = common::rtp_base(4);
     format!(
         "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\n\n\
          [board]\nphones = 1\ntrunks = 1\n\n\

@@ -122,3 +122,26 @@ pub fn dial(s: &str) -> Step {
         digits: Digits::parse(ChannelId(0), s).unwrap(),
     }
 }
+
+/// A first RTP port for a daemon with `slots` SIP channels (each takes an RTP and an RTCP
+/// port), below Linux's ephemeral range (32768 and up) so that no socket bound to port 0
+/// — SIPp's, a capture's, another test's — can land in it, and distinct for every call in
+/// this process (tests run in parallel threads). Every port of the run was free a moment
+/// ago.
+pub fn rtp_base(slots: u16) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = 2 * u32::from(slots.max(1));
+    let start = 12_000 + (std::process::id() % 97) * 200;
+    for _ in 0..200 {
+        let k = NEXT.fetch_add(1, Ordering::SeqCst);
+        let base = 12_000 + (start - 12_000 + k * span) % (20_000 - span);
+        let free = (base..base + span).all(|p| {
+            std::net::UdpSocket::bind(("127.0.0.1", u16::try_from(p).unwrap_or(0))).is_ok()
+        });
+        if free {
+            return base as u16;
+        }
+    }
+    panic!("no free run of {span} UDP ports below 32000");
+}
