@@ -10,8 +10,9 @@
 //! above), so nothing is opened, bound, allocated or freed on the media thread while calls
 //! run.
 //!
-//! **Per tick** ([`Shard::read`]): every datagram waiting on the slot's sockets is taken
-//! (non-blocking) and pushed into the session; one frame is pulled out of its jitter buffer
+//! **Per tick** ([`Shard::read`]): every datagram waiting on the slot's RTP socket is taken
+//! in one non-blocking `recvmmsg` (see [`batch`]; slots without a call are not read at all)
+//! and pushed into the session; one frame is pulled out of its jitter buffer
 //! (concealed where packets are missing, squelched where telephone events cover in-band
 //! tones). [`Shard::write`] hands the frame the engine mixed to the session's sender and
 //! sends the packets it makes. With symmetric RTP on, the slot sends to where the peer's
@@ -33,6 +34,8 @@
 //! concealment, the peer's RTCP view) about once a second into a lock-free
 //! [`RtpStatsBoard`] that the API reads.
 
+mod batch;
+
 use crate::audio::{AudioFormat, Encoding, FramePeriod};
 use crate::channel::{ChannelInfo, ChannelKind};
 use crate::clock::{Pacing, Ticker};
@@ -40,6 +43,7 @@ use crate::error::HalError;
 use crate::ids::ChannelId;
 use crate::shard::Shard;
 use crate::signal::{Command, Signal};
+use batch::{BATCH, MAX_DATAGRAM, Received};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -488,7 +492,6 @@ fn session(slot: usize, p: &RtpParams) -> Result<Session, SendError> {
 }
 
 /// Bytes of the largest datagram taken.
-const MAX_DATAGRAM: usize = 1500;
 /// Samples per frame (20 ms at 8 kHz).
 const FRAME: usize = 160;
 /// RTCP interval, ticks (5 s, RFC 3550 §6.2).
@@ -540,7 +543,10 @@ pub struct SipMedia {
     commands: rtrb::Consumer<ToMedia>,
     trash: rtrb::Producer<Box<Session>>,
     board: Arc<[SlotStats]>,
-    buf: Box<[u8; MAX_DATAGRAM]>,
+    /// Datagram buffers: [`batch::recv`] fills all of them; everything else uses the
+    /// first.
+    bufs: Box<[[u8; MAX_DATAGRAM]; BATCH]>,
+    got: [Received; BATCH],
     pcm: [i16; FRAME],
 }
 
@@ -620,7 +626,8 @@ pub fn build(cfg: &SipMediaConfig) -> Result<(SipMedia, SipMediaControl), std::i
             commands: rx,
             trash: trash_tx,
             board: board.clone(),
-            buf: Box::new([0; MAX_DATAGRAM]),
+            bufs: Box::new([[0; MAX_DATAGRAM]; BATCH]),
+            got: [Received::default(); BATCH],
             pcm: [0; FRAME],
         },
         SipMediaControl {
@@ -678,8 +685,8 @@ impl SipMedia {
                         continue;
                     };
                     // Drain what is left on the sockets so the call starts clean.
-                    while s.sock.recv_from(&mut self.buf[..]).is_ok() {}
-                    while s.rtcp.recv_from(&mut self.buf[..]).is_ok() {}
+                    while s.sock.recv_from(&mut self.bufs[0][..]).is_ok() {}
+                    while s.rtcp.recv_from(&mut self.bufs[0][..]).is_ok() {}
                     if let Some(b) = self.board.get(slot) {
                         b.clear();
                     }
@@ -714,17 +721,27 @@ impl SipMedia {
     /// Takes every datagram waiting on the slot's sockets.
     fn receive(&mut self, slot: usize, now: u64) {
         let s = &mut self.slots[slot];
-        // Until WouldBlock (or a transient ICMP error): nothing more this tick.
-        while let Ok((n, from)) = s.sock.recv_from(&mut self.buf[..]) {
-            let Some(c) = s.call.as_mut() else {
-                continue; // not in a call: dropped
-            };
-            // Errors (malformed packets, unknown payloads) are counted in the session.
-            if c.session.rx.push(now, &self.buf[..n]).is_ok()
-                && c.symmetric
-                && c.remote != Some(from)
-            {
-                c.remote = Some(from);
+        let Some(c) = s.call.as_mut() else {
+            return;
+        };
+        // One system call takes everything waiting; a full batch means there may be more.
+        loop {
+            let n = batch::recv(&s.sock, &mut self.bufs, &mut self.got);
+            for (r, buf) in self.got[..n].iter().zip(self.bufs.iter()) {
+                if r.truncated {
+                    continue; // longer than any RTP packet we negotiate: not ours
+                }
+                // Errors (malformed packets, unknown payloads) are counted in the session.
+                if c.session.rx.push(now, &buf[..r.len]).is_ok()
+                    && c.symmetric
+                    && r.from.is_some()
+                    && c.remote != r.from
+                {
+                    c.remote = r.from;
+                }
+            }
+            if n < BATCH {
+                break;
             }
         }
         // RTCP comes every few seconds: look for it every half second (staggered across
@@ -736,11 +753,8 @@ impl SipMedia {
         {
             return;
         }
-        while let Ok((n, from)) = s.rtcp.recv_from(&mut self.buf[..]) {
-            let Some(c) = s.call.as_mut() else {
-                continue;
-            };
-            if c.session.handle_rtcp(now, &self.buf[..n]).is_ok() && c.symmetric {
+        while let Ok((n, from)) = s.rtcp.recv_from(&mut self.bufs[0][..]) {
+            if c.session.handle_rtcp(now, &self.bufs[0][..n]).is_ok() && c.symmetric {
                 c.remote_rtcp = Some(from);
             }
         }
@@ -770,7 +784,11 @@ impl Shard for SipMedia {
             });
         }
         let now = self.now();
-        self.receive(slot, now);
+        // A slot without a call is not read: what arrives on its port meanwhile is stale and
+        // is drained when its next call starts.
+        if self.slots[slot].call.is_some() {
+            self.receive(slot, now);
+        }
         let n = (frame.len() / 2).min(FRAME);
         let s = &mut self.slots[slot];
         let pcm = &mut self.pcm[..n];
@@ -849,19 +867,19 @@ impl Shard for SipMedia {
             &self.pcm[..n]
         };
         c.session.tx.push_audio(out);
-        while let Some(len) = c.session.tx.poll_packet(&mut self.buf[..]) {
+        while let Some(len) = c.session.tx.poll_packet(&mut self.bufs[0][..]) {
             if let Some(to) = c.remote {
                 // A failed send (no route, ICMP refused) loses this packet only.
-                let _ = s.sock.send_to(&self.buf[..len], to);
+                let _ = s.sock.send_to(&self.bufs[0][..len], to);
             }
         }
         // RTCP and statistics, staggered across slots.
         let phase = tick.wrapping_add(slot as u64);
         if phase.is_multiple_of(RTCP_TICKS)
             && let Some(to) = c.remote_rtcp
-            && let Ok(len) = c.session.build_rtcp(now, &mut self.buf[..])
+            && let Ok(len) = c.session.build_rtcp(now, &mut self.bufs[0][..])
         {
-            let _ = s.rtcp.send_to(&self.buf[..len], to);
+            let _ = s.rtcp.send_to(&self.bufs[0][..len], to);
         }
         if phase.is_multiple_of(STATS_TICKS)
             && let Some(b) = self.board.get(slot)
