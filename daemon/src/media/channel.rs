@@ -247,9 +247,16 @@ impl ChannelMedia {
 
     /// Processes the frame received this tick: detectors, recording, the bridge.
     pub(crate) fn receive(&mut self, rx: &[i16], sink: &mut impl Sink) {
+        // Digital silence (an idle SIP slot, a line with nothing on it) holds no tone: the
+        // DTMF receiver only accounts for the time. Most idle channels come here each tick.
+        let silent = rx.iter().all(|&s| s == 0);
         let mut rest = rx;
         while !rest.is_empty() {
-            let n = self.dtmf_rx.process(rest);
+            let n = if silent {
+                self.dtmf_rx.fillin(rest.len())
+            } else {
+                self.dtmf_rx.process(rest)
+            };
             rest = &rest[n..];
             let mut polled = false;
             while let Some(ev) = self.dtmf_rx.poll_event() {

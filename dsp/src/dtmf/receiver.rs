@@ -378,6 +378,7 @@ impl DtmfRx {
         self.fill = 0;
         self.subs_seen = 0;
         self.prev_valid = false;
+        self.prev_full = false;
         self.state = State::Idle;
         self.run_len = 0;
         self.miss = 0;
@@ -412,6 +413,11 @@ impl DtmfRx {
             return 0;
         }
         self.pos += samples as u64;
+        if self.fill == 0 && self.subs_seen == 0 && self.state == State::Idle {
+            // Nothing fed since the last reset or fill-in: the analysis is already at rest.
+            // (Idle lines and digital silence come here every frame.)
+            return samples;
+        }
         self.s1 = [0.0; LANES];
         self.s2 = [0.0; LANES];
         self.energy = 0.0;
