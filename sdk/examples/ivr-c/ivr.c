@@ -148,6 +148,10 @@ static int ivr_on_event(void *instance, tipring_channel *ch, const tipring_event
         if (ev->op != ivr->op) {
             return 0; /* the answer's completion, or something we did not start */
         }
+        if (ev->result == TIPRING_R_HANGUP) {
+            ivr->step = DONE; /* the caller hung up mid-prompt: nothing more to play */
+            return 0;
+        }
         switch (ivr->step) {
         case GREETING: {
             size_t n = ev->digits.len < sizeof ivr->digits - 1 ? ev->digits.len
@@ -170,8 +174,11 @@ static int ivr_on_event(void *instance, tipring_channel *ch, const tipring_event
             return 0;
         }
         return 0;
+    case TIPRING_EV_HANGUP:
+        ivr->step = DONE; /* instance_destroy follows */
+        return 0;
     default:
-        return 0; /* HANGUP and kinds we don't know: nothing to do */
+        return 0; /* kinds we don't know: nothing to do */
     }
 }
 
