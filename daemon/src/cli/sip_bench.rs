@@ -112,21 +112,26 @@ pub fn run(calls: u32, seconds: f64) -> Result<(), Failure> {
     let stop = Arc::new(AtomicBool::new(false));
     let returned = Arc::new(AtomicU64::new(0));
     // Two peer threads on one socket: one sends on the 20 ms schedule, one counts what
-    // comes back (blocking reads), so a slow drain never delays the sending.
+    // comes back, so a slow drain never delays the sending. The counter drains the socket
+    // every millisecond instead of sleeping in recv: a thread asleep on the socket would be woken
+    // by every packet, and on loopback that wake-up runs in the sender's context, the
+    // media thread under test. A NIC-bound packet wakes nobody on this box.
     let receiver = {
         let (stop, returned) = (Arc::clone(&stop), Arc::clone(&returned));
         let sock = peer
             .try_clone()
             .map_err(|e| Failure::runtime(e.to_string()))?;
-        let _ = sock.set_read_timeout(Some(Duration::from_millis(50)));
+        sock.set_nonblocking(true)
+            .map_err(|e| Failure::runtime(e.to_string()))?;
         std::thread::Builder::new()
             .name("sip-bench-rx".into())
             .spawn(move || {
                 let mut buf = [0u8; 1500];
                 while !stop.load(Relaxed) {
-                    if sock.recv(&mut buf).is_ok() {
+                    while sock.recv(&mut buf).is_ok() {
                         returned.fetch_add(1, Relaxed);
                     }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             })
             .map_err(|e| Failure::runtime(e.to_string()))?
