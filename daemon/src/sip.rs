@@ -159,7 +159,16 @@ struct SlotCall {
     answer: Option<String>,
     /// The negotiated media, once known.
     media: Option<Negotiated>,
+    /// The far end ended the call at this time (adapter clock, ms): the slot stays reserved
+    /// until the switch's `Hangup` for the call arrives, so that order cannot land on the
+    /// next call given this channel. See [`CLOSING_MS`].
+    closing_since: Option<u64>,
 }
+
+/// How long a slot ended by the far end waits for the switch's `Hangup` before it is given to
+/// a new call anyway. The switch sends it within one control step; this only bounds the loss
+/// of a channel should it never come.
+const CLOSING_MS: u64 = 2_000;
 
 /// What the adapter needs from the daemon.
 #[derive(Debug)]
@@ -724,7 +733,14 @@ impl Adapter {
         };
         let ch = self.media.channel_of(slot);
         tracing::debug!(channel = ch.0, "SIP: {why} (cause {cause})");
-        self.release(slot);
+        self.by_call.remove(&call);
+        self.stop_media(slot);
+        // Reserved until the switch's Hangup: that order names the channel, not the call.
+        let now = self.now();
+        if let Some(sc) = self.slots[slot].as_mut() {
+            sc.closing_since = Some(now);
+            sc.answer = None;
+        }
         self.signal(ch, LineEvent::Signal(Signal::RemoteHangup(Cause(cause))));
     }
 
@@ -763,9 +779,15 @@ impl Adapter {
                 return;
             }
         }
-        // A slot free here and idle in the switch.
+        // A slot free here (or ended by the far end and never hung up by the switch: see
+        // CLOSING_MS) and idle in the switch.
+        let now = self.now();
         let free: Vec<usize> = (0..self.slots.len())
-            .filter(|s| self.slots[*s].is_none())
+            .filter(|s| {
+                self.slots[*s]
+                    .as_ref()
+                    .is_none_or(|sc| sc.closing_since.is_some_and(|t| now >= t + CLOSING_MS))
+            })
             .collect();
         let slot = {
             let sw = self.shared.switch.lock().unwrap_or_else(|p| p.into_inner());
@@ -792,6 +814,7 @@ impl Adapter {
                 call,
                 answer: Some(ours.render()),
                 media: None,
+                closing_since: None,
             });
             self.by_call.insert(call, slot);
             self.offer_call(call, slot, &info);
@@ -812,6 +835,7 @@ impl Adapter {
             call,
             answer: Some(answer.render()),
             media: Some(negotiated),
+            closing_since: None,
         });
         self.by_call.insert(call, slot);
         // Media flows both ways from now (early media): prompts played before answer reach
@@ -913,14 +937,22 @@ impl Adapter {
                 }
             }
             Command::Hangup(cause) => {
-                if let Some(sc) = self.slots[slot].as_ref() {
+                // A slot the far end already ended only needs freeing.
+                if let Some(sc) = self.slots[slot].as_ref()
+                    && sc.closing_since.is_none()
+                {
                     let call = sc.call;
                     let _ = self.ua.hangup(call, cause.0);
                 }
                 self.release(slot);
             }
             Command::Call(number) => {
-                if self.slots[slot].is_some() {
+                // A closing slot is free for the switch: its Hangup, were it coming, would
+                // have arrived before this order.
+                if self.slots[slot]
+                    .as_ref()
+                    .is_some_and(|sc| sc.closing_since.is_none())
+                {
                     tracing::warn!(channel = ch.0, "SIP: call on a busy channel refused");
                     self.signal(ch, LineEvent::Signal(Signal::RemoteHangup(Cause(34))));
                     return;
@@ -961,6 +993,7 @@ impl Adapter {
                     call,
                     answer: None,
                     media: None,
+                    closing_since: None,
                 });
                 self.by_call.insert(call, slot);
             }
