@@ -1353,7 +1353,7 @@ fn print_log(d: &Daemon) {
     let l = d.log.lock().unwrap_or_else(|p| p.into_inner());
     println!(
         "  daemon log   {} warnings, {} errors (and {} ivr-c \"play … failed: status 2\" after \
-         the caller hung up: the example IVR ignores hang-ups)",
+         the caller hung up: a handler that ignores hang-ups)",
         l.warnings, l.errors, l.ivr_after_hangup
     );
     for line in &l.first_problems {
