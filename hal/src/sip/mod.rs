@@ -11,7 +11,7 @@
 //! run.
 //!
 //! **Per tick** ([`Shard::read`]): every datagram waiting on the slot's RTP socket is taken
-//! in one non-blocking `recvmmsg` (see [`batch`]; slots without a call are not read at all)
+//! in one non-blocking `recvmmsg` (module `batch`; slots without a call are not read at all)
 //! and pushed into the session; one frame is pulled out of its jitter buffer
 //! (concealed where packets are missing, squelched where telephone events cover in-band
 //! tones). [`Shard::write`] hands the frame the engine mixed to the session's sender and
