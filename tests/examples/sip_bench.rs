@@ -146,7 +146,7 @@ fn main() {
 
 const USAGE: &str = "usage: sip_bench cps [--rate R] [--seconds S] [--hold-ms MS] [options]\n       \
      sip_bench concurrent [--calls N] [--seconds S] [--ramp-rate R] [--options-rate R] [options]\n\
-     options: --tipringd PATH --channels N --rtp-port P --rt-priority P --log LEVEL --echo own|sipp";
+     options: --tipringd PATH --channels N --rtp-port P --rt-priority P --log LEVEL --echo own|sipp --media stream|pcap";
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -163,6 +163,7 @@ struct Opts {
     log: String,
     tipringd: Option<PathBuf>,
     sipp_echo: bool,
+    pcap_media: bool,
 }
 
 fn parse_args() -> Res<Opts> {
@@ -185,6 +186,7 @@ fn parse_args() -> Res<Opts> {
         log: "warn".into(),
         tipringd: None,
         sipp_echo: false,
+        pcap_media: false,
     };
     while let Some(flag) = args.next() {
         if flag == "-h" || flag == "--help" {
@@ -226,6 +228,11 @@ fn parse_args() -> Res<Opts> {
                 "own" => o.sipp_echo = false,
                 "sipp" => o.sipp_echo = true,
                 _ => return Err(format!("--echo {value:?}: expected own or sipp")),
+            },
+            "--media" => match value.as_str() {
+                "stream" => o.pcap_media = false,
+                "pcap" => o.pcap_media = true,
+                _ => return Err(format!("--media {value:?}: expected stream or pcap")),
             },
             "--tipringd" => o.tipringd = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
@@ -1098,7 +1105,7 @@ fn probe_line(p: &Value) -> String {
 // ---------------------------------------------------------------------------------------
 
 fn bench_cps(o: &Opts, nofile: u64) -> Res<()> {
-    if !sipp::can_play_pcap() {
+    if o.pcap_media && !sipp::can_play_pcap() {
         return Err(
             "SIPp plays captures through a raw socket: run as root or with \
                     CAP_NET_RAW"
@@ -1112,8 +1119,20 @@ fn bench_cps(o: &Opts, nofile: u64) -> Res<()> {
         .unwrap_or_else(|| (o.rate * (o.hold_ms as f64 / 1000.0 + 0.5) * 2.0).ceil() as u32 + 16);
     let dir = TempDir::new("sip-bench").map_err(|e| e.to_string())?;
     let prompts = make_prompts(dir.path(), o.hold_ms + 5000)?;
-    let cap = dir.join("speech-1s.pcap");
-    pcap::write_ulaw(&cap, &speech(99, 1000), RtpParams::default()).map_err(|e| e.to_string())?;
+    let caller_audio = speech(99, 1000);
+    let media = if o.pcap_media {
+        let cap = dir.join("speech-1s.pcap");
+        pcap::write_ulaw(&cap, &caller_audio, RtpParams::default()).map_err(|e| e.to_string())?;
+        cap
+    } else {
+        let raw = dir.join("speech-1s.ulaw");
+        let bytes: Vec<u8> = caller_audio
+            .iter()
+            .map(|&x| tipring_dsp::g711::linear_to_ulaw(x))
+            .collect();
+        std::fs::write(&raw, bytes).map_err(|e| format!("{}: {e}", raw.display()))?;
+        raw
+    };
     let mut d = Daemon::start(o, channels, &prompts, dir.path())?;
     let tck = clk_tck();
     let health0 = d.health();
@@ -1126,17 +1145,22 @@ fn bench_cps(o: &Opts, nofile: u64) -> Res<()> {
         o.rate
     );
     let probe = OptionsProbe::start(d.sip, o.options_rate)?;
-    let load = scenarios::uac_load(d.sip, &cap, Duration::from_millis(o.hold_ms))
-        .map_err(|e| e.to_string())?
-        .rate(o.rate)
-        .calls(Some(calls))
-        .limit(u64::from(channels))
-        .timeout(Duration::from_secs(o.seconds + 60 + o.hold_ms / 1000))
-        .recv_timeout(Duration::from_secs(10))
-        .timer_resolution_ms(1)
-        .trace_rtt(true)
-        .start()
-        .map_err(|e| e.to_string())?;
+    let hold = Duration::from_millis(o.hold_ms);
+    let load = if o.pcap_media {
+        scenarios::uac_load(d.sip, &media, hold)
+    } else {
+        Ok(scenarios::uac_load_stream(d.sip, &media, hold))
+    }
+    .map_err(|e| e.to_string())?
+    .rate(o.rate)
+    .calls(Some(calls))
+    .limit(u64::from(channels))
+    .timeout(Duration::from_secs(o.seconds + 60 + o.hold_ms / 1000))
+    .recv_timeout(Duration::from_secs(10))
+    .timer_resolution_ms(1)
+    .trace_rtt(true)
+    .start()
+    .map_err(|e| e.to_string())?;
     let (snaps, dated, report) = wait_sipp(load, &mut d, "load", |_, _| {});
     let probe = probe.finish();
     let first = &snaps[0];

@@ -149,6 +149,20 @@ pub fn uac_load(remote: SocketAddr, pcap: &Path, hold: Duration) -> Result<Sipp>
         .key("hold_ms", hold.as_millis()))
 }
 
+/// `uac_load_stream.xml`: as [`uac_load`], but SIPp streams `audio` (raw G.711 μ-law, no
+/// header; copied into SIPp's directory as `caller.ulaw`) with its `rtp_stream` action
+/// from an ordinary UDP socket per call, instead of playing a capture through a raw
+/// socket. Use it for load: a raw `IPPROTO_UDP` socket per playing call makes Linux copy
+/// every UDP datagram on the machine to each of them.
+pub fn uac_load_stream(remote: SocketAddr, audio: &Path, hold: Duration) -> Sipp {
+    Sipp::new(scenario("uac_load_stream.xml"))
+        .remote(remote)
+        .service(CALLED)
+        .caller(CALLER)
+        .with_file("caller.ulaw", audio)
+        .key("hold_ms", hold.as_millis())
+}
+
 /// `peer_uas_answer.xml`: answers, plays `pcap` after the ACK, waits for BYE (or sends it:
 /// [`Sipp::hangup_after`]).
 ///

@@ -135,6 +135,7 @@ pub struct Sipp {
     trace_rtt: bool,
     default_behaviors: String,
     extra: Vec<String>,
+    files: Vec<(String, PathBuf)>,
 }
 
 impl Sipp {
@@ -162,6 +163,7 @@ impl Sipp {
             trace_rtt: false,
             default_behaviors: DEFAULT_BEHAVIORS.to_string(),
             extra: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -295,6 +297,15 @@ impl Sipp {
     /// optionally prefixed with `-`.
     pub fn default_behaviors(mut self, list: &str) -> Self {
         self.default_behaviors = list.to_string();
+        self
+    }
+
+    /// Copies `source` into SIPp's working directory as `name` before it starts. For file
+    /// names a scenario must spell literally: SIPp reads `rtp_stream` files when it loads
+    /// the scenario, before `-key` values are substituted, and resolves relative names
+    /// against its working directory.
+    pub fn with_file(mut self, name: &str, source: impl Into<PathBuf>) -> Self {
+        self.files.push((name.to_string(), source.into()));
         self
     }
 
@@ -439,6 +450,10 @@ impl Sipp {
                 }
                 std::fs::write(dir.join("inject.csv"), csv)
                     .map_err(|e| Error::io("writing the injection file", e))?;
+            }
+            for (name, source) in &self.files {
+                std::fs::copy(source, dir.join(name))
+                    .map_err(|e| Error::io(&format!("copying {} for SIPp", source.display()), e))?;
             }
             let sip_port = match self.sip_port {
                 Some(p) => p,
