@@ -453,7 +453,7 @@ impl Sipp {
             }
             for (name, source) in &self.files {
                 std::fs::copy(source, dir.join(name))
-                    .map_err(|e| Error::io(&format!("copying {} for SIPp", source.display()), e))?;
+                    .map_err(|e| Error::io(format!("copying {} for SIPp", source.display()), e))?;
             }
             let sip_port = match self.sip_port {
                 Some(p) => p,
