@@ -369,9 +369,13 @@ pub fn run(cfg: Config) -> i32 {
                         sw.step(now);
                         sw.drain_stream()
                     };
-                    for e in events {
-                        if let Ok(line) = serde_json::to_string(&e) {
-                            let _ = shared.stream.send(line);
+                    // Serialized only for listeners: at hundreds of calls per second the
+                    // JSON would otherwise be made and dropped on every step.
+                    if shared.stream.receiver_count() > 0 {
+                        for e in events {
+                            if let Ok(line) = serde_json::to_string(&e) {
+                                let _ = shared.stream.send(line);
+                            }
                         }
                     }
                     {

@@ -14,9 +14,9 @@
 //! ```
 
 use crate::app::Shared;
-use crate::call::{LineControl, LineEvent};
+use crate::call::{LineControl, LineEvent, LineSender};
 use crate::config::{self, Sip as SipConfig};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -170,6 +170,12 @@ struct SlotCall {
 /// of a channel should it never come.
 const CLOSING_MS: u64 = 2_000;
 
+/// How long an INVITE that finds every channel busy, some of them ended by the far end and
+/// awaiting the switch's `Hangup`, waits for one of those before it gets 503. The switch
+/// takes line events at its next step (5 ms), so a caller that calls again as soon as its
+/// last call ended gets that channel instead of a refusal.
+const WAIT_FOR_CHANNEL_MS: u64 = 500;
+
 /// What the adapter needs from the daemon.
 #[derive(Debug)]
 pub struct Setup {
@@ -190,7 +196,11 @@ struct Adapter {
     trunks: Vec<Trunk>,
     slots: Vec<Option<SlotCall>>,
     by_call: HashMap<CallRef, usize>,
-    shared: Arc<Shared>,
+    /// Line events for the switch (the adapter never takes the switch's lock).
+    lines: LineSender,
+    /// INVITEs waiting for a channel being released (see [`WAIT_FOR_CHANNEL_MS`]), with the
+    /// time they give up.
+    waiting: VecDeque<(CallRef, ua::Inbound, u64)>,
     start: Instant,
     /// The address in our SDP.
     media_ip: IpAddr,
@@ -352,6 +362,11 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         .filter_map(|c| Codec::from_name(c.get_ref()))
         .collect();
     let limits = ucfg.limits;
+    let lines = shared
+        .switch
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .line_sender();
     let mut a = Adapter {
         ua: Ua::new(ucfg, seed),
         sock,
@@ -365,7 +380,8 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         },
         trunks,
         by_call: HashMap::new(),
-        shared,
+        lines,
+        waiting: VecDeque::new(),
         start: Instant::now(),
         media_ip: external.ip(),
         symmetric: cfg.symmetric_rtp,
@@ -396,6 +412,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
             a.ua.poll_timeout()
                 .into_iter()
                 .chain(next_ping)
+                .chain(a.waiting.front().map(|w| w.2))
                 .min()
                 .map(|t| a.start + Duration::from_millis(t))
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -432,6 +449,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
                 let now = a.now();
                 a.ua.handle_timeout(now);
                 a.keepalive(now);
+                a.expire_waiting(now);
             }
         }
         a.events();
@@ -525,9 +543,9 @@ impl Adapter {
         }
     }
 
-    fn signal(&self, ch: ChannelId, ev: LineEvent) -> bool {
-        let mut sw = self.shared.switch.lock().unwrap_or_else(|p| p.into_inner());
-        sw.line_event(0, ch, ev)
+    /// Queues `ev` for the switch (never waits for its lock).
+    fn signal(&self, ch: ChannelId, ev: LineEvent) {
+        self.lines.send(ch, ev);
     }
 
     fn start_media(&mut self, slot: usize, n: &Negotiated) {
@@ -570,6 +588,26 @@ impl Adapter {
             self.by_call.remove(&sc.call);
         }
         self.stop_media(slot);
+        if let Some((call, info, _)) = self.waiting.pop_front() {
+            self.place(call, info);
+        }
+    }
+
+    /// Refuses the INVITEs that waited too long for a channel.
+    fn expire_waiting(&mut self, now: u64) {
+        while self.waiting.front().is_some_and(|w| now >= w.2) {
+            if let Some((call, info, _)) = self.waiting.pop_front() {
+                self.refuse_full(call, &info);
+            }
+        }
+    }
+
+    fn refuse_full(&mut self, call: CallRef, info: &ua::Inbound) {
+        tracing::warn!("SIP: every SIP channel is busy; 503 to {}", info.source);
+        let ra = self.retry_after;
+        let _ = self
+            .ua
+            .reject(call, 503, "Service Unavailable", Some(ra), Some(34));
     }
 
     fn local_rtp(&self, slot: usize) -> SocketAddr {
@@ -729,6 +767,8 @@ impl Adapter {
 
     fn ended(&mut self, call: CallRef, cause: u8, why: &str) {
         let Some(slot) = self.by_call.get(&call).copied() else {
+            // A caller that gave up while waiting for a channel.
+            self.waiting.retain(|w| w.0 != call);
             return;
         };
         let ch = self.media.channel_of(slot);
@@ -779,28 +819,36 @@ impl Adapter {
                 return;
             }
         }
-        // A slot free here (or ended by the far end and never hung up by the switch: see
-        // CLOSING_MS) and idle in the switch.
+        self.place(call, info);
+    }
+
+    /// Gives an accepted INVITE a channel and offers it to the switch; waits for a channel
+    /// being released, or refuses with 503 when there is none.
+    fn place(&mut self, call: CallRef, info: ua::Inbound) {
+        // A slot free here, or ended by the far end and never hung up by the switch (see
+        // CLOSING_MS). The switch takes a SIP channel only through this adapter (its calls
+        // out arrive as Command::Call), so such a slot is idle there too, but for a call out
+        // ordered and not yet received (glare): the switch then refuses this call and this
+        // adapter refuses that order.
         let now = self.now();
-        let free: Vec<usize> = (0..self.slots.len())
-            .filter(|s| {
-                self.slots[*s]
-                    .as_ref()
-                    .is_none_or(|sc| sc.closing_since.is_some_and(|t| now >= t + CLOSING_MS))
-            })
-            .collect();
-        let slot = {
-            let sw = self.shared.switch.lock().unwrap_or_else(|p| p.into_inner());
-            let chans: Vec<u32> = free.iter().map(|s| self.media.channel_of(*s).0).collect();
-            sw.idle_of(&chans)
-                .and_then(|c| self.media.slot_of(ChannelId(c)))
-        };
-        let Some(slot) = slot else {
-            tracing::warn!("SIP: every SIP channel is busy; 503 to {}", info.source);
-            let ra = self.retry_after;
-            let _ = self
-                .ua
-                .reject(call, 503, "Service Unavailable", Some(ra), Some(34));
+        let free = (0..self.slots.len()).find(|s| {
+            self.slots[*s]
+                .as_ref()
+                .is_none_or(|sc| sc.closing_since.is_some_and(|t| now >= t + CLOSING_MS))
+        });
+        let Some(slot) = free else {
+            let releasing = self
+                .slots
+                .iter()
+                .flatten()
+                .any(|sc| sc.closing_since.is_some());
+            if releasing && self.waiting.len() < self.slots.len() {
+                tracing::debug!("SIP: INVITE from {} waits for a channel", info.source);
+                self.waiting
+                    .push_back((call, info, now + WAIT_FOR_CHANNEL_MS));
+            } else {
+                self.refuse_full(call, &info);
+            }
             return;
         };
         self.sdp_version += 1;
@@ -848,7 +896,8 @@ impl Adapter {
     fn offer_call(&mut self, call: CallRef, slot: usize, info: &ua::Inbound) {
         let _ = self.ua.ringing(call, None);
         let ch = self.media.channel_of(slot);
-        let offered = self.signal(
+        // A call the switch cannot take comes back as Hangup(20): 480 with that cause.
+        self.signal(
             ch,
             LineEvent::Incoming {
                 caller: info.caller.clone(),
@@ -857,13 +906,6 @@ impl Adapter {
                 withheld: info.withheld,
             },
         );
-        if !offered {
-            tracing::info!(channel = ch.0, "SIP: no route or handler for the call; 480");
-            self.release(slot);
-            let _ = self
-                .ua
-                .reject(call, 480, "Temporarily Unavailable", None, Some(20));
-        }
     }
 
     fn reinvite(&mut self, call: CallRef, offer: Option<sdp::Sdp>) {

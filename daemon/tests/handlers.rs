@@ -175,7 +175,12 @@ fn instances_queue_requests() {
         .unwrap();
     let menu = reg.load(&menu_so(), "{}").unwrap();
     for h in [ivr, menu] {
-        let ctx = CallCtx::new(CallId(1), ChannelId(5), h.name.as_str().into());
+        let ctx = CallCtx::new(
+            CallId(1),
+            ChannelId(5),
+            h.name.as_str().into(),
+            Default::default(),
+        );
         let mut inst = Instance::create(h, ctx, "{}").map_err(|e| e.0).unwrap();
         let ev = tipringd::handler::instance::HostEvent {
             kind: tipring_handler::sys::TIPRING_EV_OFFER,

@@ -175,6 +175,40 @@ fn a_refused_handler_leaves_the_others_working() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `tipring_wake` from a handler's own thread delivers `EV_WAKE` with each token, in order,
+/// to that call only, while the calls beside it go on.
+#[test]
+fn a_handler_thread_wakes_its_call() {
+    let mut reg = Registry::default();
+    reg.load(&common::built_so("libtipring_test_panicky.so"), "{}")
+        .unwrap();
+    let mut r = Rig::new(0, 4, Vec::new(), reg, vec![route(Match::Any, "panicky")]);
+    for (line, d) in [(1, "7"), (2, "4"), (3, "7")] {
+        r.sim
+            .ring_in(line, None, 5, script(&[Step::Wait { ms: 800 }, dial(d)]))
+            .unwrap();
+    }
+    r.run(10_000);
+    // The wakes come from real threads while the rig's clock is virtual: give them real
+    // time (the calls stay up, waiting, until they arrive).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while r.switch.calls().iter().any(|c| c.cause.is_none()) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        r.run(20);
+    }
+    let calls = r.switch.calls();
+    assert_eq!(calls.len(), 3);
+    for c in calls {
+        assert_eq!(c.cause, Some(16), "{c:#?}");
+        let woken = c.vars.get("woken").map(String::as_str);
+        match c.channel {
+            1 | 3 => assert_eq!(woken, Some("70,71"), "{c:#?}"),
+            _ => assert_eq!(woken, None, "{c:#?}"),
+        }
+    }
+}
+
 /// A panic in a Rust handler ends only the call it happened in: that call is hung up with
 /// cause 41 (temporary failure); the calls beside it, in the same handler, go on.
 #[test]

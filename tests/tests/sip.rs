@@ -273,3 +273,64 @@ fn sipp_back_to_back_calls_reuse_channels_cleanly() {
         .count();
     assert!(ended > 0, "the daemon kept no ended calls");
 }
+
+/// A call no route takes is refused with 480 and `Reason: Q.850;cause=20` (the switch takes
+/// SIP line events from a queue and answers a refusal with a hang-up order; no SIPp needed:
+/// one INVITE from a plain socket).
+#[test]
+fn a_call_no_route_takes_gets_480() {
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(2);
+    let cfg = config(sip_port, rtp_port).replace("kind = \"sip\"", "kind = \"fxo\"");
+    let _d = Daemon::start(&cfg, &[]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
+    let me = sock.local_addr().expect("its address");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("a timeout");
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        me.port() + 2
+    );
+    let invite = format!(
+        "INVITE sip:2000@127.0.0.1:{sip_port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-noroute-1\r\n\
+         From: <sip:1001@127.0.0.1>;tag=nr1\r\nTo: <sip:2000@127.0.0.1>\r\n\
+         Call-ID: noroute-1@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{me}>\r\n\
+         Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    // Sent again every 500 ms until answered, as a UAC does over UDP (the SIP socket may
+    // open just after the API).
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut answered = false;
+    let final_response = loop {
+        assert!(Instant::now() < deadline, "no final response in 10 s");
+        if !answered {
+            sock.send_to(invite.as_bytes(), ("127.0.0.1", sip_port))
+                .expect("send the INVITE");
+        }
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        answered = true;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let code: u16 = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("not a response: {text}"));
+        if code >= 200 {
+            break text;
+        }
+    };
+    assert!(
+        final_response.starts_with("SIP/2.0 480 "),
+        "{final_response}"
+    );
+    assert!(
+        final_response.contains("Reason: Q.850;cause=20"),
+        "{final_response}"
+    );
+}

@@ -29,12 +29,12 @@ pub use collect::{Collected, Collector};
 pub use route::{Match, Route};
 pub use view::{CallView, ChannelView, EventView, RtpView, StreamEvent};
 
-use crate::handler::host::{CallCtx, Request};
+use crate::handler::host::{CallCtx, Request, WakeBoard};
 use crate::handler::instance::HostEvent;
 use crate::handler::{Handler, Instance, Outcome, Registry};
 use crate::media::{MediaCommand, MediaEvent, MediaLink, OpEnd, OpId};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use tipring_dsp::cid::CallerId;
 use tipring_dsp::progress::plan::TonePlan;
 use tipring_dsp::progress::{ProgressTone, SitCause};
@@ -232,6 +232,27 @@ pub struct Switch {
     line_control: HashMap<ChannelId, Arc<dyn LineControl>>,
     /// SIP channels' RTP figures.
     rtp: Option<tipring_hal::sip::RtpStatsBoard>,
+    /// Calls a handler woke (any thread), for the next step.
+    wake_board: WakeBoard,
+    /// Line events from control-plane signalling, taken at the next step.
+    line_rx: mpsc::Receiver<(ChannelId, LineEvent)>,
+    line_tx: mpsc::Sender<(ChannelId, LineEvent)>,
+}
+
+/// Queues line events for the switch from a control-plane signalling backend (SIP) without
+/// waiting for the switch's lock: the switch takes them at its next step, in order. A
+/// backend that waited for the lock would stall, and with it every message it serves (an
+/// OPTIONS included), whenever the thread holding the lock was descheduled.
+#[derive(Debug, Clone)]
+pub struct LineSender(mpsc::Sender<(ChannelId, LineEvent)>);
+
+impl LineSender {
+    /// Queues `event` on `channel`. A refused [`LineEvent::Incoming`] comes back as
+    /// `Command::Hangup` (cause 20, subscriber absent) through the channel's
+    /// [`LineControl`]. After the switch is gone events go nowhere.
+    pub fn send(&self, channel: ChannelId, event: LineEvent) {
+        let _ = self.0.send((channel, event));
+    }
 }
 
 /// Signalling of channels that isn't carried by their media thread (SIP runs on the control
@@ -325,6 +346,7 @@ impl Switch {
                 )
             })
             .collect();
+        let (line_tx, line_rx) = mpsc::channel();
         Switch {
             link,
             handlers,
@@ -342,7 +364,15 @@ impl Switch {
             draining: false,
             line_control: HashMap::new(),
             rtp: None,
+            wake_board: WakeBoard::default(),
+            line_rx,
+            line_tx,
         }
+    }
+
+    /// A queue into [`Switch::line_event`] for a control-plane signalling backend.
+    pub fn line_sender(&self) -> LineSender {
+        LineSender(self.line_tx.clone())
     }
 
     /// Hands the signalling of `channels` to `control` (SIP: the control-plane user agent).
@@ -500,14 +530,33 @@ impl Switch {
     /// Does everything due at `now` (ms, monotonic, never decreasing).
     pub fn step(&mut self, now: u64) {
         self.now = self.now.max(now);
+        while let Ok((ch, ev)) = self.line_rx.try_recv() {
+            let incoming = matches!(ev, LineEvent::Incoming { .. });
+            if !self.line_event(now, ch, ev) && incoming {
+                // No route, no handler, shutting down, or the channel taken (glare): the
+                // backend refuses the call (a SIP 480). The order names the channel; a
+                // backend keeps a channel the far end ended reserved until it comes.
+                tracing::info!(channel = ch.0, "no route or handler for the call; refused");
+                self.send(ch, MediaCommand::Line(Command::Hangup(Cause(20))));
+            }
+        }
         while let Some(ev) = self.link.poll() {
             self.media_event(ev.channel, ev.event);
         }
         self.timers();
         self.drain_recordings();
+        let woken = match self.wake_board.lock() {
+            Ok(mut b) => std::mem::take(&mut *b),
+            Err(_) => Vec::new(),
+        };
+        for id in woken {
+            self.wakes(id);
+        }
+        // In id order, every call: a handler's request can queue an event for a later
+        // call (a bridge), which then runs in this step. `run` returns at once when a call
+        // has nothing pending.
         let ids: Vec<CallId> = self.calls.keys().copied().collect();
         for id in ids {
-            self.wakes(id);
             self.run(id);
         }
     }
@@ -547,6 +596,7 @@ impl Switch {
         for id in ids {
             // Handler timers.
             let fired: Vec<u64> = match self.calls.get_mut(&id) {
+                Some(c) if !c.timers.iter().any(|t| t.0 <= now) => Vec::new(),
                 Some(c) => {
                     let (due, keep): (Vec<_>, Vec<_>) = c.timers.iter().partition(|t| t.0 <= now);
                     c.timers = keep;
@@ -1145,7 +1195,12 @@ impl Switch {
         let Some(c) = self.calls.get(&id) else {
             return false;
         };
-        let ctx = CallCtx::new(id, c.channel, handler.name.as_str().into());
+        let ctx = CallCtx::new(
+            id,
+            c.channel,
+            handler.name.as_str().into(),
+            Arc::clone(&self.wake_board),
+        );
         match Instance::create(Arc::clone(&handler), ctx, params) {
             Ok(inst) => {
                 if let Some(c) = self.calls.get_mut(&id) {

@@ -90,6 +90,11 @@ pub enum Request {
     Timer(u32),
 }
 
+/// The calls with wake tokens queued since the switch last looked, in the order of their
+/// first token: shared by the switch and every call's context so that the switch visits
+/// only the calls a handler woke, not every call on every step.
+pub type WakeBoard = Arc<Mutex<Vec<CallId>>>;
+
 /// The host's state for one call, behind the handler's `tipring_channel *`. Boxed by the
 /// switch so that its address is stable; freed only after `instance_destroy` returned.
 #[derive(Debug)]
@@ -112,11 +117,13 @@ pub struct CallCtx {
     pub vars: RefCell<BTreeMap<String, String>>,
     /// Wake tokens queued by any thread.
     pub wakes: Arc<Mutex<Vec<u64>>>,
+    /// Where this call is listed when its first token is queued.
+    pub board: WakeBoard,
 }
 
 impl CallCtx {
     /// A context for a new call.
-    pub fn new(call: CallId, channel: ChannelId, handler: Arc<str>) -> Box<Self> {
+    pub fn new(call: CallId, channel: ChannelId, handler: Arc<str>, board: WakeBoard) -> Box<Self> {
         Box::new(CallCtx {
             call,
             channel,
@@ -127,6 +134,7 @@ impl CallCtx {
             timers: Cell::new(0),
             vars: RefCell::new(BTreeMap::new()),
             wakes: Arc::new(Mutex::new(Vec::new())),
+            board,
         })
     }
 
@@ -556,10 +564,19 @@ unsafe extern "C" fn h_wake(ch: *mut tipring_channel, token: u64) -> tipring_sta
     }
     // SAFETY: the ABI allows wake from any thread until instance_destroy returns, and the
     // switch frees a call's context only after that; the fields read are thread-safe (an
-    // Arc'd mutex and an atomic-free flag read only as a hint).
+    // Arc'd mutexes and the call's id).
     let ctx = unsafe { &*ch.cast_const().cast::<CallCtx>() };
     match ctx.wakes.lock() {
         Ok(mut w) if w.len() < 1024 => {
+            // The first token since the switch drained this call lists the call on the
+            // board; the switch takes the board before the tokens (never both locks at
+            // once), so a call is listed whenever it has tokens.
+            if w.is_empty() {
+                match ctx.board.lock() {
+                    Ok(mut b) => b.push(ctx.call),
+                    Err(_) => return sys::TIPRING_EINTERNAL,
+                }
+            }
             w.push(token);
             sys::TIPRING_OK
         }
