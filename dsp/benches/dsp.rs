@@ -213,7 +213,25 @@ fn progress(c: &mut Criterion) {
     g.finish();
 }
 
+/// The pitch search of a loss (and of a jitter-buffer cut): one [`HISTORY_LEN`] window of
+/// speech-like audio. Throughput is one search.
+///
+/// [`HISTORY_LEN`]: tipring_dsp::plc::HISTORY_LEN
+fn plc_pitch(c: &mut Criterion) {
+    use tipring_dsp::plc::{HISTORY_LEN, PITCH_MAX, PITCH_MIN, best_period};
+    let mut sp = SpeechLike::new(3, -20.0);
+    let x: Vec<i16> = (0..HISTORY_LEN)
+        .map(|_| tipring_dsp::osc::sat_i16(sp.next_sample()))
+        .collect();
+    let mut g = c.benchmark_group("plc");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("best_period", |b| {
+        b.iter(|| best_period(black_box(&x), PITCH_MIN, PITCH_MAX))
+    });
+    g.finish();
+}
+
 criterion_group!(
-    benches, dtmf_rx, dtmf_gen, g711, cid, resample, opus, vad, progress
+    benches, dtmf_rx, dtmf_gen, g711, cid, resample, opus, vad, progress, plc_pitch
 );
 criterion_main!(benches);
