@@ -48,6 +48,10 @@ const QUIET_MS: f32 = 100.0 * 100.0;
 const QUIET_FADE: usize = 16;
 /// Normalised correlation above which audio counts as voiced for time-scaling.
 const VOICED: f32 = 0.6;
+/// First wait, in ticks, after a pitch analysis found nothing to cut (100 ms at 20 ms).
+const SHRINK_RETRY_MIN: i32 = 5;
+/// Longest such wait (640 ms at 20 ms ticks).
+const SHRINK_RETRY_MAX: i32 = 32;
 /// Largest frame handled in one step; longer pulls are split.
 pub const STEP_MAX: usize = 160;
 
@@ -142,6 +146,10 @@ pub struct JitterCounters {
     pub shrunk: u64,
     /// Late packets turned into added delay by moving the playout point back.
     pub rewinds: u32,
+    /// Samples skipped because no pull came for them (the caller's thread ran late): the
+    /// playout point follows the clock, so a missed tick drops its audio instead of adding
+    /// its length to the delay for good.
+    pub skipped: u64,
 }
 
 /// The jitter buffer. See the [module docs](self).
@@ -166,6 +174,12 @@ pub struct JitterBuffer {
     /// Length of the last pull (one tick).
     tick: i64,
     ticks_since_shrink: i32,
+    /// Where on the clock the last pull ended.
+    pulled_to: Option<u64>,
+    /// Ticks to wait after a pitch analysis found nothing to cut: doubles on each such
+    /// analysis (from [`SHRINK_RETRY_MIN`] to [`SHRINK_RETRY_MAX`]), back to the minimum
+    /// after a cut.
+    shrink_retry: i32,
     plc: Plc,
     counters: JitterCounters,
 }
@@ -187,6 +201,8 @@ impl JitterBuffer {
             target: limits.initial,
             tick: STEP_MAX as i64,
             ticks_since_shrink: 0,
+            pulled_to: None,
+            shrink_retry: SHRINK_RETRY_MIN,
             plc: Plc::new(),
             counters: JitterCounters::default(),
         }
@@ -340,7 +356,22 @@ impl JitterBuffer {
 
     /// Fills `out` (any length) with the audio due at `now`, silencing what `squelch`
     /// covers.
+    ///
+    /// Pulls are expected back to back on the clock (each at the `now` where the last one
+    /// ended). When one comes later, the audio due in between is skipped
+    /// ([`JitterCounters::skipped`]): it can no longer be played on time, and playing it
+    /// late would add the gap to the delay, which only time-scaling (costly, one pitch
+    /// period per tick) would take away again.
     pub fn pull(&mut self, now: u64, out: &mut [i16], squelch: &impl Squelch) -> Pulled {
+        if let Some(to) = self.pulled_to
+            && now > to
+            && self.synced
+        {
+            let gap = (now - to).min(i64::MAX as u64) as i64;
+            self.play = self.play.saturating_add(gap);
+            self.counters.skipped += gap as u64;
+        }
+        self.pulled_to = Some(now + out.len() as u64);
         let mut pulled = Pulled::default();
         let mut offset = 0u64;
         for chunk in out.chunks_mut(STEP_MAX) {
@@ -473,6 +504,7 @@ impl JitterBuffer {
         {
             self.splice(out, quiet_drop, QUIET_FADE.min(n));
             self.ticks_since_shrink = 0;
+            self.shrink_retry = SHRINK_RETRY_MIN;
             return Some((n + quiet_drop) as i64);
         }
         let forced = excess > self.limits.max - self.target + HYSTERESIS;
@@ -481,14 +513,19 @@ impl JitterBuffer {
         }
         let (period, voiced) = self.history_period();
         if (!voiced && !forced) || period as i64 > excess {
-            // Not speech we can cut cleanly: try again in 100 ms rather than every tick (the
-            // pitch analysis is the costliest thing a tick can do).
-            self.ticks_since_shrink = -3;
+            // Not speech we can cut cleanly: try again later rather than every tick, later
+            // each time (the pitch analysis is the costliest thing a tick can do, and a
+            // buffer a little above its target on unvoiced audio would otherwise pay for
+            // it five times a second for the whole call; quiet passages still shrink it at
+            // once).
+            self.ticks_since_shrink = 2 - self.shrink_retry;
+            self.shrink_retry = (self.shrink_retry * 2).min(SHRINK_RETRY_MAX);
             return None;
         }
         self.present_power(self.play, n + period)?;
         self.splice(out, period, period.min(n));
         self.ticks_since_shrink = 0;
+        self.shrink_retry = SHRINK_RETRY_MIN;
         Some((n + period) as i64)
     }
 

@@ -448,3 +448,31 @@ fn invalid_configuration_names_the_field() {
         .is_err()
     );
 }
+
+/// A media thread that runs late misses pulls: the audio due meanwhile is skipped, and the
+/// delay afterwards is what the jitter statistics ask for, with nothing to shrink. (Before
+/// playout followed the clock, each missed 20 ms tick added 20 ms to the delay, which the
+/// buffer then shrank one pitch period at a time, analysing the pitch on every tick: under
+/// overload that work fed the overload.)
+#[test]
+fn missed_pulls_skip_their_audio_and_keep_the_delay() {
+    let mut peer = Peer::new(160);
+    let mut m = Media::new(receiver(), 160);
+    run(&mut peer, &mut m, 100, |_, _| Some(0));
+    let before = m.pulls.last().map(|p| p.delay).unwrap();
+    let shrunk_before = m.rx.stats().buffer.shrunk;
+    // The thread stalls for three ticks: no pulls; the packets sent meanwhile are read at
+    // the next tick, all at once (so they look late: the target delay grows).
+    m.now += 3 * 160;
+    run(&mut peer, &mut m, 100, |_, _| Some(0));
+    let s = m.rx.stats();
+    assert_eq!(s.buffer.skipped, 3 * 160, "{s:?}");
+    assert_eq!(s.buffer.shrunk, shrunk_before, "{s:?}");
+    let target = (s.target_delay_ms * 8.0).round() as u32;
+    let after: Vec<u32> = m.pulls[101..].iter().map(|p| p.delay).collect();
+    assert!(
+        after.iter().all(|&d| d <= target + 80),
+        "before {before}, target {target}, after {after:?}"
+    );
+    assert_eq!(m.concealed_since(101), 0);
+}
