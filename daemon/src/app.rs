@@ -245,6 +245,7 @@ pub fn run(cfg: Config) -> i32 {
                         cfg: sc.clone(),
                         media: control,
                         commands: rx,
+                        media_load: None,
                     },
                     line,
                     chans,
@@ -302,8 +303,10 @@ pub fn run(cfg: Config) -> i32 {
         }
     }
     let mut switch = Switch::new(link, registry, cfg.routes(), plan, &by_channel);
-    let sip_setup = sip_setup.map(|(setup, line, chans)| {
+    let sip_setup = sip_setup.map(|(mut setup, line, chans)| {
         switch.set_line_control(&chans, line);
+        // The SIP shard was pushed last: it runs on the last media thread.
+        setup.media_load = stats.last().cloned();
         setup
     });
     if let Some(board) = rtp_stats {

@@ -80,8 +80,13 @@ pub struct Sip {
     pub telephone_event: bool,
     /// Send RTP to where the peer's packets come from (NAT), not only to its SDP address.
     pub symmetric_rtp: bool,
-    /// `Retry-After` seconds on 503 when every SIP channel is busy.
+    /// `Retry-After` seconds on 503 when every SIP channel is busy or the media thread is
+    /// overloaded.
     pub retry_after: u32,
+    /// Share of its core (0–1] the SIP media thread may use, measured over the last second,
+    /// above which new calls get 503 + `Retry-After` (Q.850 cause 42): the calls already up
+    /// keep their media on time.
+    pub max_media_load: Spanned<f64>,
     /// RFC 4028 session interval asked for and accepted at most, s (90 at least): calls are
     /// refreshed at half of it, and one nobody refreshes ends after it.
     pub session_expires: Spanned<u32>,
@@ -104,6 +109,7 @@ impl Default for Sip {
             telephone_event: true,
             symmetric_rtp: true,
             retry_after: 5,
+            max_media_load: Spanned::new(0..0, 0.9),
             session_expires: Spanned::new(0..0, 1800),
             trunk: Vec::new(),
         }
@@ -491,6 +497,16 @@ impl Config {
                     ),
                 ));
             }
+            let load = *sip.max_media_load.get_ref();
+            if !(load > 0.0 && load <= 1.0) {
+                return Err(at(
+                    sip.max_media_load.span(),
+                    format!(
+                        "sip.max_media_load: {load}: expected a share of one core above 0 and \
+                         at most 1 (0.9 is 90 %)"
+                    ),
+                ));
+            }
             if sip.codecs.is_empty() {
                 return Err(at(0..0, "sip.codecs: name at least one codec".into()));
             }
@@ -672,6 +688,11 @@ mod tests {
         assert_eq!(
             err("[sip]\nsession_expires = 60\n"),
             "t.toml:2:19: sip.session_expires: 60 s is below RFC 4028's minimum of 90"
+        );
+        assert_eq!(
+            err("[sip]\nmax_media_load = 1.5\n"),
+            "t.toml:2:18: sip.max_media_load: 1.5: expected a share of one core above 0 and \
+             at most 1 (0.9 is 90 %)"
         );
         assert_eq!(
             err("[[sip.trunk]]\nname = \"pbx\"\nhost = \"10.0.0.1:5060\"\nchallenge = 403\n"),

@@ -16,6 +16,7 @@
 use crate::app::Shared;
 use crate::call::{LineControl, LineEvent, LineSender};
 use crate::config::{self, Sip as SipConfig};
+use crate::media::TickStats;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -185,6 +186,75 @@ pub struct Setup {
     pub media: SipMediaControl,
     /// The switch's line commands for SIP channels.
     pub commands: tokio::sync::mpsc::UnboundedReceiver<(ChannelId, Command)>,
+    /// The tick statistics of the media thread running the SIP shard, for the overload
+    /// limit (`sip.max_media_load`); none: no limit.
+    pub media_load: Option<Arc<TickStats>>,
+}
+
+/// The SIP media thread's recent load, for refusing calls it could not carry.
+#[derive(Debug)]
+struct MediaLoad {
+    stats: Arc<TickStats>,
+    limit: f64,
+    /// When `busy_ns` was read, and its value then.
+    at: Instant,
+    busy_ns: u64,
+    /// The share of a core over the last window.
+    share: f64,
+}
+
+impl MediaLoad {
+    /// The window the share is measured over (at least; longer after a quiet spell).
+    const WINDOW: Duration = Duration::from_millis(1000);
+
+    fn new(stats: Arc<TickStats>, limit: f64) -> Self {
+        let busy_ns = stats.busy_ns.load(std::sync::atomic::Ordering::Relaxed);
+        MediaLoad {
+            stats,
+            limit,
+            at: Instant::now(),
+            busy_ns,
+            share: 0.0,
+        }
+    }
+
+    /// The share of its core the media thread used over the last window or so; `Some`
+    /// when it is above the limit.
+    fn over(&mut self) -> Option<f64> {
+        let elapsed = self.at.elapsed();
+        if elapsed >= Self::WINDOW {
+            let busy = self
+                .stats
+                .busy_ns
+                .load(std::sync::atomic::Ordering::Relaxed);
+            self.share = busy.saturating_sub(self.busy_ns) as f64 / elapsed.as_nanos() as f64;
+            self.busy_ns = busy;
+            self.at = Instant::now();
+        }
+        (self.share > self.limit).then_some(self.share)
+    }
+}
+
+/// A warning that may come once per call at load, logged at most every [`Self::EVERY`]
+/// with the count of those left out.
+#[derive(Debug, Default)]
+struct Throttle {
+    last: Option<Instant>,
+    left_out: u64,
+}
+
+impl Throttle {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    /// `Some(n)` when the warning is due now, with `n` warnings left out since the last.
+    fn due(&mut self) -> Option<u64> {
+        if self.last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            self.left_out += 1;
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.left_out))
+    }
 }
 
 struct Adapter {
@@ -198,6 +268,11 @@ struct Adapter {
     by_call: HashMap<CallRef, usize>,
     /// Line events for the switch (the adapter never takes the switch's lock).
     lines: LineSender,
+    /// The overload limit (`sip.max_media_load`).
+    load: Option<MediaLoad>,
+    /// Warnings of refused calls: every channel busy, and overload.
+    full_warning: Throttle,
+    overload_warning: Throttle,
     /// INVITEs waiting for a channel being released (see [`WAIT_FOR_CHANNEL_MS`]), with the
     /// time they give up.
     waiting: VecDeque<(CallRef, ua::Inbound, u64)>,
@@ -381,6 +456,11 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         trunks,
         by_call: HashMap::new(),
         lines,
+        load: setup
+            .media_load
+            .map(|s| MediaLoad::new(s, *cfg.max_media_load.get_ref())),
+        full_warning: Throttle::default(),
+        overload_warning: Throttle::default(),
         waiting: VecDeque::new(),
         start: Instant::now(),
         media_ip: external.ip(),
@@ -603,7 +683,13 @@ impl Adapter {
     }
 
     fn refuse_full(&mut self, call: CallRef, info: &ua::Inbound) {
-        tracing::warn!("SIP: every SIP channel is busy; 503 to {}", info.source);
+        if let Some(left_out) = self.full_warning.due() {
+            tracing::warn!(
+                "SIP: every SIP channel is busy; 503 to {}{}",
+                info.source,
+                and_more(left_out)
+            );
+        }
         let ra = self.retry_after;
         let _ = self
             .ua
@@ -825,6 +911,23 @@ impl Adapter {
     /// Gives an accepted INVITE a channel and offers it to the switch; waits for a channel
     /// being released, or refuses with 503 when there is none.
     fn place(&mut self, call: CallRef, info: ua::Inbound) {
+        if let Some(share) = self.load.as_mut().and_then(MediaLoad::over) {
+            if let Some(left_out) = self.overload_warning.due() {
+                tracing::warn!(
+                    "SIP: the SIP media thread used {:.0} % of its core over the last second \
+                     (sip.max_media_load {:.0} %); 503 to {}{}",
+                    share * 100.0,
+                    self.load.as_ref().map_or(0.0, |l| l.limit) * 100.0,
+                    info.source,
+                    and_more(left_out)
+                );
+            }
+            let ra = self.retry_after;
+            let _ = self
+                .ua
+                .reject(call, 503, "Service Unavailable", Some(ra), Some(42));
+            return;
+        }
         // A slot free here, or ended by the far end and never hung up by the switch (see
         // CLOSING_MS). The switch takes a SIP channel only through this adapter (its calls
         // out arrive as Command::Call), so such a slot is idle there too, but for a call out
@@ -1047,5 +1150,14 @@ impl Adapter {
                 tracing::debug!(channel = ch.0, "SIP: {} does not apply", cmd.verb());
             }
         }
+    }
+}
+
+/// ` (and N more in the last 10 s)` for a throttled warning, or nothing.
+fn and_more(left_out: u64) -> String {
+    if left_out == 0 {
+        String::new()
+    } else {
+        format!(" (and {left_out} more since the last such warning)")
     }
 }

@@ -274,15 +274,10 @@ fn sipp_back_to_back_calls_reuse_channels_cleanly() {
     assert!(ended > 0, "the daemon kept no ended calls");
 }
 
-/// A call no route takes is refused with 480 and `Reason: Q.850;cause=20` (the switch takes
-/// SIP line events from a queue and answers a refusal with a hang-up order; no SIPp needed:
-/// one INVITE from a plain socket).
-#[test]
-fn a_call_no_route_takes_gets_480() {
-    let sip_port = free_port_pair();
-    let rtp_port = common::rtp_base(2);
-    let cfg = config(sip_port, rtp_port).replace("kind = \"sip\"", "kind = \"fxo\"");
-    let _d = Daemon::start(&cfg, &[]);
+/// Sends one INVITE (PCMU) from a plain UDP socket to tipringd's SIP port, again every
+/// 500 ms until something answers, as a UAC over UDP does (the SIP socket may open just
+/// after the API); returns the final response.
+fn invite_final_response(sip_port: u16, call_id: &str) -> String {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
     let me = sock.local_addr().expect("its address");
     sock.set_read_timeout(Some(Duration::from_millis(500)))
@@ -294,18 +289,16 @@ fn a_call_no_route_takes_gets_480() {
     );
     let invite = format!(
         "INVITE sip:2000@127.0.0.1:{sip_port} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {me};branch=z9hG4bK-noroute-1\r\n\
-         From: <sip:1001@127.0.0.1>;tag=nr1\r\nTo: <sip:2000@127.0.0.1>\r\n\
-         Call-ID: noroute-1@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{me}>\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-{call_id}\r\n\
+         From: <sip:1001@127.0.0.1>;tag=t-{call_id}\r\nTo: <sip:2000@127.0.0.1>\r\n\
+         Call-ID: {call_id}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{me}>\r\n\
          Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
         sdp.len()
     );
-    // Sent again every 500 ms until answered, as a UAC does over UDP (the SIP socket may
-    // open just after the API).
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut answered = false;
-    let final_response = loop {
+    loop {
         assert!(Instant::now() < deadline, "no final response in 10 s");
         if !answered {
             sock.send_to(invite.as_bytes(), ("127.0.0.1", sip_port))
@@ -322,15 +315,55 @@ fn a_call_no_route_takes_gets_480() {
             .and_then(|c| c.parse().ok())
             .unwrap_or_else(|| panic!("not a response: {text}"));
         if code >= 200 {
-            break text;
+            return text;
         }
-    };
+    }
+}
+
+/// A call no route takes is refused with 480 and `Reason: Q.850;cause=20` (the switch takes
+/// SIP line events from a queue and answers a refusal with a hang-up order).
+#[test]
+fn a_call_no_route_takes_gets_480() {
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(4);
+    let cfg = config(sip_port, rtp_port).replace("kind = \"sip\"", "kind = \"fxo\"");
+    let _d = Daemon::start(&cfg, &[]);
+    let final_response = invite_final_response(sip_port, "noroute-1");
     assert!(
         final_response.starts_with("SIP/2.0 480 "),
         "{final_response}"
     );
     assert!(
         final_response.contains("Reason: Q.850;cause=20"),
+        "{final_response}"
+    );
+}
+
+/// Above `sip.max_media_load` (the SIP media thread's share of its core over the last
+/// second) new calls get 503 with `Retry-After` and cause 42 (congestion). The limit here
+/// is one hundred-thousandth of a core, which even idle channels exceed.
+#[test]
+fn an_overloaded_media_thread_refuses_new_calls_with_503() {
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(4);
+    let cfg = config(sip_port, rtp_port).replace(
+        "channels = 4\n",
+        "channels = 4\nmax_media_load = 0.00001\nretry_after = 7\n",
+    );
+    let _d = Daemon::start(&cfg, &[]);
+    // The load is measured over a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let final_response = invite_final_response(sip_port, "overload-1");
+    assert!(
+        final_response.starts_with("SIP/2.0 503 "),
+        "{final_response}"
+    );
+    assert!(
+        final_response.contains("Reason: Q.850;cause=42"),
+        "{final_response}"
+    );
+    assert!(
+        final_response.contains("Retry-After: 7"),
         "{final_response}"
     );
 }
