@@ -1007,6 +1007,7 @@ impl Adapter {
                 caller_name: info.caller_name.clone(),
                 called: info.called.clone(),
                 withheld: info.withheld,
+                redirecting: info.diversion.clone(),
             },
         );
     }

@@ -274,10 +274,10 @@ fn sipp_back_to_back_calls_reuse_channels_cleanly() {
     assert!(ended > 0, "the daemon kept no ended calls");
 }
 
-/// Sends one INVITE (PCMU) from a plain UDP socket to tipringd's SIP port, again every
-/// 500 ms until something answers, as a UAC over UDP does (the SIP socket may open just
-/// after the API); returns the final response.
-fn invite_final_response(sip_port: u16, call_id: &str) -> String {
+/// Sends one INVITE (PCMU, with `extra` header lines) from a plain UDP socket to tipringd's
+/// SIP port, again every 500 ms until something answers, as a UAC over UDP does (the SIP
+/// socket may open just after the API); returns the final response.
+fn invite_final_response(sip_port: u16, call_id: &str, extra: &str) -> String {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
     let me = sock.local_addr().expect("its address");
     sock.set_read_timeout(Some(Duration::from_millis(500)))
@@ -292,7 +292,7 @@ fn invite_final_response(sip_port: u16, call_id: &str) -> String {
          Via: SIP/2.0/UDP {me};branch=z9hG4bK-{call_id}\r\n\
          From: <sip:1001@127.0.0.1>;tag=t-{call_id}\r\nTo: <sip:2000@127.0.0.1>\r\n\
          Call-ID: {call_id}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{me}>\r\n\
-         Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+         Max-Forwards: 70\r\n{extra}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
         sdp.len()
     );
     let mut buf = [0u8; 4096];
@@ -328,7 +328,7 @@ fn a_call_no_route_takes_gets_480() {
     let rtp_port = common::rtp_base(4);
     let cfg = config(sip_port, rtp_port).replace("kind = \"sip\"", "kind = \"fxo\"");
     let _d = Daemon::start(&cfg, &[]);
-    let final_response = invite_final_response(sip_port, "noroute-1");
+    let final_response = invite_final_response(sip_port, "noroute-1", "");
     assert!(
         final_response.starts_with("SIP/2.0 480 "),
         "{final_response}"
@@ -353,7 +353,7 @@ fn an_overloaded_media_thread_refuses_new_calls_with_503() {
     let _d = Daemon::start(&cfg, &[]);
     // The load is measured over a second.
     std::thread::sleep(Duration::from_millis(1500));
-    let final_response = invite_final_response(sip_port, "overload-1");
+    let final_response = invite_final_response(sip_port, "overload-1", "");
     assert!(
         final_response.starts_with("SIP/2.0 503 "),
         "{final_response}"
@@ -366,4 +366,28 @@ fn an_overloaded_media_thread_refuses_new_calls_with_503() {
         final_response.contains("Retry-After: 7"),
         "{final_response}"
     );
+}
+
+/// `Diversion` reaches the call as its redirecting number (record and the handler's offer),
+/// alongside `P-Asserted-Identity` as the caller and `Privacy: id` as withheld.
+#[test]
+fn diversion_and_asserted_identity_reach_the_call() {
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(4);
+    let d = Daemon::start(&config(sip_port, rtp_port), &[]);
+    let ok = invite_final_response(
+        sip_port,
+        "diverted-1",
+        "P-Asserted-Identity: \"Front Desk\" <sip:4155550100@127.0.0.1>\r\n\
+         Diversion: <sip:4155550199@127.0.0.1>;reason=user-busy;counter=1\r\n",
+    );
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    let cs = calls(&d.api);
+    let c = cs
+        .iter()
+        .find(|c| c["direction"] == "inbound")
+        .unwrap_or_else(|| panic!("no inbound call: {cs:?}"));
+    assert_eq!(c["caller"], "4155550100", "{c}");
+    assert_eq!(c["caller_name"], "Front Desk", "{c}");
+    assert_eq!(c["redirecting"], "4155550199", "{c}");
 }

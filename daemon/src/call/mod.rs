@@ -206,6 +206,8 @@ struct Line {
     /// FXO: ringing inbound, with the ring count and the last ring's time.
     ringing: Option<(u32, u64)>,
     caller: Option<CallerId>,
+    /// Why the call was forwarded (SIP `Diversion` reason), with `caller.redirecting`.
+    redirect_reason: Option<String>,
 }
 
 /// The switch. See the [module docs](self).
@@ -276,6 +278,9 @@ pub enum LineEvent {
         called: Option<String>,
         /// The caller asked for the identity to be withheld.
         withheld: bool,
+        /// The number that forwarded the call to us (SIP `Diversion`), and why
+        /// (`user-busy`, `no-answer`, `unconditional`…).
+        redirecting: Option<(String, Option<String>)>,
     },
     /// A line signal ([`Signal::RemoteAnswer`], [`Signal::RemoteHangup`], [`Signal::Digit`]…).
     Signal(Signal),
@@ -342,6 +347,7 @@ impl Switch {
                         call: None,
                         ringing: None,
                         caller: None,
+                        redirect_reason: None,
                     },
                 )
             })
@@ -414,6 +420,7 @@ impl Switch {
                 caller_name,
                 called,
                 withheld,
+                redirecting,
             } => {
                 let Some(line) = self.lines.get_mut(&ch) else {
                     return false;
@@ -442,7 +449,11 @@ impl Switch {
                 cid.dialled = called
                     .as_deref()
                     .and_then(|n| heapless::String::try_from(fit(n, 32).as_str()).ok());
+                cid.redirecting = redirecting
+                    .as_ref()
+                    .and_then(|(n, _)| heapless::String::try_from(fit(n, 32).as_str()).ok());
                 line.caller = Some(cid);
+                line.redirect_reason = redirecting.and_then(|(_, r)| r).map(|r| fit(&r, 32));
                 self.offer(ch);
                 self.lines.get(&ch).is_some_and(|l| l.call.is_some())
             }
@@ -1088,6 +1099,7 @@ impl Switch {
             return;
         };
         let caller = line.caller.clone();
+        let line_redirect_reason = line.redirect_reason.clone();
         let id = self.new_call(ch, true, Some(Arc::clone(&handler)), None);
         if let Some(c) = self.calls.get_mut(&id) {
             c.state = State::Offered;
@@ -1096,6 +1108,7 @@ impl Switch {
                 c.view.caller = cid.number.as_ref().map(|n| n.to_string());
                 c.view.caller_name = cid.name.as_ref().map(|n| n.to_string());
                 c.view.called = cid.dialled.as_ref().map(|n| n.to_string());
+                c.view.redirecting = cid.redirecting.as_ref().map(|n| n.to_string());
             }
         }
         self.note(
@@ -1110,6 +1123,8 @@ impl Switch {
             "caller_name": caller.as_ref().and_then(|c| c.name.as_ref().map(|n| n.to_string())),
             "called": caller.as_ref().and_then(|c| c.dialled.as_ref().map(|n| n.to_string())),
             "withheld": caller.as_ref().is_some_and(|c| c.number_absent == Some(tipring_dsp::cid::Absence::Private)),
+            "redirecting": caller.as_ref().and_then(|c| c.redirecting.as_ref().map(|n| n.to_string())),
+            "redirect_reason": line_redirect_reason,
         })
         .to_string();
         if !self.attach(id, handler, &route.params) {
@@ -1146,6 +1161,7 @@ impl Switch {
             caller: None,
             caller_name: None,
             called: None,
+            redirecting: None,
             created_ms: self.wall(),
             answered_ms: None,
             ended_ms: None,

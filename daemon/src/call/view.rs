@@ -28,6 +28,10 @@ pub struct CallView {
     pub caller_name: Option<String>,
     /// Called number (outbound).
     pub called: Option<String>,
+    /// The number that forwarded the call to us (SIP `Diversion`, caller ID's redirecting
+    /// number), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirecting: Option<String>,
     /// Unix time, ms, when the call began.
     pub created_ms: u64,
     /// Unix time, ms, when it was answered.
