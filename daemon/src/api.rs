@@ -131,6 +131,11 @@ struct Originate {
     handler: Option<String>,
     #[serde(default)]
     params: Option<Value>,
+    /// The calling number to present (SIP: `From`).
+    caller: Option<String>,
+    /// Withhold the calling number (SIP: anonymous `From`, `Privacy: id`).
+    #[serde(default)]
+    withhold: bool,
 }
 
 async fn originate(State(s): State<Arc<Shared>>, b: Bytes) -> Result<Response, ApiError> {
@@ -161,7 +166,14 @@ async fn originate(State(s): State<Arc<Shared>>, b: Bytes) -> Result<Response, A
         _ => return Err(bad("give exactly one of \"channel\" or \"group\"")),
     };
     let id = sw
-        .originate(channel, req.to.as_deref(), req.handler.as_deref(), &params)
+        .originate_as(
+            channel,
+            req.to.as_deref(),
+            req.handler.as_deref(),
+            &params,
+            req.caller.as_deref(),
+            req.withhold,
+        )
         .map_err(|e| {
             use crate::call::SwitchError as E;
             let code = match e {

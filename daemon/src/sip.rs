@@ -1092,7 +1092,11 @@ impl Adapter {
                 }
                 self.release(slot);
             }
-            Command::Call(number) => {
+            Command::Call {
+                number,
+                caller,
+                withhold,
+            } => {
                 // A closing slot is free for the switch: its Hangup, were it coming, would
                 // have arrived before this order.
                 if self.slots[slot]
@@ -1123,13 +1127,17 @@ impl Adapter {
                     target: t.targets[0],
                     alternates: t.targets[1..].to_vec(),
                     request_uri: t.uri(Some(number.as_str())),
-                    from_user: t
-                        .auth
-                        .as_ref()
-                        .map_or_else(|| "tipring".to_string(), |a| a.username().to_string()),
+                    from_user: caller.map_or_else(
+                        || {
+                            t.auth
+                                .as_ref()
+                                .map_or_else(|| "tipring".to_string(), |a| a.username().to_string())
+                        },
+                        |c| c.as_str().to_string(),
+                    ),
                     from_name: None,
                     from_domain: Some(t.domain.clone()),
-                    withhold: false,
+                    withhold,
                     sdp: offer.render(),
                     auth: t.auth.clone(),
                 };

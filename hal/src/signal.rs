@@ -150,9 +150,18 @@ pub enum Command {
     /// Send digits in band (DTMF), after a [`Seize`](Command::Seize); completes with
     /// [`Signal::DialComplete`].
     Dial(Digits),
-    /// Digital and SIP channels: place a call to this number in one message (no dial tone);
-    /// the outcome is [`Signal::RemoteAnswer`] or [`Signal::RemoteHangup`].
-    Call(Digits),
+    /// Digital and SIP channels: place a call to `number` in one message (no dial tone);
+    /// the outcome is [`Signal::RemoteAnswer`] or [`Signal::RemoteHangup`]. `caller` is the
+    /// calling number to present (none: the trunk's own), `withhold` asks the network to
+    /// withhold it from the called party (SIP: anonymous `From`, `Privacy: id`).
+    Call {
+        /// The number called.
+        number: Digits,
+        /// The calling number presented.
+        caller: Option<Digits>,
+        /// Withhold the calling number.
+        withhold: bool,
+    },
 }
 
 impl Command {
@@ -166,7 +175,7 @@ impl Command {
             Command::Hangup(_) => "hang up",
             Command::Flash => "flash",
             Command::Dial(_) => "dial",
-            Command::Call(_) => "call",
+            Command::Call { .. } => "call",
         }
     }
 }

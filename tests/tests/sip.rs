@@ -391,3 +391,114 @@ fn diversion_and_asserted_identity_reach_the_call() {
     assert_eq!(c["caller_name"], "Front Desk", "{c}");
     assert_eq!(c["redirecting"], "4155550199", "{c}");
 }
+
+/// Reads datagrams on `sock` until an INVITE comes (a trunk's OPTIONS are skipped), answers
+/// it 486 Busy Here (so the call ends at once) and returns it.
+fn take_invite_and_refuse(sock: &std::net::UdpSocket) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 8192];
+    loop {
+        assert!(Instant::now() < deadline, "no INVITE from tipringd in 10 s");
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("INVITE ") {
+            continue;
+        }
+        let copy: String = text
+            .lines()
+            .filter(|l| {
+                ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+                    .iter()
+                    .any(|h| l.starts_with(h))
+            })
+            .map(|l| {
+                if l.starts_with("To:") {
+                    format!("{l};tag=busy1\r\n")
+                } else {
+                    format!("{l}\r\n")
+                }
+            })
+            .collect();
+        let busy = format!("SIP/2.0 486 Busy Here\r\n{copy}Content-Length: 0\r\n\r\n");
+        sock.send_to(busy.as_bytes(), from).expect("send 486");
+        return text;
+    }
+}
+
+/// A call out presents the `caller` the API asked for in `From`; with `withhold` the `From`
+/// is anonymous, the number goes in `P-Asserted-Identity` and `Privacy: id` asks the trunk
+/// to withhold it (RFC 3325 §9.1, RFC 3323). The trunk here is a plain UDP socket.
+#[test]
+fn calls_out_present_or_withhold_the_caller() {
+    let trunk = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
+    trunk
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("a timeout");
+    let trunk_addr = trunk.local_addr().expect("its address");
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(4);
+    let cfg = format!(
+        "{}\n[[sip.trunk]]\nname = \"pbx\"\nhost = \"{trunk_addr}\"\nkeepalive = 0\n",
+        config(sip_port, rtp_port)
+    );
+    let d = Daemon::start(&cfg, &[]);
+    // Channels: one sim phone, one sim trunk, then the SIP ones (3…6).
+    for (withhold, body) in [
+        (
+            false,
+            r#"{"channel": 3, "to": "2000", "caller": "4155550100"}"#,
+        ),
+        (
+            true,
+            r#"{"channel": 3, "to": "2000", "caller": "4155550100", "withhold": true}"#,
+        ),
+    ] {
+        // The channel may still be releasing the call before.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (code, reply) = loop {
+            let (code, reply) = http(&d.api, "POST", "/v1/calls", body);
+            if code != 409 || Instant::now() > deadline {
+                break (code, reply);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(code, 201, "{reply}");
+        let invite = take_invite_and_refuse(&trunk);
+        let header = |name: &str| {
+            invite
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(invite.starts_with("INVITE sip:2000@"), "{invite}");
+        if withhold {
+            assert!(
+                header("From:").contains("anonymous@anonymous.invalid"),
+                "{invite}"
+            );
+            assert!(
+                header("P-Asserted-Identity:").contains("4155550100"),
+                "{invite}"
+            );
+            assert_eq!(header("Privacy:").trim(), "Privacy: id", "{invite}");
+        } else {
+            assert!(header("From:").contains("sip:4155550100@"), "{invite}");
+            assert!(header("Privacy:").is_empty(), "{invite}");
+        }
+    }
+    // Both calls ended busy, with the caller in their records.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let cs = calls(&d.api);
+        let busy = cs.iter().filter(|c| c["outcome"] == "busy").count();
+        if busy == 2 {
+            assert!(cs.iter().all(|c| c["caller"] == "4155550100"), "{cs:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{cs:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

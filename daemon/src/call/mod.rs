@@ -178,6 +178,8 @@ struct Call {
     state: State,
     orig: Option<Orig>,
     number: Option<Digits>,
+    /// Outbound: the calling number to present, and whether to withhold it.
+    presentation: Presentation,
     instance: Option<Instance>,
     handler: Option<Arc<Handler>>,
     /// A handler's originate: (parent call, its op).
@@ -255,6 +257,15 @@ impl LineSender {
     pub fn send(&self, channel: ChannelId, event: LineEvent) {
         let _ = self.0.send((channel, event));
     }
+}
+
+/// What a call out presents as the calling number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Presentation {
+    /// The calling number (none: the channel's or trunk's own).
+    caller: Option<Digits>,
+    /// Ask the network to withhold it from the called party.
+    withhold: bool,
 }
 
 /// Signalling of channels that isn't carried by their media thread (SIP runs on the control
@@ -1186,6 +1197,7 @@ impl Switch {
                 },
                 orig: None,
                 number: None,
+                presentation: Presentation::default(),
                 instance: None,
                 handler,
                 parent,
@@ -1495,8 +1507,14 @@ impl Switch {
                 let parsed = parse_dest(&dest);
                 match parsed {
                     Ok((n, number)) => {
-                        match self.start_outbound(ChannelId(n), number, None, "{}", Some((id, op)))
-                        {
+                        match self.start_outbound(
+                            ChannelId(n),
+                            number,
+                            Presentation::default(),
+                            None,
+                            "{}",
+                            Some((id, op)),
+                        ) {
                             Ok(child) => {
                                 self.note(id, format!("calling channel {n} (call {})", child.0))
                             }
@@ -1607,6 +1625,24 @@ impl Switch {
         handler: Option<&str>,
         params: &str,
     ) -> Result<CallId, SwitchError> {
+        self.originate_as(channel, number, handler, params, None, false)
+    }
+
+    /// As [`Switch::originate`], presenting `caller` as the calling number (none: the
+    /// channel's own) and asking the network to withhold it when `withhold` (digital and
+    /// SIP channels; an analog line has no way to say either).
+    ///
+    /// # Errors
+    /// As [`Switch::originate`]; also a bad `caller`.
+    pub fn originate_as(
+        &mut self,
+        channel: u32,
+        number: Option<&str>,
+        handler: Option<&str>,
+        params: &str,
+        caller: Option<&str>,
+        withhold: bool,
+    ) -> Result<CallId, SwitchError> {
         if self.draining {
             return Err(SwitchError::Draining);
         }
@@ -1626,7 +1662,15 @@ impl Switch {
             ),
             None => None,
         };
-        let id = self.start_outbound(ChannelId(channel), number, h, params, None)?;
+        let caller = match caller {
+            Some(n) => Some(
+                Digits::parse(ChannelId(channel), n)
+                    .map_err(|e| SwitchError::BadNumber(n.to_string(), e.to_string()))?,
+            ),
+            None => None,
+        };
+        let presentation = Presentation { caller, withhold };
+        let id = self.start_outbound(ChannelId(channel), number, presentation, h, params, None)?;
         self.run(id);
         Ok(id)
     }
@@ -1635,6 +1679,7 @@ impl Switch {
         &mut self,
         ch: ChannelId,
         number: Option<Digits>,
+        presentation: Presentation,
         handler: Option<Arc<Handler>>,
         params: &str,
         parent: Option<(CallId, u64)>,
@@ -1675,7 +1720,9 @@ impl Switch {
         if let Some(c) = self.calls.get_mut(&id) {
             c.orig = Some(orig.clone());
             c.view.called = number.as_ref().map(|d| d.as_str().to_string());
+            c.view.caller = presentation.caller.as_ref().map(|d| d.as_str().to_string());
             c.number = number;
+            c.presentation = presentation;
         }
         if let Some(h) = handler
             && !self.attach(id, h, params)
@@ -1688,9 +1735,20 @@ impl Switch {
                 self.note(id, "ringing the phone");
             }
             Orig::Supervising { .. } => {
-                if let Some(n) = self.calls.get(&id).and_then(|c| c.number.clone()) {
+                if let Some((n, p)) = self
+                    .calls
+                    .get(&id)
+                    .and_then(|c| Some((c.number.clone()?, c.presentation.clone())))
+                {
                     self.note(id, format!("calling {}", n.as_str()));
-                    self.send(ch, MediaCommand::Line(Command::Call(n)));
+                    self.send(
+                        ch,
+                        MediaCommand::Line(Command::Call {
+                            number: n,
+                            caller: p.caller,
+                            withhold: p.withhold,
+                        }),
+                    );
                 }
             }
             _ => {

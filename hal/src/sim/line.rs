@@ -416,7 +416,7 @@ impl Line {
                     p.ringing_since = None;
                     Ok(())
                 }
-                Command::Seize | Command::Flash | Command::Dial(_) | Command::Call(_) => {
+                Command::Seize | Command::Flash | Command::Dial(_) | Command::Call { .. } => {
                     Err(unsupported(cmd.verb()))
                 }
             },
@@ -491,7 +491,9 @@ impl Line {
                     t.dialling = true;
                     Ok(())
                 }
-                Command::Ring | Command::RingOff | Command::Call(_) => Err(unsupported(cmd.verb())),
+                Command::Ring | Command::RingOff | Command::Call { .. } => {
+                    Err(unsupported(cmd.verb()))
+                }
             },
         }
     }
