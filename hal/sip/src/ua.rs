@@ -30,7 +30,11 @@
 //!
 //! **Extensions.** Our INVITEs say `Supported: 100rel, timer`: a reliable provisional
 //! (`Require: 100rel`, RFC 3262) is acknowledged with PRACK in the early dialog, once per
-//! `RSeq`. UPDATE (RFC 3311) is answered in early and confirmed dialogs; one with an offer
+//! `RSeq`. A caller whose INVITE requires `100rel` gets our 180/183 reliably (§3): with
+//! `Require: 100rel` and an `RSeq` (random start), resent at T1, 2·T1… until the PRACK whose
+//! `RAck` names it (another gets 481); a 2xx waits for the PRACK of a provisional that
+//! carried SDP; no PRACK within 64·T1 refuses the call with 504 and [`Event::Ended`]
+//! (cause 102). UPDATE (RFC 3311) is answered in early and confirmed dialogs; one with an offer
 //! reaches the application as [`Event::Reinvite`]. Session timers (RFC 4028, decided in
 //! [`crate::timer`]) are negotiated on every INVITE/UPDATE 2xx; as refresher the core sends
 //! UPDATE (re-INVITE with the last SDP when the peer lacks UPDATE) at half the interval, and
@@ -415,6 +419,29 @@ struct Call {
     unacked: Option<(String, u32)>,
     /// That 2xx carried our offer: the ACK carries the answer.
     offer_in_2xx: bool,
+    /// UAS: the INVITE required `100rel`: provisionals go reliably (RFC 3262 §3).
+    uas_100rel: bool,
+    /// UAS: the `RSeq` of our next reliable provisional.
+    next_rseq: u32,
+    /// UAS: the reliable provisional awaiting its PRACK.
+    reliable: Option<Reliable>,
+    /// UAS: the answer to send once that PRACK comes (the provisional carried SDP).
+    answer_after_prack: Option<String>,
+}
+
+/// A reliable provisional response of ours awaiting its PRACK (RFC 3262 §3).
+#[derive(Debug)]
+struct Reliable {
+    rseq: u32,
+    /// The INVITE's CSeq number, which the PRACK's `RAck` names.
+    cseq: u32,
+    bytes: Vec<u8>,
+    /// The next retransmission (ms) and the interval to it; none over TCP.
+    next: Option<(u64, u64)>,
+    /// No PRACK by then (64·T1 after the first send): the INVITE is refused with 504.
+    give_up: u64,
+    /// It carried SDP: our 2xx waits for its PRACK (§3).
+    sdp: bool,
 }
 
 /// A received re-INVITE or UPDATE offer the application has to answer.
@@ -515,6 +542,7 @@ enum Timer {
     ClientEnd(String),
     Reg(u32),
     Session(u64),
+    Reliable(u64),
 }
 
 /// The user agent core.
@@ -708,6 +736,7 @@ impl Ua {
                 Timer::ClientEnd(k) => self.client_end(&k, at),
                 Timer::Reg(r) => self.reg_due(RegRef(r), at),
                 Timer::Session(c) => self.session_due(CallRef(c), at),
+                Timer::Reliable(c) => self.reliable_due(CallRef(c), at),
             }
         }
     }
@@ -919,10 +948,11 @@ impl Ua {
 
     fn incoming_invite(&mut self, key: &str, source: SocketAddr, transport: Transport, m: Message) {
         // Extensions we don't support but the caller requires (RFC 3261 §8.2.2.3).
-        let unsupported: Vec<String> = m
-            .option_tags("Require")
+        let required = m.option_tags("Require");
+        let uas_100rel = required.iter().any(|t| t == "100rel");
+        let unsupported: Vec<String> = required
             .into_iter()
-            .filter(|t| t != "timer")
+            .filter(|t| t != "timer" && t != "100rel")
             .collect();
         if !unsupported.is_empty() {
             let r = Builder::response(&m.prep, 420, "Bad Extension", Some(&self.token()))
@@ -1002,6 +1032,8 @@ impl Ua {
             .collect();
         let to_value = m.header("To").unwrap_or_default().to_string();
         let local_seq = self.random() as u32 & 0x7fff_ffff;
+        // §7.1: the first RSeq is random, below 2**31.
+        let first_rseq = 1 + (self.random() as u32 & 0x3fff_ffff);
         self.dialogs
             .insert((m.call_id().to_string(), local_tag.clone()), call);
         if let Some(tx) = self.server.get_mut(key) {
@@ -1034,6 +1066,10 @@ impl Ua {
                 refreshing: false,
                 unacked: None,
                 offer_in_2xx: false,
+                uas_100rel,
+                next_rseq: first_rseq,
+                reliable: None,
+                answer_after_prack: None,
             },
         );
         self.events.push_back(Event::Incoming {
@@ -1198,8 +1234,26 @@ impl Ua {
                 }
                 self.events.push_back(Event::Reinvite { call, offer });
             }
-            // We never send reliable provisionals (RFC 3262 §3).
-            "PRACK" => self.reply(key, &m.prep, 481, "Call/Transaction Does Not Exist"),
+            // RFC 3262 §3: a PRACK whose RAck names our outstanding reliable provisional.
+            "PRACK" => {
+                let rack = m.header("RAck").and_then(parse_rack);
+                let matches = match (c.reliable.as_ref(), &rack) {
+                    (Some(r), Some((rseq, cseq, method))) => {
+                        *rseq == r.rseq && *cseq == r.cseq && method == "INVITE"
+                    }
+                    _ => false,
+                };
+                if !matches {
+                    self.reply(key, &m.prep, 481, "Call/Transaction Does Not Exist");
+                    return;
+                }
+                c.reliable = None;
+                let waiting = c.answer_after_prack.take();
+                self.reply(key, &m.prep, 200, "OK");
+                if let Some(sdp) = waiting {
+                    let _ = self.answer(call, &sdp);
+                }
+            }
             "INFO" => {
                 let digit = info_digit(&m);
                 self.reply(key, &m.prep, 200, "OK");
@@ -1263,15 +1317,89 @@ impl Ua {
         } else {
             (180, "Ringing")
         };
+        if c.reliable.is_some() {
+            // §3: no second reliable provisional before the first is acknowledged.
+            return Err(CommandError::WrongState(call.0, "ring before the PRACK"));
+        }
         let mut b = Builder::response(req, code, reason, Some(&c.local_tag))
             .header("Contact", &contact_at(self.cfg.local, "", c.transport));
+        let reliable = c.uas_100rel;
+        let rseq = c.next_rseq;
+        let cseq = req.header("CSeq").and_then(hdr::cseq).map_or(0, |c| c.0);
+        let transport = c.transport;
+        if reliable {
+            b = b
+                .header("Require", "100rel")
+                .header("RSeq", &rseq.to_string());
+        }
         if let Some(sdp) = early_sdp {
             b = b.body("application/sdp", sdp);
         }
         let key = key.clone();
         let bytes = b.build();
+        if reliable {
+            let (now, t1) = (self.now, self.cfg.t1_ms);
+            let give_up = now + 64 * t1;
+            let next = (!transport.reliable()).then_some((now + t1, t1));
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.next_rseq = rseq.wrapping_add(1);
+                c.reliable = Some(Reliable {
+                    rseq,
+                    cseq,
+                    bytes: bytes.clone(),
+                    next,
+                    give_up,
+                    sdp: early_sdp.is_some(),
+                });
+            }
+            if let Some((at, _)) = next {
+                self.schedule(at, Timer::Reliable(call.0));
+            }
+            self.schedule(give_up, Timer::Reliable(call.0));
+        }
         self.respond(&key, code, bytes);
         Ok(())
+    }
+
+    /// A reliable provisional's retransmission, or its end without PRACK (RFC 3262 §3:
+    /// retransmitted at T1, 2·T1, 4·T1…; after 64·T1 the INVITE is refused with 5xx).
+    fn reliable_due(&mut self, call: CallRef, at: u64) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(r) = c.reliable.as_mut() else {
+            return;
+        };
+        if at >= r.give_up {
+            c.reliable = None;
+            c.answer_after_prack = None;
+            self.finish_uas(call, 504, "Server Time-out", None, Some(102));
+            self.events.push_back(Event::Ended {
+                call,
+                cause: 102,
+                remote: true,
+            });
+            return;
+        }
+        let Some((due, interval)) = r.next else {
+            return;
+        };
+        if due != at {
+            return;
+        }
+        let next = at + 2 * interval;
+        r.next = Some((next, 2 * interval));
+        let (bytes, peer, transport) = (r.bytes.clone(), c.peer, c.transport);
+        let key = c.uas_invite.as_ref().map(|(k, _)| k.clone());
+        // Resent through the INVITE's server transaction, to where its responses go.
+        let to = key
+            .as_ref()
+            .and_then(|k| self.server.get(k))
+            .map_or(peer, |tx| tx.source);
+        self.send_on(to, transport, bytes);
+        if next < r_give_up(&self.calls, call) {
+            self.schedule(next, Timer::Reliable(call.0));
+        }
     }
 
     /// Answers an inbound call with 200 OK and `sdp`: the answer to the INVITE's offer, or,
@@ -1288,6 +1416,12 @@ impl Ua {
         else {
             return Err(CommandError::WrongState(call.0, "answer"));
         };
+        if c.reliable.as_ref().is_some_and(|r| r.sdp) {
+            // §3: no 2xx while a reliable provisional with SDP is unacknowledged.
+            c.answer_after_prack = Some(sdp.to_string());
+            return Ok(());
+        }
+        c.reliable = None;
         let mut b = Builder::response(req, 200, "OK", Some(&c.local_tag))
             .header("Contact", &contact_at(self.cfg.local, "", c.transport))
             .header("Allow", ALLOW)
@@ -1703,6 +1837,10 @@ impl Ua {
                 refreshing: false,
                 unacked: None,
                 offer_in_2xx: false,
+                uas_100rel: false,
+                next_rseq: 0,
+                reliable: None,
+                answer_after_prack: None,
             },
         );
         self.send_invite(call);
@@ -2577,4 +2715,21 @@ fn contact_at(local: SocketAddr, user: &str, t: Transport) -> String {
     } else {
         format!("<sip:{user}@{local}{param}>")
     }
+}
+
+/// `RAck: <rseq> <cseq> <method>` (RFC 3262 §7.2).
+fn parse_rack(v: &str) -> Option<(u32, u32, String)> {
+    let mut it = v.split_whitespace();
+    let rseq = it.next()?.parse().ok()?;
+    let cseq = it.next()?.parse().ok()?;
+    let method = it.next()?.to_string();
+    Some((rseq, cseq, method))
+}
+
+/// When a call's reliable provisional gives up (0: none).
+fn r_give_up(calls: &HashMap<CallRef, Call>, call: CallRef) -> u64 {
+    calls
+        .get(&call)
+        .and_then(|c| c.reliable.as_ref())
+        .map_or(0, |r| r.give_up)
 }
