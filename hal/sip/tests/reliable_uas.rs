@@ -169,16 +169,14 @@ fn no_prack_in_64_t1_refuses_the_call_with_504() {
     b.take();
     let mut sent = 0;
     let mut refused = None;
-    let mut now = 0;
     while let Some(t) = b.ua.poll_timeout() {
         if t > 40_000 {
             break;
         }
-        now = t;
         for m in b.at(t) {
             match m.code() {
                 Some(180) => sent += 1,
-                Some(504) => refused = Some(now),
+                Some(504) => refused = Some(t),
                 other => panic!("{other:?}"),
             }
         }
