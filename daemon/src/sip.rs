@@ -763,9 +763,12 @@ impl Adapter {
                 Event::Reinvite { call, offer } => self.reinvite(call, offer),
                 Event::Acked { call, sdp } => self.acked(call, sdp),
                 Event::Dtmf { call, digit } => {
-                    if let Some(slot) = self.by_call.get(&call).copied() {
-                        let ch = self.media.channel_of(slot);
-                        self.signal(ch, LineEvent::Signal(Signal::Digit(digit)));
+                    // SIP INFO: regenerated in band by the media shard, like RFC 4733
+                    // digits, so it is reported once and a bridged line hears it.
+                    if let Some(slot) = self.by_call.get(&call).copied()
+                        && let Err(e) = self.media.send(SlotCommand::Digit { slot, digit })
+                    {
+                        tracing::warn!(channel = %self.media.channel_of(slot), "SIP INFO digit {digit}: {e}");
                     }
                 }
                 Event::Registered { reg, expires } => {

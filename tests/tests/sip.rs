@@ -502,3 +502,118 @@ fn calls_out_present_or_withhold_the_caller() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The value of header `name` in a SIP message's text.
+fn header_of<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Sends `req` on `sock` every 500 ms until a final response to `method` comes; returns it.
+fn transact(sock: &std::net::UdpSocket, to: u16, req: &str, method: &str) -> String {
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut answered = false;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no final response to {method} in 10 s"
+        );
+        if !answered {
+            sock.send_to(req.as_bytes(), ("127.0.0.1", to))
+                .expect("send");
+        }
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let ours = header_of(&text, "CSeq").is_some_and(|c| c.ends_with(method));
+        if !text.starts_with("SIP/2.0 ") || !ours {
+            continue;
+        }
+        answered = true;
+        let code: u16 = text[8..11].parse().unwrap_or(0);
+        if code >= 200 {
+            return text;
+        }
+    }
+}
+
+/// Digits sent as SIP INFO (`application/dtmf-relay`) reach the IVR once each: the media
+/// shard regenerates them in band, like RFC 4733 digits, so the engine reports them (and a
+/// bridged line would hear them). The caller is a plain UDP socket: INVITE, ACK, four INFOs.
+#[test]
+fn sip_info_digits_reach_the_ivr_in_band() {
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(4);
+    let d = Daemon::start(&config(sip_port, rtp_port), &[]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("a timeout");
+    let me = sock.local_addr().expect("its address");
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        me.port() + 2
+    );
+    let from = format!("<sip:5551234@127.0.0.1>;tag=info1");
+    let invite = format!(
+        "INVITE sip:1000@127.0.0.1:{sip_port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-info-inv\r\nFrom: {from}\r\n\
+         To: <sip:1000@127.0.0.1>\r\nCall-ID: info-1@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:5551234@{me}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let ok = transact(&sock, sip_port, &invite, "INVITE");
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    let to = header_of(&ok, "To").expect("To").to_string();
+    let target = header_of(&ok, "Contact")
+        .and_then(|c| c.split('<').nth(1))
+        .and_then(|c| c.split('>').next())
+        .expect("a Contact URI")
+        .to_string();
+    let in_dialog = |method: &str, cseq: u32, extra: &str, body: &str| {
+        format!(
+            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-info-{cseq}\r\n\
+             From: {from}\r\nTo: {to}\r\nCall-ID: info-1@127.0.0.1\r\nCSeq: {cseq} {method}\r\n\
+             Max-Forwards: 70\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    sock.send_to(
+        in_dialog("ACK", 1, "", "").as_bytes(),
+        ("127.0.0.1", sip_port),
+    )
+    .expect("send ACK");
+    std::thread::sleep(Duration::from_millis(1000));
+    for (i, digit) in ['1', '2', '3', '4'].into_iter().enumerate() {
+        let info = in_dialog(
+            "INFO",
+            2 + i as u32,
+            "Content-Type: application/dtmf-relay\r\n",
+            &format!("Signal={digit}\r\nDuration=160\r\n"),
+        );
+        let r = transact(&sock, sip_port, &info, "INFO");
+        assert!(r.starts_with("SIP/2.0 200 "), "{r}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let cs = calls(&d.api);
+        let digits = cs
+            .iter()
+            .find(|c| c["direction"] == "inbound")
+            .map(|c| (c["digits"].clone(), digit_events(c).len()));
+        if let Some((ds, events)) = &digits
+            && *ds == serde_json::json!(["1234"])
+        {
+            assert_eq!(*events, 4, "each key press once: {cs:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{cs:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

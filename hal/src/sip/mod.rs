@@ -24,7 +24,8 @@
 //! * *Receive.* An RFC 4733 digit is regenerated as a clean in-band tone into the received
 //!   frame (the in-band copy the peer may also have sent is squelched by the receiver), so
 //!   the engine's detector reports it exactly once, and a bridged analog line or a recording
-//!   hears it.
+//!   hears it. A digit the signalling received (SIP INFO) comes as [`SlotCommand::Digit`]
+//!   and is regenerated the same way.
 //! * *Send.* When the peer accepts telephone-event, the frames to send pass a one-frame
 //!   delay line and a DTMF receiver; a tone found there (a handler's `SendDtmf`, or a digit
 //!   keyed on a bridged line) is sent as RFC 4733 events and the tone itself is squelched
@@ -131,6 +132,15 @@ pub enum SlotCommand {
     Stop {
         /// The slot.
         slot: usize,
+    },
+    /// A digit the peer signalled out of band another way (SIP INFO): regenerated in band
+    /// into the received audio like an RFC 4733 digit, so the engine reports it once and a
+    /// bridged line hears it. Ignored when the slot has no call.
+    Digit {
+        /// The slot.
+        slot: usize,
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
     },
 }
 
@@ -361,6 +371,10 @@ enum ToMedia {
     Stop {
         slot: usize,
     },
+    Digit {
+        slot: usize,
+        digit: char,
+    },
 }
 
 /// The control plane's handle: commands in, local addresses out.
@@ -416,7 +430,9 @@ impl SipMediaControl {
         self.collect();
         let slots = self.locals.len();
         let slot = match cmd {
-            SlotCommand::Start { slot, .. } | SlotCommand::Stop { slot } => slot,
+            SlotCommand::Start { slot, .. }
+            | SlotCommand::Stop { slot }
+            | SlotCommand::Digit { slot, .. } => slot,
         };
         if slot >= slots {
             return Err(SendError::NoSlot { slot, slots });
@@ -426,6 +442,7 @@ impl SipMediaControl {
                 self.running[slot] = None;
                 ToMedia::Stop { slot }
             }
+            SlotCommand::Digit { slot, digit } => ToMedia::Digit { slot, digit },
             SlotCommand::Start { slot, params } => {
                 let same = self.running[slot].is_some_and(|r| {
                     (r.codec, r.pt, r.event_pt, r.ssrc, r.ptime_ms)
@@ -714,6 +731,14 @@ impl SipMedia {
                     }
                 }
                 ToMedia::Stop { slot } => self.finish(slot),
+                ToMedia::Digit { slot, digit } => {
+                    if let Some(s) = self.slots.get_mut(slot)
+                        && s.call.is_some()
+                    {
+                        let mut utf8 = [0u8; 4];
+                        let _ = s.regen.queue_digits(digit.encode_utf8(&mut utf8));
+                    }
+                }
             }
         }
     }
