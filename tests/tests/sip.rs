@@ -558,7 +558,7 @@ fn sip_info_digits_reach_the_ivr_in_band() {
          m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
         me.port() + 2
     );
-    let from = format!("<sip:5551234@127.0.0.1>;tag=info1");
+    let from = "<sip:5551234@127.0.0.1>;tag=info1";
     let invite = format!(
         "INVITE sip:1000@127.0.0.1:{sip_port} SIP/2.0\r\n\
          Via: SIP/2.0/UDP {me};branch=z9hG4bK-info-inv\r\nFrom: {from}\r\n\
