@@ -174,8 +174,8 @@ pub struct JitterBuffer {
     /// Length of the last pull (one tick).
     tick: i64,
     ticks_since_shrink: i32,
-    /// Where on the clock the last pull ended.
-    pulled_to: Option<u64>,
+    /// Where on the clock the last pull ended (`u64::MAX`: no pull yet).
+    pulled_to: u64,
     /// Ticks to wait after a pitch analysis found nothing to cut: doubles on each such
     /// analysis (from [`SHRINK_RETRY_MIN`] to [`SHRINK_RETRY_MAX`]), back to the minimum
     /// after a cut.
@@ -201,7 +201,7 @@ impl JitterBuffer {
             target: limits.initial,
             tick: STEP_MAX as i64,
             ticks_since_shrink: 0,
-            pulled_to: None,
+            pulled_to: u64::MAX,
             shrink_retry: SHRINK_RETRY_MIN,
             plc: Plc::new(),
             counters: JitterCounters::default(),
@@ -363,15 +363,12 @@ impl JitterBuffer {
     /// late would add the gap to the delay, which only time-scaling (costly, one pitch
     /// period per tick) would take away again.
     pub fn pull(&mut self, now: u64, out: &mut [i16], squelch: &impl Squelch) -> Pulled {
-        if let Some(to) = self.pulled_to
-            && now > to
-            && self.synced
-        {
-            let gap = (now - to).min(i64::MAX as u64) as i64;
+        if self.pulled_to != u64::MAX && now > self.pulled_to && self.synced {
+            let gap = (now - self.pulled_to).min(i64::MAX as u64) as i64;
             self.play = self.play.saturating_add(gap);
             self.counters.skipped += gap as u64;
         }
-        self.pulled_to = Some(now + out.len() as u64);
+        self.pulled_to = now.saturating_add(out.len() as u64);
         let mut pulled = Pulled::default();
         let mut offset = 0u64;
         for chunk in out.chunks_mut(STEP_MAX) {
