@@ -275,8 +275,7 @@ fn sipp_back_to_back_calls_reuse_channels_cleanly() {
 }
 
 /// Sends one INVITE (PCMU, with `extra` header lines) from a plain UDP socket to tipringd's
-/// SIP port, again every 500 ms until something answers, as a UAC over UDP does (the SIP
-/// socket may open just after the API); returns the final response.
+/// SIP port (see [`transact`]); returns the final response.
 fn invite_final_response(sip_port: u16, call_id: &str, extra: &str) -> String {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
     let me = sock.local_addr().expect("its address");
@@ -295,29 +294,7 @@ fn invite_final_response(sip_port: u16, call_id: &str, extra: &str) -> String {
          Max-Forwards: 70\r\n{extra}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
         sdp.len()
     );
-    let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut answered = false;
-    loop {
-        assert!(Instant::now() < deadline, "no final response in 10 s");
-        if !answered {
-            sock.send_to(invite.as_bytes(), ("127.0.0.1", sip_port))
-                .expect("send the INVITE");
-        }
-        let Ok((n, _)) = sock.recv_from(&mut buf) else {
-            continue;
-        };
-        answered = true;
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-        let code: u16 = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("not a response: {text}"));
-        if code >= 200 {
-            return text;
-        }
-    }
+    transact(&sock, sip_port, &invite, "INVITE")
 }
 
 /// A call no route takes is refused with 480 and `Reason: Q.850;cause=20` (the switch takes
@@ -511,7 +488,9 @@ fn header_of<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Sends `req` on `sock` every 500 ms until a final response to `method` comes; returns it.
+/// Sends `req` on `sock` to tipringd's SIP port every 500 ms until something answers, as a
+/// UAC over UDP does (the SIP socket may open just after the API); returns the final
+/// response to `method`.
 fn transact(sock: &std::net::UdpSocket, to: u16, req: &str, method: &str) -> String {
     let mut buf = [0u8; 8192];
     let deadline = Instant::now() + Duration::from_secs(10);
