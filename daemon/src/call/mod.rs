@@ -405,10 +405,7 @@ impl Switch {
     }
 
     fn rtp_of(&self, channel: u32) -> Option<RtpView> {
-        self.rtp
-            .as_ref()?
-            .get(ChannelId(channel))
-            .map(RtpView::from)
+        self.rtp.as_ref()?.get(ChannelId(channel))
     }
 
     /// A live call's view, with its RTP figures.
@@ -1953,7 +1950,7 @@ impl Switch {
                 .as_ref()
                 .and_then(|b| b.get(ChannelId(c.view.channel)))
             {
-                c.view.rtp = Some(r.into());
+                c.view.rtp = Some(r);
             }
             c.view.cause = Some(u32::from(cause.0));
             c.view.cause_text = Some(cause.name().to_string());

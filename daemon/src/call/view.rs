@@ -56,65 +56,9 @@ pub struct CallView {
     pub rtp: Option<RtpView>,
 }
 
-/// A SIP call's RTP figures (RFC 3550 receiver statistics and what the peer's RTCP says).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RtpView {
-    /// `PCMU`, `PCMA` or `opus`.
-    pub codec: &'static str,
-    /// RTP packets sent.
-    pub packets_sent: u64,
-    /// RTP packets received.
-    pub packets_received: u64,
-    /// Packets lost from the peer (cumulative).
-    pub lost: i64,
-    /// Loss over our last report interval, percent.
-    pub loss_pct: f32,
-    /// Interarrival jitter of the peer's stream, ms.
-    pub jitter_ms: f32,
-    /// Round-trip time from RTCP, ms.
-    pub rtt_ms: Option<f32>,
-    /// Jitter-buffer delay, ms.
-    pub buffer_ms: f32,
-    /// Audio concealed for missing packets, ms.
-    pub concealed_ms: u64,
-    /// Packets that arrived too late to play.
-    pub late: u64,
-    /// The peer's report on our stream: loss percent.
-    pub remote_loss_pct: Option<f32>,
-    /// The peer's report on our stream: jitter, ms.
-    pub remote_jitter_ms: Option<f32>,
-    /// RTCP reports sent.
-    pub rtcp_sent: u64,
-    /// RTCP reports received.
-    pub rtcp_received: u64,
-    /// Digits received as RFC 4733 events.
-    pub digits_received: u64,
-    /// Digits sent as RFC 4733 events.
-    pub digits_sent: u64,
-}
-
-impl From<tipring_hal::sip::CallRtpStats> for RtpView {
-    fn from(s: tipring_hal::sip::CallRtpStats) -> Self {
-        RtpView {
-            codec: s.codec,
-            packets_sent: s.packets_sent,
-            packets_received: s.packets_received,
-            lost: s.lost,
-            loss_pct: s.loss_pct,
-            jitter_ms: s.jitter_ms,
-            rtt_ms: s.rtt_ms,
-            buffer_ms: s.delay_ms,
-            concealed_ms: s.concealed_ms,
-            late: s.late,
-            remote_loss_pct: s.remote_loss_pct,
-            remote_jitter_ms: s.remote_jitter_ms,
-            rtcp_sent: s.rtcp_sent,
-            rtcp_received: s.rtcp_received,
-            digits_received: s.digits_received,
-            digits_sent: s.digits_sent,
-        }
-    }
-}
+/// A SIP call's RTP figures (RFC 3550 receiver statistics and what the peer's RTCP says),
+/// as the media thread published them.
+pub type RtpView = tipring_hal::sip::CallRtpStats;
 
 /// One line of a call's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -187,8 +187,10 @@ pub struct SipMediaConfig {
 }
 
 /// A call's RTP figures, as last published by the media thread (about once a second, and
-/// when the call's media stops).
+/// when the call's media stops). With feature `serde` they serialize as the daemon's API
+/// shows them (`delay_ms` as `buffer_ms`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CallRtpStats {
     /// Codec name (`PCMU`, `PCMA`, `opus`).
     pub codec: &'static str,
@@ -205,6 +207,7 @@ pub struct CallRtpStats {
     /// Round-trip time from RTCP, ms.
     pub rtt_ms: Option<f32>,
     /// Jitter-buffer delay at the last pull, ms.
+    #[cfg_attr(feature = "serde", serde(rename = "buffer_ms"))]
     pub delay_ms: f32,
     /// Audio concealed for missing packets, ms.
     pub concealed_ms: u64,
