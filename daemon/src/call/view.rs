@@ -98,3 +98,42 @@ pub struct StreamEvent {
     /// What happened.
     pub event: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API's names for a SIP call's RTP figures (operators' scripts read them).
+    #[test]
+    fn rtp_figures_keep_their_api_names() {
+        let v = serde_json::to_value(RtpView {
+            codec: "PCMU",
+            delay_ms: 40.0,
+            ..Default::default()
+        })
+        .unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "codec",
+                "packets_sent",
+                "packets_received",
+                "lost",
+                "loss_pct",
+                "jitter_ms",
+                "rtt_ms",
+                "buffer_ms",
+                "concealed_ms",
+                "late",
+                "remote_loss_pct",
+                "remote_jitter_ms",
+                "rtcp_sent",
+                "rtcp_received",
+                "digits_received",
+                "digits_sent"
+            ]
+        );
+        assert_eq!(v["buffer_ms"], 40.0);
+    }
+}
