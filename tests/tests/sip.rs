@@ -596,3 +596,85 @@ fn sip_info_digits_reach_the_ivr_in_band() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// An ended call's record keeps the RTP figures the media thread published when the call's
+/// media stopped, not those of the moment the switch ended it (up to a second older): a
+/// caller sends exactly 30 packets in 0.6 s and hangs up; the record counts 29 (the first
+/// is on probation, RFC 3550 §A.1).
+#[test]
+fn an_ended_calls_rtp_figures_are_its_last() {
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(4);
+    let d = Daemon::start(&config(sip_port, rtp_port), &[]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("a timeout");
+    let me = sock.local_addr().expect("its address");
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("an RTP socket");
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        rtp.local_addr().expect("its address").port()
+    );
+    let from = "<sip:5551234@127.0.0.1>;tag=last1";
+    let invite = format!(
+        "INVITE sip:1000@127.0.0.1:{sip_port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-last-inv\r\nFrom: {from}\r\n\
+         To: <sip:1000@127.0.0.1>\r\nCall-ID: last-1@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:5551234@{me}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let ok = transact(&sock, sip_port, &invite, "INVITE");
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    let to = header_of(&ok, "To").expect("To").to_string();
+    let target = header_of(&ok, "Contact")
+        .and_then(|c| c.split('<').nth(1))
+        .and_then(|c| c.split('>').next())
+        .expect("a Contact URI")
+        .to_string();
+    let media_port: u16 = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|m| m.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the answer's media port");
+    let in_dialog = |method: &str, cseq: u32| {
+        format!(
+            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-last-{cseq}\r\n\
+             From: {from}\r\nTo: {to}\r\nCall-ID: last-1@127.0.0.1\r\nCSeq: {cseq} {method}\r\n\
+             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    sock.send_to(in_dialog("ACK", 1).as_bytes(), ("127.0.0.1", sip_port))
+        .expect("send ACK");
+    // The slot drains its socket when its media starts, at the media thread's next tick,
+    // which may come after the 200: start the media a little later.
+    std::thread::sleep(Duration::from_millis(100));
+    for k in 0..30u16 {
+        let mut p = vec![0x80, 0x00];
+        p.extend_from_slice(&(1000 + k).to_be_bytes());
+        p.extend_from_slice(&(u32::from(k) * 160).to_be_bytes());
+        p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        p.extend_from_slice(&[0xff; 160]);
+        rtp.send_to(&p, ("127.0.0.1", media_port))
+            .expect("send RTP");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let bye = transact(&sock, sip_port, &in_dialog("BYE", 2), "BYE");
+    assert!(bye.starts_with("SIP/2.0 200 "), "{bye}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let cs = calls(&d.api);
+        let c = cs.iter().find(|c| c["direction"] == "inbound");
+        if let Some(c) = c
+            && c["state"] == "ended"
+            && c["rtp"]["packets_received"] == 29
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{c:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

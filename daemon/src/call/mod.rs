@@ -1997,9 +1997,44 @@ impl Switch {
     pub fn calls(&self) -> Vec<CallView> {
         self.ended
             .iter()
-            .cloned()
+            .map(|v| self.ended_view(v))
             .chain(self.calls.values().map(|c| self.live_view(c)))
             .collect()
+    }
+
+    /// An ended call's view. Its RTP figures were taken when the switch ended it, which
+    /// can be before the media thread published the call's last ones (it does so when the
+    /// media stops): while the channel's figures are still this call's (same SSRC of
+    /// ours), the newer ones are shown.
+    ///
+    /// A call shorter than the first publication (about a second) ended with no figures;
+    /// it takes the channel's last ones when it is the channel's latest call and the
+    /// channel is idle (a later call's figures would come after a later record).
+    fn ended_view(&self, v: &CallView) -> CallView {
+        let mut v = v.clone();
+        let Some(now) = self.rtp_of(v.channel) else {
+            return v;
+        };
+        let newer = match v.rtp {
+            Some(old) => !old.last && now.ssrc == old.ssrc,
+            None => {
+                now.last
+                    && self
+                        .lines
+                        .get(&ChannelId(v.channel))
+                        .is_some_and(|l| l.call.is_none())
+                    && self
+                        .ended
+                        .iter()
+                        .rev()
+                        .find(|e| e.channel == v.channel)
+                        .is_some_and(|e| e.id == v.id)
+            }
+        };
+        if newer {
+            v.rtp = Some(now);
+        }
+        v
     }
 
     /// One call, live or ended.
@@ -2007,7 +2042,13 @@ impl Switch {
         self.calls
             .get(&CallId(id))
             .map(|c| self.live_view(c))
-            .or_else(|| self.ended.iter().rev().find(|v| v.id == id).cloned())
+            .or_else(|| {
+                self.ended
+                    .iter()
+                    .rev()
+                    .find(|v| v.id == id)
+                    .map(|v| self.ended_view(v))
+            })
     }
 
     /// Every channel.

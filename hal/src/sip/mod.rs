@@ -47,7 +47,7 @@ use crate::signal::{Command, Signal};
 use batch::{BATCH, MAX_DATAGRAM, Received};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use tipring_dsp::dtmf::{DtmfEvent, DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
 use tipring_rtp::{Codec, PayloadMap, ReceiverConfig, RxEvent, SenderConfig, Session, Ssrc};
 
@@ -225,6 +225,12 @@ pub struct CallRtpStats {
     pub digits_received: u64,
     /// Digits sent as RFC 4733 events.
     pub digits_sent: u64,
+    /// The SSRC we sent with: tells this call's figures from the next call's on the slot.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub ssrc: u32,
+    /// Published as the call's media stopped: these are the call's final figures.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub last: bool,
 }
 
 /// Fields of one slot's published statistics (f32 values stored as bits).
@@ -248,12 +254,14 @@ struct SlotStats {
     rtcp_received: AtomicU64,
     digits_received: AtomicU64,
     digits_sent: AtomicU64,
+    ssrc: AtomicU32,
+    last: AtomicBool,
 }
 
 const NONE_F32: u32 = u32::MAX;
 
 impl SlotStats {
-    fn publish(&self, codec: RtpCodec, s: &tipring_rtp::Stats) {
+    fn publish(&self, codec: RtpCodec, s: &tipring_rtp::Stats, ssrc: u32, last: bool) {
         let g = self.generation.load(Ordering::Relaxed);
         self.generation.store(g.wrapping_add(1), Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Release);
@@ -290,6 +298,8 @@ impl SlotStats {
         self.digits_received
             .store(u64::from(s.receiver.events.digits), Ordering::Relaxed);
         self.digits_sent.store(s.sender.digits, Ordering::Relaxed);
+        self.ssrc.store(ssrc, Ordering::Relaxed);
+        self.last.store(last, Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Release);
         self.generation.store(g.wrapping_add(2), Ordering::Release);
     }
@@ -325,6 +335,8 @@ impl SlotStats {
                 rtcp_received: self.rtcp_received.load(Ordering::Relaxed),
                 digits_received: self.digits_received.load(Ordering::Relaxed),
                 digits_sent: self.digits_sent.load(Ordering::Relaxed),
+                ssrc: self.ssrc.load(Ordering::Relaxed),
+                last: self.last.load(Ordering::Relaxed),
             };
             std::sync::atomic::fence(Ordering::Acquire);
             if self.generation.load(Ordering::Relaxed) == g {
@@ -678,7 +690,12 @@ impl SipMedia {
         };
         if let Some(call) = s.call.take() {
             if let Some(b) = self.board.get(slot) {
-                b.publish(call.codec, &call.session.stats());
+                b.publish(
+                    call.codec,
+                    &call.session.stats(),
+                    call.session.tx.config().ssrc.0,
+                    true,
+                );
             }
             // Cannot be full (sized for every session there can be); were it ever, the
             // session would be freed here, which is a delay, not an error.
@@ -912,7 +929,12 @@ impl Shard for SipMedia {
         if phase.is_multiple_of(STATS_TICKS)
             && let Some(b) = self.board.get(slot)
         {
-            b.publish(c.codec, &c.session.stats());
+            b.publish(
+                c.codec,
+                &c.session.stats(),
+                c.session.tx.config().ssrc.0,
+                false,
+            );
         }
         Ok(())
     }
