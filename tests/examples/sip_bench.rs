@@ -1330,11 +1330,13 @@ fn worst_whole_second(dates: &[f64], unit_s: f64) -> Option<f64> {
     counts.values().min().map(|&c| c as f64)
 }
 
-/// RTP counters of up to 10 calls spread over ids 1..=n, from the API.
+/// RTP counters of up to 10 calls among the last 1 000 of ids 1..=n (what the daemon keeps), from the API.
 fn sample_calls_rtp(d: &Daemon, n: u64) -> Value {
-    let step = (n / 10).max(1);
+    // The daemon keeps the last 1 000 ended calls: sample ten among those.
+    let first = n.saturating_sub(999).max(1);
+    let step = ((n - first.min(n)) / 10).max(1);
     let mut v = Vec::new();
-    let mut id = 1;
+    let mut id = first;
     while id <= n && v.len() < 10 {
         if let Ok(c) = http_json(d.api, &format!("/v1/calls/{id}"))
             && let Some(r) = c.get("rtp").filter(|r| !r.is_null())
