@@ -520,6 +520,91 @@ fn transact(sock: &std::net::UdpSocket, to: u16, req: &str, method: &str) -> Str
     }
 }
 
+/// A caller on a plain UDP socket with a call up: INVITE (PCMU to `rtp_port`), 200, ACK;
+/// then in-dialog requests.
+struct UdpCaller {
+    sock: std::net::UdpSocket,
+    sip_port: u16,
+    me: std::net::SocketAddr,
+    call_id: String,
+    from: String,
+    to: String,
+    target: String,
+    /// The answer's media port.
+    media_port: u16,
+}
+
+impl UdpCaller {
+    fn call(sip_port: u16, call_id: &str, rtp_port: u16) -> UdpCaller {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("a timeout");
+        let me = sock.local_addr().expect("its address");
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        );
+        let call_id = format!("{call_id}@127.0.0.1");
+        let from = format!("<sip:5551234@127.0.0.1>;tag=t-{call_id}");
+        let invite = format!(
+            "INVITE sip:1000@127.0.0.1:{sip_port} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {me};branch=z9hG4bK-{call_id}-inv\r\nFrom: {from}\r\n\
+             To: <sip:1000@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:5551234@{me}>\r\nMax-Forwards: 70\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        let ok = transact(&sock, sip_port, &invite, "INVITE");
+        assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+        let to = header_of(&ok, "To").expect("To").to_string();
+        let target = header_of(&ok, "Contact")
+            .and_then(|c| c.split('<').nth(1))
+            .and_then(|c| c.split('>').next())
+            .expect("a Contact URI")
+            .to_string();
+        let media_port = ok
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))
+            .and_then(|m| m.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .expect("the answer's media port");
+        let c = UdpCaller {
+            sock,
+            sip_port,
+            me,
+            call_id,
+            from,
+            to,
+            target,
+            media_port,
+        };
+        c.sock
+            .send_to(
+                c.request("ACK", 1, "", "").as_bytes(),
+                ("127.0.0.1", sip_port),
+            )
+            .expect("send ACK");
+        c
+    }
+
+    fn request(&self, method: &str, cseq: u32, extra: &str, body: &str) -> String {
+        let (me, from, to, target, call_id) =
+            (self.me, &self.from, &self.to, &self.target, &self.call_id);
+        format!(
+            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{call_id}-{cseq}\r\n\
+             From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
+             Max-Forwards: 70\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    /// Sends an in-dialog request and returns its final response.
+    fn send(&self, method: &str, cseq: u32, extra: &str, body: &str) -> String {
+        let req = self.request(method, cseq, extra, body);
+        transact(&self.sock, self.sip_port, &req, method)
+    }
+}
+
 /// Digits sent as SIP INFO (`application/dtmf-relay`) reach the IVR once each: the media
 /// shard regenerates them in band, like RFC 4733 digits, so the engine reports them (and a
 /// bridged line would hear them). The caller is a plain UDP socket: INVITE, ACK, four INFOs.
@@ -528,54 +613,15 @@ fn sip_info_digits_reach_the_ivr_in_band() {
     let sip_port = free_port_pair();
     let rtp_port = common::rtp_base(4);
     let d = Daemon::start(&config(sip_port, rtp_port), &[]);
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
-    sock.set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("a timeout");
-    let me = sock.local_addr().expect("its address");
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
-        me.port() + 2
-    );
-    let from = "<sip:5551234@127.0.0.1>;tag=info1";
-    let invite = format!(
-        "INVITE sip:1000@127.0.0.1:{sip_port} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {me};branch=z9hG4bK-info-inv\r\nFrom: {from}\r\n\
-         To: <sip:1000@127.0.0.1>\r\nCall-ID: info-1@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
-         Contact: <sip:5551234@{me}>\r\nMax-Forwards: 70\r\n\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
-    let ok = transact(&sock, sip_port, &invite, "INVITE");
-    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
-    let to = header_of(&ok, "To").expect("To").to_string();
-    let target = header_of(&ok, "Contact")
-        .and_then(|c| c.split('<').nth(1))
-        .and_then(|c| c.split('>').next())
-        .expect("a Contact URI")
-        .to_string();
-    let in_dialog = |method: &str, cseq: u32, extra: &str, body: &str| {
-        format!(
-            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-info-{cseq}\r\n\
-             From: {from}\r\nTo: {to}\r\nCall-ID: info-1@127.0.0.1\r\nCSeq: {cseq} {method}\r\n\
-             Max-Forwards: 70\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-    };
-    sock.send_to(
-        in_dialog("ACK", 1, "", "").as_bytes(),
-        ("127.0.0.1", sip_port),
-    )
-    .expect("send ACK");
+    let caller = UdpCaller::call(sip_port, "info-1", 40_000);
     std::thread::sleep(Duration::from_millis(1000));
     for (i, digit) in ['1', '2', '3', '4'].into_iter().enumerate() {
-        let info = in_dialog(
+        let r = caller.send(
             "INFO",
             2 + i as u32,
             "Content-Type: application/dtmf-relay\r\n",
             &format!("Signal={digit}\r\nDuration=160\r\n"),
         );
-        let r = transact(&sock, sip_port, &info, "INFO");
         assert!(r.starts_with("SIP/2.0 200 "), "{r}");
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -606,48 +652,10 @@ fn an_ended_calls_rtp_figures_are_its_last() {
     let sip_port = free_port_pair();
     let rtp_port = common::rtp_base(4);
     let d = Daemon::start(&config(sip_port, rtp_port), &[]);
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
-    sock.set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("a timeout");
-    let me = sock.local_addr().expect("its address");
     let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("an RTP socket");
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
-        rtp.local_addr().expect("its address").port()
-    );
-    let from = "<sip:5551234@127.0.0.1>;tag=last1";
-    let invite = format!(
-        "INVITE sip:1000@127.0.0.1:{sip_port} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {me};branch=z9hG4bK-last-inv\r\nFrom: {from}\r\n\
-         To: <sip:1000@127.0.0.1>\r\nCall-ID: last-1@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
-         Contact: <sip:5551234@{me}>\r\nMax-Forwards: 70\r\n\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
-    let ok = transact(&sock, sip_port, &invite, "INVITE");
-    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
-    let to = header_of(&ok, "To").expect("To").to_string();
-    let target = header_of(&ok, "Contact")
-        .and_then(|c| c.split('<').nth(1))
-        .and_then(|c| c.split('>').next())
-        .expect("a Contact URI")
-        .to_string();
-    let media_port: u16 = ok
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|m| m.split(' ').next())
-        .and_then(|p| p.parse().ok())
-        .expect("the answer's media port");
-    let in_dialog = |method: &str, cseq: u32| {
-        format!(
-            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-last-{cseq}\r\n\
-             From: {from}\r\nTo: {to}\r\nCall-ID: last-1@127.0.0.1\r\nCSeq: {cseq} {method}\r\n\
-             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-        )
-    };
-    sock.send_to(in_dialog("ACK", 1).as_bytes(), ("127.0.0.1", sip_port))
-        .expect("send ACK");
+    let local_rtp = rtp.local_addr().expect("its address").port();
+    let caller = UdpCaller::call(sip_port, "last-1", local_rtp);
+    let media_port = caller.media_port;
     // The slot drains its socket when its media starts, at the media thread's next tick,
     // which may come after the 200: start the media a little later.
     std::thread::sleep(Duration::from_millis(100));
@@ -662,7 +670,7 @@ fn an_ended_calls_rtp_figures_are_its_last() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let bye = transact(&sock, sip_port, &in_dialog("BYE", 2), "BYE");
+    let bye = caller.send("BYE", 2, "", "");
     assert!(bye.starts_with("SIP/2.0 200 "), "{bye}");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
