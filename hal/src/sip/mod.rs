@@ -523,7 +523,6 @@ fn session(slot: usize, p: &RtpParams) -> Result<Session, SendError> {
     Session::new(cfg, &format!("tipring-{:08x}@slot{slot}", p.ssrc)).map_err(|e| bad(e.to_string()))
 }
 
-/// Bytes of the largest datagram taken.
 /// Samples per frame (20 ms at 8 kHz).
 const FRAME: usize = 160;
 /// RTCP interval, ticks (5 s, RFC 3550 §6.2).
