@@ -11,7 +11,7 @@
 //! run.
 //!
 //! **Per tick** ([`Shard::read`]): every datagram waiting on the slot's RTP socket is taken
-//! in one non-blocking `recvmmsg` (module `batch`; slots without a call are not read at all)
+//! without blocking (module `udp`; slots without a call are not read at all)
 //! and pushed into the session; one frame is pulled out of its jitter buffer
 //! (concealed where packets are missing, squelched where telephone events cover in-band
 //! tones). [`Shard::write`] hands the frame the engine mixed to the session's sender and
@@ -35,7 +35,7 @@
 //! concealment, the peer's RTCP view) about once a second into a lock-free
 //! [`RtpStatsBoard`] that the API reads.
 
-mod batch;
+mod udp;
 
 use crate::audio::{AudioFormat, Encoding, FramePeriod};
 use crate::channel::{ChannelInfo, ChannelKind};
@@ -44,12 +44,12 @@ use crate::error::HalError;
 use crate::ids::ChannelId;
 use crate::shard::Shard;
 use crate::signal::{Command, Signal};
-use batch::{BATCH, MAX_DATAGRAM, Received};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use tipring_dsp::dtmf::{DtmfEvent, DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
 use tipring_rtp::{Codec, PayloadMap, ReceiverConfig, RxEvent, SenderConfig, Session, Ssrc};
+use udp::{BATCH, MAX_DATAGRAM, Received};
 
 /// The RTP payload a slot carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -574,7 +574,7 @@ pub struct SipMedia {
     commands: rtrb::Consumer<ToMedia>,
     trash: rtrb::Producer<Box<Session>>,
     board: Arc<[SlotStats]>,
-    /// Datagram buffers: [`batch::recv`] fills all of them; everything else uses the
+    /// Datagram buffers: [`udp::recv`] fills all of them; everything else uses the
     /// first.
     bufs: Box<[[u8; MAX_DATAGRAM]; BATCH]>,
     got: [Received; BATCH],
@@ -589,6 +589,7 @@ fn bind(addr: SocketAddr, slot: u32, what: &str) -> Result<UdpSocket, std::io::E
         )
     })?;
     sock.set_nonblocking(true)?;
+    udp::prepare(&sock)?;
     Ok(sock)
 }
 
@@ -768,9 +769,9 @@ impl SipMedia {
         let Some(c) = s.call.as_mut() else {
             return;
         };
-        // One system call takes everything waiting; a full batch means there may be more.
+        // Everything waiting; a full batch means there may be more.
         loop {
-            let n = batch::recv(&s.sock, &mut self.bufs, &mut self.got);
+            let n = udp::recv(&s.sock, &mut self.bufs, &mut self.got);
             for (r, buf) in self.got[..n].iter().zip(self.bufs.iter()) {
                 if r.truncated {
                     continue; // longer than any RTP packet we negotiate: not ours
@@ -914,7 +915,7 @@ impl Shard for SipMedia {
         while let Some(len) = c.session.tx.poll_packet(&mut self.bufs[0][..]) {
             if let Some(to) = c.remote {
                 // A failed send (no route, ICMP refused) loses this packet only.
-                let _ = s.sock.send_to(&self.bufs[0][..len], to);
+                let _ = udp::send(&s.sock, &self.bufs[0][..len], to);
             }
         }
         // RTCP and statistics, staggered across slots.
