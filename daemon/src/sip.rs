@@ -27,6 +27,7 @@ use tipring_sip::auth::{Algorithm, AuthFailure, ClientAuth, Verifier};
 use tipring_sip::sdp::{self, Capabilities, Codec, Negotiated};
 use tipring_sip::ua::{self, CallRef, Event, Outbound, RegRef, Registration, Transport, Ua};
 
+mod icmp;
 mod resolve;
 mod tcp;
 
@@ -273,6 +274,8 @@ struct Adapter {
     /// Warnings of refused calls: every channel busy, and overload.
     full_warning: Throttle,
     overload_warning: Throttle,
+    /// Per destination: a trunk down shows once per 10 s, and each trunk does.
+    unreachable_warnings: HashMap<SocketAddr, Throttle>,
     /// INVITEs waiting for a channel being released (see [`WAIT_FOR_CHANNEL_MS`]), with the
     /// time they give up.
     waiting: VecDeque<(CallRef, ua::Inbound, u64)>,
@@ -304,6 +307,12 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
     if let Err(e) = nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::RcvBuf, &RCVBUF)
     {
         tracing::warn!("SIP: cannot raise the UDP receive buffer to {RCVBUF} bytes: {e}");
+    }
+    // ICMP "unreachable" for a datagram we sent: a transport error (module `icmp`).
+    if let Err(e) = icmp::enable(&sock, local.is_ipv6()) {
+        tracing::warn!(
+            "SIP: cannot receive ICMP errors on {local} ({e}); a dead trunk address is only noticed by timeout"
+        );
     }
     let tcp = match tokio::net::TcpListener::bind(local).await {
         Ok(l) => Some(l),
@@ -461,6 +470,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
             .map(|s| MediaLoad::new(s, *cfg.max_media_load.get_ref())),
         full_warning: Throttle::default(),
         overload_warning: Throttle::default(),
+        unreachable_warnings: HashMap::new(),
         waiting: VecDeque::new(),
         start: Instant::now(),
         media_ip: external.ip(),
@@ -503,6 +513,9 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
                     a.ua.handle_datagram(now, from, &buf[..n]);
                 }
                 Err(e) => tracing::debug!("SIP socket: {e}"),
+            },
+            r = a.sock.ready(tokio::io::Interest::ERROR) => if r.is_ok() {
+                a.unreachable();
             },
             Some((i, targets)) = dns_rx.recv() => a.resolved(i, targets),
             acc = accept(tcp.as_ref()) => match acc {
@@ -620,6 +633,36 @@ impl Adapter {
                 }
                 Transport::Tcp => self.conns.send(t.to, t.bytes),
             }
+        }
+    }
+
+    /// Reads the ICMP errors queued on the socket and fails the transactions waiting on
+    /// the addresses they name.
+    fn unreachable(&mut self) {
+        let fd = &self.sock;
+        let got = fd.try_io(tokio::io::Interest::ERROR, || {
+            let v = icmp::drain(fd, 64);
+            if v.is_empty() {
+                Err(std::io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(v)
+            }
+        });
+        let Ok(list) = got else { return };
+        let now = self.now();
+        for u in list {
+            if self.unreachable_warnings.len() > 256 {
+                self.unreachable_warnings.clear(); // a flood of spoofed errors stays bounded
+            }
+            if let Some(left_out) = self.unreachable_warnings.entry(u.to).or_default().due() {
+                tracing::warn!(
+                    "SIP: {} is unreachable ({}): calls to it fail over to the trunk's next address or fail{}",
+                    u.to,
+                    u.errno.desc(),
+                    and_more(left_out)
+                );
+            }
+            self.ua.handle_transport_error(now, u.to, Transport::Udp);
         }
     }
 

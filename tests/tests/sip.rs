@@ -480,6 +480,59 @@ fn calls_out_present_or_withhold_the_caller() {
     }
 }
 
+/// A trunk whose address answers with ICMP "port unreachable" (nothing listens there):
+/// the call out fails at once with 503's cause 38 (network out of order), not after
+/// timer B's 32 s, and the log names the address.
+#[test]
+fn a_call_to_an_unreachable_trunk_fails_at_once() {
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a port nobody listens on once closed");
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(4);
+    let cfg = format!(
+        "{}\n[[sip.trunk]]\nname = \"pbx\"\nhost = \"{dead}\"\nkeepalive = 0\n",
+        config(sip_port, rtp_port)
+    );
+    let d = Daemon::start(&cfg, &[]);
+    let started = Instant::now();
+    let (code, reply) = http(
+        &d.api,
+        "POST",
+        "/v1/calls",
+        r#"{"channel": 3, "to": "2000"}"#,
+    );
+    assert_eq!(code, 201, "{reply}");
+    let record = loop {
+        let cs = calls(&d.api);
+        if let Some(c) = cs.iter().find(|c| c["state"] == "ended") {
+            break c.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the call did not fail within 10 s: {cs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(record["cause"], 38, "{record}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed only after {:?}: {record}",
+        started.elapsed()
+    );
+    let wanted = format!("{dead} is unreachable");
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains(&wanted)) {
+        match d.log.recv_timeout(Duration::from_secs(5)) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!(
+                "no log line names {dead}; the log said:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+}
+
 /// The value of header `name` in a SIP message's text.
 fn header_of<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
     msg.lines().find_map(|l| {

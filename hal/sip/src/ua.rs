@@ -6,7 +6,7 @@
 //! loop {
 //!     select! { datagram => ua.handle_datagram(now, from, &bytes),
 //!               tcp message (StreamFramer) => ua.handle_stream(now, from, prepared),
-//!               tcp connect refused => ua.handle_transport_error(now, to, Transport::Tcp),
+//!               tcp refused, ICMP unreachable => ua.handle_transport_error(now, to, transport),
 //!               sleep_until(ua.poll_timeout()) => ua.handle_timeout(now),
 //!               command => ua.answer(..) / ua.invite(..) / … }
 //!     while let Some(t) = ua.poll_transmit() { send t.bytes to t.to over t.transport }
@@ -1655,8 +1655,14 @@ impl Ua {
         self.client_timeout(key);
     }
 
-    /// Timer B/F, or a transport error: the transaction got no final response.
+    /// Timer B/F: the transaction got no final response (408, cause 102).
     fn client_timeout(&mut self, key: &str) {
+        self.client_failed(key, 408, 102);
+    }
+
+    /// The transaction ends without a final response: timer B/F (408, cause 102) or a
+    /// transport error (503, cause 38, RFC 3261 §8.1.3.1).
+    fn client_failed(&mut self, key: &str, code: u16, q850: u8) {
         let Some(tx) = self.client.remove(key) else {
             return;
         };
@@ -1680,15 +1686,21 @@ impl Ua {
                 if cancelled.is_none() {
                     self.events.push_back(Event::Failed {
                         call,
-                        code: 408,
-                        cause: 102,
+                        code,
+                        cause: q850,
                         retry_after: None,
                     });
                 }
             }
-            ClientOwner::Register(r) => {
-                self.reg_failed(r, 408, "no answer from the registrar".into())
-            }
+            ClientOwner::Register(r) => self.reg_failed(
+                r,
+                code,
+                if code == 408 {
+                    "no answer from the registrar".into()
+                } else {
+                    "the registrar is unreachable".into()
+                },
+            ),
             ClientOwner::Ping(id) => self.events.push_back(Event::PingTimeout { id }),
             ClientOwner::Refresh(call) => {
                 if self.calls.contains_key(&call) {
@@ -2382,9 +2394,10 @@ impl Ua {
     }
 
     /// Reports that messages to `to` over `transport` cannot be delivered (a refused or
-    /// broken TCP connection, RFC 3261 §18.4): the transactions waiting on `to` end as if
-    /// they had timed out, at once, so an INVITE fails over to its next address without
-    /// waiting for timer B.
+    /// broken TCP connection, an ICMP unreachable for a UDP datagram; RFC 3261 §18.4): the
+    /// transactions waiting on `to` end at once, so an INVITE fails over to its next address
+    /// without waiting for timer B, and one with no address left fails with 503 (cause 38,
+    /// network out of order).
     pub fn handle_transport_error(&mut self, now: u64, to: SocketAddr, transport: Transport) {
         self.now = now;
         let mut keys: Vec<String> = self
@@ -2395,7 +2408,7 @@ impl Ua {
             .collect();
         keys.sort();
         for k in keys {
-            self.client_timeout(&k);
+            self.client_failed(&k, 503, 38);
         }
     }
 

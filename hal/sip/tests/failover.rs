@@ -137,15 +137,48 @@ fn a_refused_tcp_connection_fails_over_at_once() {
     assert_eq!(next.to, addr(B));
     assert!(first_line(&next.bytes).starts_with("INVITE"));
     assert!(n.a.poll_event().is_none(), "nothing failed yet");
-    // Without alternates left, the error is the call's failure (408, cause 102).
+    // Without alternates left, the error is the call's failure: 503, cause 38 (network
+    // out of order), as RFC 3261 §8.1.3.1 treats a transport error.
     n.a.handle_transport_error(200, addr(B), Transport::Tcp);
     assert_eq!(
         n.a.poll_event(),
         Some(Event::Failed {
             call: ca,
-            code: 408,
-            cause: 102,
+            code: 503,
+            cause: 38,
             retry_after: None
         })
     );
+}
+
+#[test]
+fn an_icmp_unreachable_fails_a_udp_invite_over_at_once() {
+    let mut n = Net::new();
+    let ca = n.a.invite(
+        0,
+        Outbound {
+            target: addr(DEAD),
+            alternates: vec![addr(B)],
+            ..outbound()
+        },
+    );
+    let first = n.a.poll_transmit().unwrap();
+    assert_eq!((first.to, first.transport), (addr(DEAD), Transport::Udp));
+    // An error for another address, or another transport, changes nothing.
+    n.a.handle_transport_error(50, addr(B), Transport::Udp);
+    n.a.handle_transport_error(60, addr(DEAD), Transport::Tcp);
+    assert!(n.a.poll_transmit().is_none());
+    assert!(n.a.poll_event().is_none());
+    // Port unreachable from DEAD: the INVITE goes to B now, not after timer B.
+    n.a.handle_transport_error(100, addr(DEAD), Transport::Udp);
+    let next = n.a.poll_transmit().unwrap();
+    assert_eq!(next.to, addr(B));
+    assert!(first_line(&next.bytes).starts_with("INVITE"));
+    // B answers: the call goes on there, and a late error for DEAD does not touch it.
+    run(&mut n, 1_000);
+    let cb = incoming(&n.ev_b);
+    n.b.reject(cb, 486, "Busy Here", None, None).unwrap();
+    n.a.handle_transport_error(1_100, addr(DEAD), Transport::Udp);
+    run(&mut n, 1_000);
+    assert!(matches!(n.ev_a[..], [Event::Failed { call, code: 486, .. }] if call == ca));
 }
