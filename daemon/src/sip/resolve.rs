@@ -1,7 +1,8 @@
 //! Trunk addresses (RFC 3263 §4): `address:port` as given; `name:port` through the system
 //! resolver (A/AAAA); a bare `name` through SRV (`_sip._udp.name` or `_sip._tcp.name`) asked
-//! of the resolv.conf name servers with the sans-IO [`tipring_sip::dns`] codec, falling back
-//! to the name's addresses on port 5060. The result is the list calls fail over along.
+//! of the resolv.conf name servers with the sans-IO [`tipring_sip::dns`] codec (over UDP,
+//! and again over TCP when the answer comes back truncated), falling back to the name's
+//! addresses on port 5060. The result is the list calls fail over along.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -137,8 +138,33 @@ async fn srv(server: SocketAddr, name: &str, id: u16) -> Result<dns::Answer, dns
         match dns::parse(&buf[..n], id) {
             // Someone else's datagram: keep waiting for ours.
             Err(dns::DnsError::Malformed("id")) => continue,
+            // Too many records for a datagram (a trunk with many SRV targets): the same
+            // question over TCP (RFC 7766 §5).
+            Err(dns::DnsError::Truncated) => {
+                return tokio::time::timeout_at(deadline + QUERY_TIMEOUT, srv_tcp(server, &q, id))
+                    .await
+                    .map_err(|_| dns::DnsError::Server(254))?;
+            }
             r => return r,
         }
+    }
+}
+
+/// The query `q` (id `id`) asked of `server` over TCP.
+async fn srv_tcp(server: SocketAddr, q: &[u8], id: u16) -> Result<dns::Answer, dns::DnsError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = |_| dns::DnsError::Server(255);
+    let frame = dns::tcp_frame(q).ok_or(dns::DnsError::Malformed("query too long"))?;
+    let mut conn = tokio::net::TcpStream::connect(server).await.map_err(io)?;
+    conn.write_all(&frame).await.map_err(io)?;
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).await.map_err(io)?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut buf).await.map_err(io)?;
+    match dns::parse(&buf, id) {
+        // TC over TCP makes no sense: the answer is unusable either way.
+        Err(dns::DnsError::Truncated) => Err(dns::DnsError::Malformed("truncated over TCP")),
+        r => r,
     }
 }
 
@@ -146,47 +172,96 @@ async fn srv(server: SocketAddr, name: &str, id: u16) -> Result<dns::Answer, dns
 mod tests {
     use super::*;
 
-    /// A name server on loopback answering SRV for `_sip._udp.pbx.test` with two targets:
-    /// `b.pbx.test` (priority 10, with glue 127.0.0.2) and `localhost` (priority 20, no glue:
-    /// the system resolver finds it); NXDOMAIN for anything else.
-    async fn server() -> SocketAddr {
+    /// The answer to query `q`: SRV for `_sip._udp.pbx.test` with two targets, `b.pbx.test`
+    /// (priority 10, with glue 127.0.0.2) and `localhost` (priority 20, no glue: the system
+    /// resolver finds it); NXDOMAIN for anything else. `tc` sets the truncation flag and
+    /// leaves the records out, as a server does when they do not fit a datagram.
+    fn srv_answer(q: &[u8], tc: bool) -> Vec<u8> {
+        let mut r = q.to_vec();
+        r[2] |= 0x80;
+        if !q.windows(3).any(|w| w == b"pbx") || !q.windows(4).any(|w| w == b"_udp") {
+            r[3] |= 3;
+        } else if tc {
+            r[2] |= 0x02;
+        } else {
+            r[7] = 2; // two answers
+            r[11] = 1; // one additional
+            let rec = |r: &mut Vec<u8>, t: u16, data: &[u8]| {
+                r.extend_from_slice(&[0xc0, 12]);
+                r.extend_from_slice(&t.to_be_bytes());
+                r.extend_from_slice(&[0, 1, 0, 0, 0, 120]);
+                r.extend_from_slice(&(data.len() as u16).to_be_bytes());
+                r.extend_from_slice(data);
+            };
+            // `_sip._udp.pbx.test` is at 12; "pbx.test" at 12 + 5 + 5 = 22.
+            rec(&mut r, 33, &[0, 10, 0, 1, 0x13, 0xc5, 1, b'b', 0xc0, 22]);
+            rec(
+                &mut r,
+                33,
+                &[
+                    0, 20, 0, 1, 0x13, 0xc6, 9, b'l', b'o', b'c', b'a', b'l', b'h', b'o', b's',
+                    b't', 0,
+                ],
+            );
+            r.extend_from_slice(&[1, b'b', 0xc0, 22]);
+            r.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 2]);
+        }
+        r
+    }
+
+    /// A name server on loopback answering with [`srv_answer`] over UDP (truncated when
+    /// `tc`) and, when `tcp`, in full over TCP on the same port.
+    async fn server_with(tc: bool, tcp: bool) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let at = sock.local_addr().unwrap();
         tokio::spawn(async move {
             let mut buf = [0u8; 512];
             while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-                let q = &buf[..n];
-                let mut r = q.to_vec();
-                r[2] |= 0x80;
-                if !q.windows(3).any(|w| w == b"pbx") || !q.windows(4).any(|w| w == b"_udp") {
-                    r[3] |= 3;
-                } else {
-                    r[7] = 2; // two answers
-                    r[11] = 1; // one additional
-                    let rec = |r: &mut Vec<u8>, t: u16, data: &[u8]| {
-                        r.extend_from_slice(&[0xc0, 12]);
-                        r.extend_from_slice(&t.to_be_bytes());
-                        r.extend_from_slice(&[0, 1, 0, 0, 0, 120]);
-                        r.extend_from_slice(&(data.len() as u16).to_be_bytes());
-                        r.extend_from_slice(data);
-                    };
-                    // `_sip._udp.pbx.test` is at 12; "pbx.test" at 12 + 5 + 5 = 22.
-                    rec(&mut r, 33, &[0, 10, 0, 1, 0x13, 0xc5, 1, b'b', 0xc0, 22]);
-                    rec(
-                        &mut r,
-                        33,
-                        &[
-                            0, 20, 0, 1, 0x13, 0xc6, 9, b'l', b'o', b'c', b'a', b'l', b'h', b'o',
-                            b's', b't', 0,
-                        ],
-                    );
-                    r.extend_from_slice(&[1, b'b', 0xc0, 22]);
-                    r.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 2]);
-                }
-                let _ = sock.send_to(&r, from).await;
+                let _ = sock.send_to(&srv_answer(&buf[..n], tc), from).await;
             }
         });
+        if tcp {
+            let l = tokio::net::TcpListener::bind(at).await.unwrap();
+            tokio::spawn(async move {
+                while let Ok((mut c, _)) = l.accept().await {
+                    let mut len = [0u8; 2];
+                    if c.read_exact(&mut len).await.is_err() {
+                        continue;
+                    }
+                    let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    if c.read_exact(&mut q).await.is_err() {
+                        continue;
+                    }
+                    let a = srv_answer(&q, false);
+                    let _ = c.write_all(&(a.len() as u16).to_be_bytes()).await;
+                    let _ = c.write_all(&a).await;
+                }
+            });
+        }
         at
+    }
+
+    async fn server() -> SocketAddr {
+        server_with(false, false).await
+    }
+
+    #[tokio::test]
+    async fn a_truncated_answer_is_asked_again_over_tcp() {
+        let ns = server_with(true, true).await;
+        let t = resolve("pbx.test", Transport::Udp, &[ns], || 7)
+            .await
+            .unwrap();
+        assert_eq!(t.addrs[0], "127.0.0.2:5061".parse().unwrap());
+        assert_eq!(t.ttl, Some(60));
+        // No TCP at that server: the truncated answer is not used as if it were complete
+        // (it would read as "no SRV records"); the next server answers.
+        let udp_only = server_with(true, false).await;
+        let full = server().await;
+        let t = resolve("pbx.test", Transport::Udp, &[udp_only, full], || 7)
+            .await
+            .unwrap();
+        assert_eq!(t.addrs[0], "127.0.0.2:5061".parse().unwrap());
     }
 
     #[tokio::test]

@@ -85,6 +85,20 @@ pub enum DnsError {
     /// The server failed (SERVFAIL, REFUSED…), with its response code.
     #[error("DNS: server error (rcode {0})")]
     Server(u8),
+    /// The answer did not fit a UDP datagram (TC set): ask again over TCP (RFC 7766 §5),
+    /// framing the query with [`tcp_frame`].
+    #[error("DNS: answer truncated; ask over TCP")]
+    Truncated,
+}
+
+/// `query` framed for TCP: its length as two bytes, then the query (RFC 1035 §4.2.2). The
+/// answer comes back framed the same way; [`parse`] reads what follows the length.
+pub fn tcp_frame(query: &[u8]) -> Option<Vec<u8>> {
+    let len = u16::try_from(query.len()).ok()?;
+    let mut f = Vec::with_capacity(query.len() + 2);
+    f.extend_from_slice(&len.to_be_bytes());
+    f.extend_from_slice(query);
+    Some(f)
 }
 
 /// A query for `name`'s `rtype` records with id `id` (recursion desired), or `None` when
@@ -212,7 +226,7 @@ pub fn parse(resp: &[u8], id: u16) -> Result<Answer, DnsError> {
         return Err(DnsError::Malformed("not a response"));
     }
     if flags & 0x0200 != 0 {
-        return Err(DnsError::Malformed("truncated"));
+        return Err(DnsError::Truncated);
     }
     match (flags & 0x000f) as u8 {
         0 => {}
@@ -382,6 +396,9 @@ mod tests {
         let mut nx = answer(&q, &[]);
         nx[3] |= 3;
         assert_eq!(parse(&nx, 9), Err(DnsError::NoSuchName));
+        let mut tc = answer(&q, &[(&[0xc0, 12], 1, vec![1, 2, 3, 4])]);
+        tc[2] |= 0x02;
+        assert_eq!(parse(&tc, 9), Err(DnsError::Truncated));
         for n in 0..q.len() + 10 {
             let mut r = answer(&q, &[(&[0xc0, 12], 1, vec![1, 2, 3, 4])]);
             r.truncate(n);
@@ -413,6 +430,15 @@ mod tests {
             firsts[usize::from(o[0].target == "b")] += 1;
         }
         assert!(firsts[0] > 950, "weight 99 first nearly always: {firsts:?}");
+    }
+
+    #[test]
+    fn tcp_frames_carry_the_length_first() {
+        let q = query(7, "_sip._tcp.example.com", RecordType::Srv).unwrap();
+        let f = tcp_frame(&q).unwrap();
+        assert_eq!(usize::from(u16::from_be_bytes([f[0], f[1]])), q.len());
+        assert_eq!(&f[2..], &q[..]);
+        assert!(tcp_frame(&vec![0; 70_000]).is_none());
     }
 
     #[test]
