@@ -951,6 +951,13 @@ impl Adapter {
                 return;
             }
         }
+        // A PBX that challenges everything may challenge our BYE too.
+        if let Some(auth) = trunk
+            .and_then(|i| self.trunks.get(i))
+            .and_then(|t| t.auth.clone())
+        {
+            self.ua.set_dialog_auth(call, auth);
+        }
         self.place(call, info);
     }
 

@@ -28,6 +28,13 @@
 //! **Failover and redirects.** An INVITE answered 503 or 408, or not at all, goes to the
 //! next of [`Outbound::alternates`] (a trunk's SRV/A addresses, RFC 3263 §4.3).
 //!
+//! **Digest.** A 401/407 to our INVITE or REGISTER is answered with the trunk's
+//! credentials, at most twice. So is one to our requests inside a dialog (BYE, session
+//! refresh, PRACK), which some PBXs and carrier proxies challenge too: the request goes
+//! again with the next CSeq, a new branch and `Authorization`/`Proxy-Authorization`. A call
+//! out has its trunk's credentials; the adapter gives an inbound call its trunk's with
+//! [`Ua::set_dialog_auth`].
+//!
 //! **Extensions.** Our INVITEs say `Supported: 100rel, timer`: a reliable provisional
 //! (`Require: 100rel`, RFC 3262) is acknowledged with PRACK in the early dialog, once per
 //! `RSeq`. A caller whose INVITE requires `100rel` gets our 180/183 reliably (§3): with
@@ -427,6 +434,9 @@ struct Call {
     reliable: Option<Reliable>,
     /// UAS: the answer to send once that PRACK comes (the provisional carried SDP).
     answer_after_prack: Option<String>,
+    /// Credentials for a challenge to our requests inside the dialog (BYE, refreshes,
+    /// PRACK, INFO): the trunk's, for a call out or [`Ua::set_dialog_auth`].
+    dialog_auth: Option<ClientAuth>,
 }
 
 /// A reliable provisional response of ours awaiting its PRACK (RFC 3262 §3).
@@ -505,6 +515,9 @@ enum ClientOwner {
 #[derive(Debug)]
 struct ClientTxn {
     owner: ClientOwner,
+    /// An in-dialog request: the credentials to answer a 401/407 with, and how many
+    /// challenges this request (through its resends) has answered.
+    auth: Option<(ClientAuth, u8)>,
     invite: bool,
     dest: SocketAddr,
     transport: Transport,
@@ -1070,6 +1083,7 @@ impl Ua {
                 next_rseq: first_rseq,
                 reliable: None,
                 answer_after_prack: None,
+                dialog_auth: None,
             },
         );
         self.events.push_back(Event::Incoming {
@@ -1594,6 +1608,14 @@ impl Ua {
             None
         };
         let transport = Transport::of_message(&request);
+        let auth = match owner {
+            ClientOwner::Bye(c) | ClientOwner::Refresh(c) | ClientOwner::Prack(c) => self
+                .calls
+                .get(&c)
+                .and_then(|c| c.dialog_auth.clone())
+                .map(|a| (a, 0)),
+            _ => None,
+        };
         self.send_on(dest, transport, request.clone());
         // Timers A/E run on unreliable transports only (§17.1.1.2, §17.1.2.2).
         let retransmit = (!transport.reliable()).then_some((now + t1, t1));
@@ -1601,6 +1623,7 @@ impl Ua {
             branch.clone(),
             ClientTxn {
                 owner,
+                auth,
                 invite,
                 dest,
                 transport,
@@ -1770,6 +1793,9 @@ impl Ua {
             }
             self.schedule(now + hold, Timer::ClientEnd(branch.clone()));
         }
+        if (code == 401 || code == 407) && self.dialog_challenge(&branch, code, &m) {
+            return;
+        }
         match owner {
             ClientOwner::Invite(call) => self.invite_response(call, code, &m),
             ClientOwner::Register(r) => self.reg_response(r, code, &m),
@@ -1808,6 +1834,7 @@ impl Ua {
         let first = out.request_uri.to_ascii_lowercase();
         let local_sdp = Some(out.sdp.clone());
         let transport = Transport::of_uri(&out.request_uri);
+        let dialog_auth = out.auth.clone();
         self.calls.insert(
             call,
             Call {
@@ -1853,6 +1880,7 @@ impl Ua {
                 next_rseq: 0,
                 reliable: None,
                 answer_after_prack: None,
+                dialog_auth,
             },
         );
         self.send_invite(call);
@@ -2258,6 +2286,63 @@ impl Ua {
         Some((branch, dest, b.build()))
     }
 
+    /// A 401/407 to a request of ours inside a dialog (BYE, a refresh, PRACK): sends it
+    /// again with credentials, a new branch and the next CSeq, at most twice per request.
+    /// Returns whether it did (the challenge is then not the request's outcome).
+    fn dialog_challenge(&mut self, branch: &str, code: u16, m: &Message) -> bool {
+        let Some(tx) = self.client.get(branch) else {
+            return false;
+        };
+        let Some((auth, round)) = tx.auth.clone() else {
+            return false;
+        };
+        let (owner, dest, transport) = (tx.owner, tx.dest, tx.transport);
+        let request = tx.request.clone();
+        let call = match owner {
+            ClientOwner::Bye(c) | ClientOwner::Refresh(c) | ClientOwner::Prack(c) => c,
+            _ => return false,
+        };
+        let (ch_name, cred_name) = if code == 401 {
+            ("WWW-Authenticate", "Authorization")
+        } else {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        };
+        let Some(ch) = m.header(ch_name).and_then(Challenge::parse) else {
+            return false;
+        };
+        if round >= 2 {
+            return false;
+        }
+        // The CSeq goes on from the dialog's; a call already forgotten (our BYE) goes on
+        // from the request's own.
+        let Ok(sent) = msg::parse(&request, &self.cfg.limits) else {
+            return false;
+        };
+        let (seq, method) = sent.cseq();
+        let method = method.to_string();
+        let uri = sent.uri().unwrap_or_default().to_string();
+        let seq = match self.calls.get_mut(&call) {
+            Some(c) => {
+                c.local_seq = c.local_seq.max(seq) + 1;
+                c.local_seq
+            }
+            None => seq + 1,
+        };
+        let mut auth = auth;
+        let cnonce = self.token();
+        let value = auth.authorize(&ch, &method, &uri, &cnonce);
+        let new_branch = self.branch();
+        let via = self.via(&new_branch, transport);
+        let Some(bytes) = reauthorized(&request, &via, seq, &method, (cred_name, &value)) else {
+            return false;
+        };
+        self.start_client(new_branch.clone(), owner, dest, bytes, method == "INVITE");
+        if let Some(t) = self.client.get_mut(&new_branch) {
+            t.auth = Some((auth, round + 1));
+        }
+        true
+    }
+
     fn bye(&mut self, call: CallRef, q850: u8) {
         let reason = cause::reason_header(q850);
         if let Some((branch, dest, bytes)) =
@@ -2409,6 +2494,15 @@ impl Ua {
         keys.sort();
         for k in keys {
             self.client_failed(&k, 503, 38);
+        }
+    }
+
+    /// Gives a call the credentials to answer a challenge to our requests inside its dialog
+    /// (a PBX that challenges the BYE of a call it sent us). A call out has its trunk's
+    /// already ([`Outbound::auth`]).
+    pub fn set_dialog_auth(&mut self, call: CallRef, auth: ClientAuth) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.dialog_auth = Some(auth);
         }
     }
 
@@ -2632,6 +2726,47 @@ impl Message {
 
 /// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): the INVITE's Request-URI, top
 /// Via, From, Call-ID, CSeq number and Route, with the response's To.
+/// `request` (one we built: `Name: value` lines) sent again: its `Via` replaced by `via`,
+/// its `CSeq` by `seq method`, earlier credentials of `cred.0` dropped and `cred` added.
+fn reauthorized(
+    request: &[u8],
+    via: &str,
+    seq: u32,
+    method: &str,
+    cred: (&str, &str),
+) -> Option<Vec<u8>> {
+    let split = request.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&request[..split]).ok()?;
+    let body = &request[split + 4..];
+    let mut lines = head.split("\r\n");
+    let mut out = String::with_capacity(request.len() + cred.1.len() + 64);
+    out.push_str(lines.next()?);
+    out.push_str("\r\n");
+    let mut via_done = false;
+    for line in lines {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("Via") && !via_done {
+            via_done = true;
+            out.push_str("Via: ");
+            out.push_str(via);
+        } else if name.eq_ignore_ascii_case("CSeq") {
+            out.push_str(&format!("CSeq: {seq} {method}"));
+        } else if name.eq_ignore_ascii_case(cred.0) {
+            continue;
+        } else {
+            out.push_str(line);
+        }
+        out.push_str("\r\n");
+    }
+    out.push_str(cred.0);
+    out.push_str(": ");
+    out.push_str(cred.1);
+    out.push_str("\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    Some(bytes)
+}
+
 fn ack_for(invite: &Prepared, resp: &Message) -> Vec<u8> {
     let uri = invite.start.split(' ').nth(1).unwrap_or_default();
     let mut b = Builder::request("ACK", uri)
