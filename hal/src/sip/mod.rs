@@ -25,7 +25,8 @@
 //!   frame (the in-band copy the peer may also have sent is squelched by the receiver), so
 //!   the engine's detector reports it exactly once, and a bridged analog line or a recording
 //!   hears it. A digit the signalling received (SIP INFO) comes as [`SlotCommand::Digit`]
-//!   and is regenerated the same way.
+//!   and is regenerated the same way. A key press the peer sends both ways (INFO and RFC
+//!   4733, within 500 ms) is regenerated once.
 //! * *Send.* When the peer accepts telephone-event, the frames to send pass a one-frame
 //!   delay line and a DTMF receiver; a tone found there (a handler's `SendDtmf`, or a digit
 //!   keyed on a bridged line) is sent as RFC 4733 events and the tone itself is squelched
@@ -548,6 +549,9 @@ struct Call {
     events: bool,
     /// The start of the last digit regenerated in band.
     regenerated: Option<u32>,
+    /// The last digit regenerated: which, whether it came by SIP INFO (else RFC 4733),
+    /// and when (media clock), so that a key press sent both ways counts once.
+    last_digit: Option<(char, bool, u64)>,
     /// Frames to keep squelching the send path.
     squelch: u8,
 }
@@ -676,6 +680,26 @@ pub fn build(cfg: &SipMediaConfig) -> Result<(SipMedia, SipMediaControl), std::i
     ))
 }
 
+/// How long after a digit came one way (RFC 4733 or SIP INFO) the same digit coming the
+/// other way is taken for the same key press, in 8 kHz samples (500 ms). Phones that send
+/// both send them within tens of milliseconds; a person pressing a key twice needs a pause
+/// between the presses, and a second press sent both ways is again one digit.
+const DUPLICATE_WINDOW: u64 = 4_000;
+
+/// Whether `digit`, arriving by INFO (`info`) or RFC 4733 at `now`, is a key press of its
+/// own (and records it), or the other way's copy of the last one.
+fn first_copy(last: &mut Option<(char, bool, u64)>, digit: char, info: bool, now: u64) -> bool {
+    if let Some((d, was_info, at)) = *last
+        && d == digit
+        && was_info != info
+        && now.saturating_sub(at) < DUPLICATE_WINDOW
+    {
+        return false;
+    }
+    *last = Some((digit, info, now));
+    true
+}
+
 impl SipMedia {
     /// The media clock: 8 kHz samples since start.
     fn now(&self) -> u64 {
@@ -736,6 +760,7 @@ impl SipMedia {
                         symmetric,
                         events,
                         regenerated: None,
+                        last_digit: None,
                         squelch: 0,
                     });
                 }
@@ -752,8 +777,10 @@ impl SipMedia {
                 }
                 ToMedia::Stop { slot } => self.finish(slot),
                 ToMedia::Digit { slot, digit } => {
+                    let now = self.now();
                     if let Some(s) = self.slots.get_mut(slot)
-                        && s.call.is_some()
+                        && let Some(c) = s.call.as_mut()
+                        && first_copy(&mut c.last_digit, digit, true, now)
                     {
                         let mut utf8 = [0u8; 4];
                         let _ = s.regen.queue_digits(digit.encode_utf8(&mut utf8));
@@ -851,8 +878,10 @@ impl Shard for SipMedia {
                     };
                     if c.regenerated != Some(start) {
                         c.regenerated = Some(start);
-                        let mut utf8 = [0u8; 4];
-                        let _ = s.regen.queue_digits(digit.encode_utf8(&mut utf8));
+                        if first_copy(&mut c.last_digit, digit, false, now) {
+                            let mut utf8 = [0u8; 4];
+                            let _ = s.regen.queue_digits(digit.encode_utf8(&mut utf8));
+                        }
                     }
                 }
                 if !s.regen.is_idle() {
