@@ -741,12 +741,20 @@ impl SipMedia {
                     symmetric,
                 } => {
                     self.finish(slot);
+                    let now = self.now();
                     let Some(s) = self.slots.get_mut(slot) else {
                         let _ = self.trash.push(session);
                         continue;
                     };
-                    // Drain what is left on the sockets so the call starts clean.
-                    while s.sock.recv_from(&mut self.bufs[0][..]).is_ok() {}
+                    // What waited on the port while the slot had no call is stale (the last
+                    // call's peer still sending) and is dropped, except what the new peer
+                    // already sent: it answers our 200 at once, up to a tick before this.
+                    let mut session = session;
+                    while let Ok((n, from)) = s.sock.recv_from(&mut self.bufs[0][..]) {
+                        if Some(from) == remote {
+                            let _ = session.rx.push(now, &self.bufs[0][..n]);
+                        }
+                    }
                     while s.rtcp.recv_from(&mut self.bufs[0][..]).is_ok() {}
                     if let Some(b) = self.board.get(slot) {
                         b.clear();
