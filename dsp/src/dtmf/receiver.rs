@@ -50,8 +50,8 @@
 //! Cost: 24 Goertzel updates per sample plus a little work per hop; see `tipring dsp bench`.
 //! On x86-64 CPUs with AVX2 and FMA (detected at run time) the Goertzel loop runs in a build of
 //! the same code for those features, about twice as fast; results can differ from the portable
-//! build in the last bits of a float, never in a test's outcome. State is about 1.5 kB and
-//! nothing allocates.
+//! build in the last bits of a float, never in a test's outcome. State is about 1.7 kB (the
+//! fixed tables, 1.1 kB more, are one copy shared by every receiver) and nothing allocates.
 
 use super::{COL_HZ, KEYPAD, ROW_HZ};
 use crate::level::dbm0_to_power;
@@ -216,10 +216,11 @@ enum State {
     Digit(u8),
 }
 
-/// The DTMF receiver. See the [module docs](self).
-#[derive(Debug, Clone)]
-pub struct DtmfRx {
-    // Fixed per configuration.
+/// The analysis's fixed tables. They depend only on the DTMF frequencies, so every receiver
+/// shares one copy: a media thread running thousands of receivers keeps this kilobyte in
+/// cache instead of reading a copy per receiver from memory every hop.
+#[derive(Debug)]
+struct Tables {
     fac: [f32; LANES],
     cosw: [f32; LANES],
     sinw: [f32; LANES],
@@ -228,6 +229,49 @@ pub struct DtmfRx {
     rot: [[C32; LANES]; NSUB],
     /// `e^{-j·2π·f_k·40/8000}`: removes the nominal phase advance per hop.
     adv: [C32; 8],
+}
+
+/// The eight DTMF frequencies, rows then columns, Hz.
+fn tones() -> [f64; 8] {
+    core::array::from_fn(|k| f64::from(if k < 4 { ROW_HZ[k] } else { COL_HZ[k - 4] }))
+}
+
+impl Tables {
+    fn new() -> Tables {
+        let tones = tones();
+        let mut fac = [0f32; LANES];
+        let mut cosw = [0f32; LANES];
+        let mut sinw = [0f32; LANES];
+        let mut rot = [[C32::default(); LANES]; NSUB];
+        for l in 0..LANES {
+            // Lanes 0..8 on the tones, 8..16 one bin below, 16..24 one bin above.
+            let f = tones[l % 8] + [0.0, -BIN_HZ, BIN_HZ][l / 8];
+            let w = TAU * f / FS;
+            fac[l] = (2.0 * w.cos()) as f32;
+            cosw[l] = w.cos() as f32;
+            sinw[l] = w.sin() as f32;
+            for (k, r) in rot.iter_mut().enumerate() {
+                r[l] = C32::from_polar(-w * (HOP * k + HOP - 1) as f64);
+            }
+        }
+        let adv = core::array::from_fn(|k| C32::from_polar(-TAU * tones[k] * HOP as f64 / FS));
+        Tables {
+            fac,
+            cosw,
+            sinw,
+            rot,
+            adv,
+        }
+    }
+}
+
+static TABLES: std::sync::LazyLock<Tables> = std::sync::LazyLock::new(Tables::new);
+
+/// The DTMF receiver. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct DtmfRx {
+    // Fixed per configuration.
+    t: &'static Tables,
     min_power: f32,
     min_window_power: f32,
     twist_lo: f32,
@@ -302,24 +346,7 @@ impl DtmfRx {
         check("begin_hops", f32::from(cfg.begin_hops), 2.0, 20.0)?;
         check("end_hops", f32::from(cfg.end_hops), 2.0, 40.0)?;
 
-        let tones: [f64; 8] =
-            core::array::from_fn(|k| f64::from(if k < 4 { ROW_HZ[k] } else { COL_HZ[k - 4] }));
-        let mut fac = [0f32; LANES];
-        let mut cosw = [0f32; LANES];
-        let mut sinw = [0f32; LANES];
-        let mut rot = [[C32::default(); LANES]; NSUB];
-        for l in 0..LANES {
-            // Lanes 0..8 on the tones, 8..16 one bin below, 16..24 one bin above.
-            let f = tones[l % 8] + [0.0, -BIN_HZ, BIN_HZ][l / 8];
-            let w = TAU * f / FS;
-            fac[l] = (2.0 * w.cos()) as f32;
-            cosw[l] = w.cos() as f32;
-            sinw[l] = w.sin() as f32;
-            for (k, r) in rot.iter_mut().enumerate() {
-                r[l] = C32::from_polar(-w * (HOP * k + HOP - 1) as f64);
-            }
-        }
-        let adv = core::array::from_fn(|k| C32::from_polar(-TAU * tones[k] * HOP as f64 / FS));
+        let tones = tones();
         let per_hz = (TAU * HOP as f64 / FS) as f32; // radians per hop per Hz
         let t = cfg.freq_tolerance_pct / 100.0;
         let tol_hop = core::array::from_fn(|k| t * tones[k] as f32 * per_hz);
@@ -330,11 +357,7 @@ impl DtmfRx {
         });
         let min_power = dbm0_to_power(cfg.min_level_dbm0);
         Ok(Self {
-            fac,
-            cosw,
-            sinw,
-            rot,
-            adv,
+            t: &TABLES,
             min_power,
             min_window_power: 2.0 * min_power * 0.5,
             twist_lo: 10f32.powf(-cfg.max_normal_twist_db / 10.0),
@@ -462,7 +485,7 @@ impl DtmfRx {
     #[inline]
     #[allow(unsafe_code)] // the receiver's one unsafe call, see the SAFETY note
     fn accumulate(&mut self, x: &[i16]) {
-        let fac = &self.fac;
+        let fac = &self.t.fac;
         let (s1, s2, e) = (&mut self.s1, &mut self.s2, &mut self.energy);
         #[cfg(target_arch = "x86_64")]
         if self.simd {
@@ -479,8 +502,8 @@ impl DtmfRx {
         let slot = &mut self.y[self.head];
         for l in 0..LANES {
             slot[l] = C32 {
-                re: self.s1[l] - self.cosw[l] * self.s2[l],
-                im: self.sinw[l] * self.s2[l],
+                re: self.s1[l] - self.t.cosw[l] * self.s2[l],
+                im: self.t.sinw[l] * self.s2[l],
             };
         }
         self.e_sub[self.head] = self.energy;
@@ -522,7 +545,7 @@ impl DtmfRx {
         let mut x = [C32::default(); LANES];
         for k in 0..NSUB {
             let y = &self.y[(self.head + k) % NSUB];
-            let r = &self.rot[k];
+            let r = &self.t.rot[k];
             for l in 0..LANES {
                 let p = y[l].mul(r[l]);
                 x[l].re += p.re;
@@ -558,8 +581,8 @@ impl DtmfRx {
             return None;
         }
         // Frequency from the phase advance.
-        let ar = h[r].mul_conj(prev[r]).mul(self.adv[r]);
-        let ac = h[c].mul_conj(prev[c]).mul(self.adv[c]);
+        let ar = h[r].mul_conj(prev[r]).mul(self.t.adv[r]);
+        let ac = h[c].mul_conj(prev[c]).mul(self.t.adv[c]);
         let dr = ar.im.atan2(ar.re);
         let dc = ac.im.atan2(ac.re);
         if dr.abs() > self.tol_hop[r] || dc.abs() > self.tol_hop[c] {
