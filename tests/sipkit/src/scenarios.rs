@@ -188,3 +188,23 @@ pub fn peer_uac_call(remote: SocketAddr, hangup_after: Duration) -> Sipp {
 pub fn peer_uas_options() -> Sipp {
     Sipp::new(scenario("peer_uas_options.xml"))
 }
+
+/// `uac_100rel.xml`: calls `remote` requiring `100rel` (RFC 3262), checks the 180 is
+/// reliable (`Require: 100rel`, `RSeq`), waits for the INVITE's 200, then sends the PRACK
+/// for the 180 and the ACK, expects 200 to the PRACK, and hangs up `hold` after the ACK.
+/// Logs "180 RSeq: N" and "<step> at <ms>" lines.
+pub fn uac_100rel(remote: SocketAddr, hold: Duration) -> Sipp {
+    Sipp::new(scenario("uac_100rel.xml"))
+        .remote(remote)
+        .service(CALLED)
+        .caller(CALLER)
+        .key("hold_ms", hold.as_millis())
+}
+
+/// `uas_183_100rel.xml`: answers an INVITE (which must support `100rel`) with a reliable
+/// 183 and SDP (`Require: 100rel`, `RSeq: 1`), checks the PRACK's `RAck` against the
+/// INVITE's CSeq (a wrong one is fatal), answers the PRACK and then the INVITE, and hangs
+/// up `hold` after the ACK. Logs "PRACK RAck: …" and "<step> at <ms>" lines.
+pub fn uas_183_100rel(hold: Duration) -> Sipp {
+    Sipp::new(scenario("uas_183_100rel.xml")).key("hold_ms", hold.as_millis())
+}
