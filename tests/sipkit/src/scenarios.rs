@@ -208,3 +208,32 @@ pub fn uac_100rel(remote: SocketAddr, hold: Duration) -> Sipp {
 pub fn uas_183_100rel(hold: Duration) -> Sipp {
     Sipp::new(scenario("uas_183_100rel.xml")).key("hold_ms", hold.as_millis())
 }
+
+/// `uac_session_refresh.xml`: calls `remote` asking for a 90 s session timer refreshed by
+/// the far end (`refresher=uas`; `Allow` lists UPDATE when `allow_update`), checks the
+/// 200 agrees, waits up to 60 s for the refresh (UPDATE or re-INVITE), answers it, and
+/// hangs up. Logs "refresh: UPDATE"/"refresh: INVITE", the SDP o= lines of a re-INVITE
+/// and of the 200, and "<step> at <ms>" lines. Give it a timeout above a minute.
+pub fn uac_session_refresh(remote: SocketAddr, allow_update: bool) -> Sipp {
+    let allow = if allow_update {
+        "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
+    } else {
+        "INVITE, ACK, CANCEL, BYE, OPTIONS"
+    };
+    Sipp::new(scenario("uac_session_refresh.xml"))
+        .remote(remote)
+        .service(CALLED)
+        .caller(CALLER)
+        .key("allow", allow)
+}
+
+/// `uac_session_expiry.xml`: calls `remote` taking on the refreshes of a 90 s session
+/// timer (`refresher=uac`), checks the 200 agrees, never refreshes, and waits up to 95 s
+/// for the far end's BYE. Logs "BYE Reason: …" and "<step> at <ms>" lines. Give it a
+/// timeout above 95 s.
+pub fn uac_session_expiry(remote: SocketAddr) -> Sipp {
+    Sipp::new(scenario("uac_session_expiry.xml"))
+        .remote(remote)
+        .service(CALLED)
+        .caller(CALLER)
+}
