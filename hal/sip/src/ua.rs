@@ -434,6 +434,9 @@ struct Call {
     reliable: Option<Reliable>,
     /// UAS: the answer to send once that PRACK comes (the provisional carried SDP).
     answer_after_prack: Option<String>,
+    /// UAS: a reliable provisional without SDP that our 2xx overtook (§3 allows it): its
+    /// `RSeq` and the INVITE's CSeq, so that its PRACK, arriving after the 2xx, gets 200.
+    overtaken: Option<(u32, u32)>,
     /// Credentials for a challenge to our requests inside the dialog (BYE, refreshes,
     /// PRACK, INFO): the trunk's, for a call out or [`Ua::set_dialog_auth`].
     dialog_auth: Option<ClientAuth>,
@@ -1083,6 +1086,7 @@ impl Ua {
                 next_rseq: first_rseq,
                 reliable: None,
                 answer_after_prack: None,
+                overtaken: None,
                 dialog_auth: None,
             },
         );
@@ -1251,13 +1255,18 @@ impl Ua {
             // RFC 3262 §3: a PRACK whose RAck names our outstanding reliable provisional.
             "PRACK" => {
                 let rack = m.header("RAck").and_then(parse_rack);
-                let matches = match (c.reliable.as_ref(), &rack) {
-                    (Some(r), Some((rseq, cseq, method))) => {
-                        *rseq == r.rseq && *cseq == r.cseq && method == "INVITE"
+                let names = |want: Option<(u32, u32)>| match (want, &rack) {
+                    (Some((rs, cs)), Some((rseq, cseq, method))) => {
+                        *rseq == rs && *cseq == cs && method == "INVITE"
                     }
                     _ => false,
                 };
-                if !matches {
+                if names(c.overtaken) {
+                    c.overtaken = None;
+                    self.reply(key, &m.prep, 200, "OK");
+                    return;
+                }
+                if !names(c.reliable.as_ref().map(|r| (r.rseq, r.cseq))) {
                     self.reply(key, &m.prep, 481, "Call/Transaction Does Not Exist");
                     return;
                 }
@@ -1435,7 +1444,9 @@ impl Ua {
             c.answer_after_prack = Some(sdp.to_string());
             return Ok(());
         }
-        c.reliable = None;
+        // An unacknowledged provisional without SDP stops being resent; its PRACK may
+        // still come, after our 2xx.
+        c.overtaken = c.reliable.take().map(|r| (r.rseq, r.cseq));
         let mut b = Builder::response(req, 200, "OK", Some(&c.local_tag))
             .header("Contact", &contact_at(self.cfg.local, "", c.transport))
             .header("Allow", ALLOW)
@@ -1880,6 +1891,7 @@ impl Ua {
                 next_rseq: 0,
                 reliable: None,
                 answer_after_prack: None,
+                overtaken: None,
                 dialog_auth,
             },
         );

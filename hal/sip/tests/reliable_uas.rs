@@ -130,6 +130,38 @@ fn a_required_100rel_gets_a_reliable_180_until_the_prack() {
     assert_eq!((fin[0].code(), fin[0].cseq().1), (Some(200), "INVITE"));
 }
 
+/// §3 lets our 2xx overtake a reliable 180 without SDP; the caller's PRACK for it then
+/// comes after the 2xx and must still get 200 (a 481 there made callers drop the call they
+/// had just been answered on). The 180 is no longer resent.
+#[test]
+fn a_prack_after_the_answer_to_a_180_without_sdp_gets_200() {
+    let mut b = Callee::new();
+    let (call, inv) = offered(&mut b, true);
+    b.ua.ringing(call, None).unwrap();
+    let r180 = b.take()[0].clone();
+    let rseq: u32 = r180.header("RSeq").unwrap().parse().unwrap();
+    b.ua.answer(call, &answer_for(&inv)).unwrap();
+    let fin = b.take();
+    assert_eq!((fin[0].code(), fin[0].cseq().1), (Some(200), "INVITE"));
+    let r200 = fin[0].clone();
+    // A wrong RAck is still refused; the right one is answered, once.
+    b.ua.handle_datagram(
+        100,
+        addr(A),
+        &prack(&r200, &format!("{} 10 INVITE", rseq + 1), "z9hG4bKq0"),
+    );
+    assert_eq!(b.take()[0].code(), Some(481));
+    b.ua.handle_datagram(
+        150,
+        addr(A),
+        &prack(&r200, &format!("{rseq} 10 INVITE"), "z9hG4bKq1"),
+    );
+    let ok = b.take();
+    assert_eq!((ok[0].code(), ok[0].cseq().1), (Some(200), "PRACK"));
+    // No 180 comes again (the 200 to the INVITE is resent on timer G until the ACK).
+    assert!(b.at(2_000).iter().all(|m| m.code() != Some(180)));
+}
+
 #[test]
 fn an_answer_waits_for_the_prack_of_a_183_with_sdp() {
     let mut b = Callee::new();
