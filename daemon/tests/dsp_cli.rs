@@ -345,3 +345,73 @@ fn gen_tone_then_progress() {
     }
     std::fs::remove_dir_all(d).unwrap();
 }
+
+/// `tipring dsp echo`: the echo of FAR (5 ms late, 10 dB down, a little smeared) is taken
+/// out of NEAR; OUT is as long as NEAR even where FAR is shorter; a tail it does not cover
+/// is refused with exit status 2.
+#[test]
+fn echo_cancels_the_echo_of_far_in_near() {
+    use tipring_dsp::synth::SpeechLike;
+    let d = dir();
+    let (far_p, near_p, out_p) = (d.join("far.wav"), d.join("near.wav"), d.join("out.wav"));
+    let mut s = SpeechLike::new(7, -15.0);
+    let far: Vec<i16> = (0..6 * 8000)
+        .map(|_| tipring_dsp::osc::sat_i16(s.next_sample()))
+        .collect();
+    // NEAR runs 0.5 s past FAR.
+    let echo = |i: usize| -> f32 {
+        let at = |k: usize| {
+            i.checked_sub(k)
+                .and_then(|j| far.get(j))
+                .map_or(0.0, |v| f32::from(*v))
+        };
+        0.25 * at(40) + 0.12 * at(41) - 0.06 * at(43)
+    };
+    let near: Vec<i16> = (0..far.len() + 4000)
+        .map(|i| echo(i).round() as i16)
+        .collect();
+    tipringd::wav::write(&far_p, &far).unwrap();
+    tipringd::wav::write(&near_p, &near).unwrap();
+    let got = lines(&tipring(&[
+        "dsp",
+        "echo",
+        "--tail-ms",
+        "32",
+        "--far",
+        p(&far_p),
+        "--near",
+        p(&near_p),
+        "--out",
+        p(&out_p),
+        "--no-nlp",
+    ]));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["samples"], near.len());
+    let erl = got[0]["erl_db"].as_f64().unwrap();
+    assert!((7.0..=11.0).contains(&erl), "{got:?}");
+    let out = tipringd::wav::read(&out_p).unwrap().samples;
+    assert_eq!(out.len(), near.len());
+    let power = |x: &[i16]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+    let (a, b) = (4 * 8000, 6 * 8000);
+    let erle = 10.0 * (power(&near[a..b]) / power(&out[a..b]).max(1.0)).log10();
+    assert!(erle >= 25.0, "ERLE {erle:.1} dB");
+
+    let bad = tipring(&[
+        "dsp",
+        "echo",
+        "--tail-ms",
+        "50",
+        "--far",
+        p(&far_p),
+        "--near",
+        p(&near_p),
+        "--out",
+        p(&out_p),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--tail-ms 50") && err.contains("32, 64 or 128"),
+        "{err}"
+    );
+}

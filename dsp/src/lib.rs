@@ -27,6 +27,7 @@
 
 pub mod cid;
 pub mod dtmf;
+pub mod echo;
 pub mod g711;
 pub mod goertzel;
 pub mod level;

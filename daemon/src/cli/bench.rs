@@ -4,13 +4,15 @@
 //! wall time, timing every pass, and reports how many times faster than real time it ran
 //! (input seconds per wall second): the median pass, and the best. The receive pipeline figure runs many channel states round-robin, 20 ms
 //! frames at a time, as the media engine does, so cache effects are counted: each channel
-//! decodes μ-law and runs the DTMF receiver and the call-progress detector (US plan).
+//! decodes μ-law and runs the DTMF receiver and the call-progress detector (US plan). The echo
+//! canceller figures run 1 000 cancellers the same way (64 and 128 ms tails).
 
 use super::Failure;
 use serde_json::json;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tipring_dsp::dtmf::{DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
+use tipring_dsp::echo::{EchoCanceller, Tail};
 use tipring_dsp::g711::Law;
 use tipring_dsp::progress::plan::US;
 use tipring_dsp::progress::{ProgressConfig, ProgressDetector};
@@ -138,10 +140,55 @@ pub fn run(seconds: f64) -> Result<(), Failure> {
         lines.push(pipeline(&ulaw, channels, budget));
     }
 
+    // Echo canceller: 1 000 channels round-robin (their filters stream from memory, as on
+    // a loaded media thread), 64 and 128 ms tails, on speech with an echo and near-end noise.
+    for tail in [Tail::Ms64, Tail::Ms128] {
+        lines.push(echo(&x, tail, 1000, budget));
+    }
+
     for l in lines {
         super::dsp::emit(l)?;
     }
     Ok(())
+}
+
+/// `channels` echo cancellers, 20 ms frames round-robin, converged on `x` (the far end) and
+/// its echo (20 ms late, 10 dB down) before timing.
+fn echo(x: &[i16], tail: Tail, channels: usize, budget: Duration) -> serde_json::Value {
+    let near: Vec<i16> = (0..x.len())
+        .map(|i| if i >= 160 { x[i - 160] / 3 } else { 0 })
+        .collect();
+    let mut ecs: Vec<EchoCanceller> = (0..channels).map(|_| EchoCanceller::new(tail)).collect();
+    let mut out = [0i16; 160];
+    let mut offset = 0usize;
+    let frames_per_call = 5;
+    let mut step = |ecs: &mut Vec<EchoCanceller>, offset: &mut usize| {
+        for (i, ec) in ecs.iter_mut().enumerate() {
+            let at = (*offset + i * 160) % (x.len() - 160);
+            ec.process(black_box(&x[at..at + 160]), &near[at..at + 160], &mut out);
+        }
+        *offset = (*offset + 160) % x.len();
+    };
+    for _ in 0..25 {
+        step(&mut ecs, &mut offset); // half a second: adapting, as on a live call
+    }
+    let r = rate(channels * 160 * frames_per_call, budget, || {
+        for _ in 0..frames_per_call {
+            step(&mut ecs, &mut offset);
+        }
+    });
+    let mut line = report(
+        match tail {
+            Tail::Ms32 => "echo_canceller_32ms",
+            Tail::Ms64 => "echo_canceller_64ms",
+            Tail::Ms128 => "echo_canceller_128ms",
+        },
+        r,
+    );
+    line["channels_per_thread"] = json!(channels);
+    line["channels_per_core"] = json!((r.median / 8000.0).round());
+    line["channels_per_core_best"] = json!((r.best / 8000.0).round());
+    line
 }
 
 /// One media thread's receive work for `channels` channels, 20 ms frames round-robin: μ-law

@@ -7,6 +7,7 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tipring_dsp::dtmf::{DtmfEvent, DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
+use tipring_dsp::echo::{EchoCanceller, Tail};
 use tipring_dsp::progress::plan::{TONE_NAMES, TonePlan, plan_by_name};
 use tipring_dsp::progress::{ProgressConfig, ProgressDetector, ProgressTone, ToneGenerator};
 
@@ -48,6 +49,28 @@ pub enum DspCommand {
         /// Also run the call-progress detector with this plan and count its (false) tones.
         #[arg(long)]
         plan: Option<String>,
+    },
+    /// Line echo canceller: removes the echo of FAR (what was sent to the line) from NEAR
+    /// (what came back), sample for sample from the start of both files, into OUT (as long
+    /// as NEAR; where FAR is shorter it counts as silence). Prints one JSON line with what
+    /// the canceller measured.
+    Echo {
+        /// Echo tail, ms: 32, 64 or 128.
+        #[arg(long, default_value_t = 64)]
+        tail_ms: u32,
+        /// What was sent to the line (8 kHz mono, 16-bit PCM or 8-bit mu-law/A-law).
+        #[arg(long)]
+        far: PathBuf,
+        /// What came back from the line (the same formats).
+        #[arg(long)]
+        near: PathBuf,
+        /// Output WAV (8 kHz mono 16-bit PCM).
+        #[arg(long)]
+        out: PathBuf,
+        /// Leave the non-linear processor (and its comfort noise) off: the linear
+        /// canceller's output as it is.
+        #[arg(long)]
+        no_nlp: bool,
     },
     /// Throughput of the DSP blocks on one core, as JSON lines (x_realtime, channels_per_core).
     Bench {
@@ -119,6 +142,13 @@ pub fn run(cmd: DspCommand) -> Result<(), Failure> {
             plan,
         } => talkoff(&paths, gain_db, plan.as_deref()),
         DspCommand::Bench { seconds } => super::bench::run(seconds),
+        DspCommand::Echo {
+            tail_ms,
+            far,
+            near,
+            out,
+            no_nlp,
+        } => echo(tail_ms, &far, &near, &out, !no_nlp),
         DspCommand::Progress { plan, file } => progress(&plan, &file),
         DspCommand::Gen(GenCommand::Dtmf(g)) => gen_dtmf(&g),
         DspCommand::Gen(GenCommand::Tone(g)) => gen_tone(&g),
@@ -173,6 +203,41 @@ pub fn detect_dtmf(samples: &[i16]) -> Vec<(char, u64)> {
         }
     }
     found
+}
+
+fn echo(tail_ms: u32, far: &Path, near: &Path, out: &Path, nlp: bool) -> Result<(), Failure> {
+    let tail = Tail::from_ms(tail_ms).ok_or_else(|| {
+        Failure::input(format!(
+            "--tail-ms {tail_ms}: the canceller covers 32, 64 or 128 ms"
+        ))
+    })?;
+    let x = read_wav(far)?;
+    let d = read_wav(near)?;
+    let mut ec = EchoCanceller::new(tail);
+    ec.set_nlp(nlp);
+    let mut y = vec![0i16; d.len()];
+    for (i, (nf, of)) in d.chunks(FRAME).zip(y.chunks_mut(FRAME)).enumerate() {
+        // FAR beyond its end is silence.
+        let at = i * FRAME;
+        let mut f = [0i16; FRAME];
+        if let Some(rest) = x.get(at..) {
+            let have = rest.len().min(nf.len());
+            f[..have].copy_from_slice(&rest[..have]);
+        }
+        ec.process(&f[..nf.len()], nf, of);
+    }
+    write_wav(out, &y)?;
+    let st = ec.stats();
+    emit(json!({
+        "tail_ms": tail_ms,
+        "samples": y.len(),
+        "far_samples": x.len(),
+        "erl_db": if st.path_gain_db.is_finite() { json!((-st.path_gain_db * 10.0).round() / 10.0) } else { json!(null) },
+        "filter_updates": st.updates,
+        "double_talk_ms": st.double_talk / 8,
+        "nlp_ms": st.nlp / 8,
+        "disabled_at_end": st.disabled,
+    }))
 }
 
 fn dtmf(file: &Path) -> Result<(), Failure> {
