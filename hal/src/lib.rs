@@ -38,6 +38,8 @@ mod audio;
 mod cause;
 mod channel;
 mod clock;
+#[cfg(feature = "dahdi")]
+pub mod dahdi;
 mod error;
 mod ids;
 mod shard;
