@@ -512,9 +512,19 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
                     let now = a.now();
                     a.ua.handle_datagram(now, from, &buf[..n]);
                 }
-                Err(e) => tracing::debug!("SIP socket: {e}"),
+                // A pending ICMP error comes back from recvfrom first; its details wait
+                // in the error queue.
+                Err(e) => {
+                    tracing::debug!("SIP socket: {e}");
+                    a.unreachable();
+                }
             },
             r = a.sock.ready(tokio::io::Interest::ERROR) => if r.is_ok() {
+                // Drain, then clear the readiness (the queue is empty now; a new error
+                // sets it again).
+                let _ = a.sock.try_io(tokio::io::Interest::ERROR, || {
+                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                });
                 a.unreachable();
             },
             Some((i, targets)) = dns_rx.recv() => a.resolved(i, targets),
@@ -639,16 +649,12 @@ impl Adapter {
     /// Reads the ICMP errors queued on the socket and fails the transactions waiting on
     /// the addresses they name.
     fn unreachable(&mut self) {
-        let fd = &self.sock;
-        let got = fd.try_io(tokio::io::Interest::ERROR, || {
-            let v = icmp::drain(fd, 64);
-            if v.is_empty() {
-                Err(std::io::ErrorKind::WouldBlock.into())
-            } else {
-                Ok(v)
-            }
-        });
-        let Ok(list) = got else { return };
+        // Straight to the error queue (non-blocking): the socket's error readiness is not
+        // always set by the time recvfrom has reported the error.
+        let list = icmp::drain(&self.sock, 64);
+        if list.is_empty() {
+            return;
+        }
         let now = self.now();
         for u in list {
             if self.unreachable_warnings.len() > 256 {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::sip::{calls, free_port_pair};
+
 use common::proc::{Daemon, http};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -14,11 +16,6 @@ use tipring_sipkit::scenarios;
 use tipring_sipkit::sipp::SippReport;
 use tipring_sipkit::stream::{DtmfCarriage, DtmfOptions, EventStyle, RtpParams};
 use tipring_sipkit::tempdir::TempDir;
-
-/// A free UDP port on loopback (and the one above it, for RTP+RTCP pairs).
-fn free_port_pair() -> u16 {
-    tipring_sipkit::ports::free_udp_port_pair([127, 0, 0, 1].into()).expect("a free port pair")
-}
 
 /// SIPp is installed and may play captures (it sends RTP through a raw socket: root or
 /// CAP_NET_RAW).
@@ -34,16 +31,6 @@ fn config(sip_port: u16, rtp_port: u16) -> String {
          [[route]]\nkind = \"sip\"\nhandler = \"ivr-c\"\nparams = {{ prompts = \"{}\" }}\n",
         common::prompts().display()
     )
-}
-
-fn calls(api: &str) -> Vec<Value> {
-    let (code, body) = http(api, "GET", "/v1/calls", "");
-    assert_eq!(code, 200);
-    serde_json::from_str::<Value>(&body)
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// Waits for the daemon's first ended call.
@@ -485,9 +472,13 @@ fn calls_out_present_or_withhold_the_caller() {
 /// timer B's 32 s, and the log names the address.
 #[test]
 fn a_call_to_an_unreachable_trunk_fails_at_once() {
-    let dead = std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("a port nobody listens on once closed");
+    // The discard port: no test binds it, so nothing answers there for the test's length
+    // (an ephemeral port just closed can be taken by a test running alongside).
+    let dead: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    assert!(
+        std::net::UdpSocket::bind(dead).is_ok(),
+        "something listens on {dead}: this test needs it free"
+    );
     let sip_port = free_port_pair();
     let rtp_port = common::rtp_base(4);
     let cfg = format!(

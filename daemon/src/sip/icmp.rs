@@ -4,8 +4,10 @@
 //! router says "host/network unreachable"). Without this module Linux drops that news for
 //! an unconnected socket, and an INVITE to a dead address waits for timer B (32 s) before
 //! failing over to the trunk's next address. With `IP_RECVERR` (`IPV6_RECVERR`) set, each
-//! such error is queued on the socket with the destination of the datagram that caused it;
-//! [`drain`] reads them, and the adapter reports each destination to the core with
+//! such error is queued on the socket with the destination of the datagram that caused it,
+//! and the next `recvfrom` fails with it. The adapter then (and whenever the socket reports
+//! error readiness, which tokio does not always raise in time) reads the queue with
+//! [`drain`] and reports each destination to the core with
 //! `Ua::handle_transport_error`, which ends the transactions waiting on it at once (an INVITE
 //! fails over; with no address left the call fails with 503, cause 38).
 //!
