@@ -63,6 +63,7 @@
 //! tap, allocated in [`EchoCanceller::new`]; `process` and `reset` allocate nothing.
 
 use crate::level::dbm0_to_power;
+use crate::simd_available;
 use crate::synth::Rng;
 
 /// Echo tail the canceller covers.
@@ -778,16 +779,6 @@ fn axpy_avx2(h: &mut [f32], g: f32, w: &[f32]) {
         }
         i += 8;
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn simd_available() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn simd_available() -> bool {
-    false
 }
 
 #[cfg(test)]

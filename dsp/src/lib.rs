@@ -18,8 +18,8 @@
 //! (dBm0 meter) and [`vad`] (voice activity), [`synth`] (seeded test signals), [`osc`] and
 //! [`goertzel`] (building blocks).
 #![deny(missing_docs)]
-// Two `unsafe` calls in the crate: the AVX2 builds of the DTMF receiver and of the
-// call-progress analysis, each behind run-time detection.
+// `unsafe` in the crate: the AVX2 builds of the DTMF receiver, the call-progress analysis
+// and the echo canceller, each behind run-time detection ([`simd_available`]).
 #![deny(unsafe_code)]
 // DSP loops index several parallel fixed arrays (lanes, coefficients, state) at once;
 // iterator chains would hide that and can defeat vectorisation.
@@ -39,3 +39,17 @@ pub mod progress;
 pub mod resample;
 pub mod synth;
 pub mod vad;
+
+/// Whether this CPU has AVX2 and FMA, which the vectorised builds of the DTMF receiver, the
+/// call-progress analysis and the echo canceller need (checked once per block, at
+/// construction).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn simd_available() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// No AVX2 off x86-64: the portable builds run.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) fn simd_available() -> bool {
+    false
+}

@@ -8,16 +8,20 @@ use tipring_dsp::dtmf::{DtmfEvent, DtmfRx, DtmfRxConfig};
 use tipring_hal::sip::{self, RtpCodec, RtpParams, SipMediaConfig, SlotCommand};
 use tipring_hal::{Pacing, Shard};
 
-#[test]
-fn an_info_digit_is_heard_in_band_once() {
+/// A SIP media shard of `channels` slots on loopback (ports from `from`, virtual clock) and
+/// a peer socket; slot 0 has a PCMU call with telephone-event 101 to the peer.
+fn shard_with_a_call(
+    from: u16,
+    channels: u32,
+) -> (sip::SipMedia, sip::SipMediaControl, UdpSocket, u16) {
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let base = (0..50)
-        .map(|i| 45_400 + i * 4)
+        .map(|i| from + i * 4)
         .find(|b| UdpSocket::bind((lo, *b)).is_ok() && UdpSocket::bind((lo, b + 1)).is_ok())
         .expect("a free port pair");
-    let (mut shard, mut control) = sip::build(&SipMediaConfig {
+    let (shard, mut control) = sip::build(&SipMediaConfig {
         first_channel: 10,
-        channels: 2,
+        channels,
         bind: lo,
         rtp_port: base,
         pacing: Pacing::Virtual,
@@ -40,6 +44,22 @@ fn an_info_digit_is_heard_in_band_once() {
             },
         })
         .unwrap();
+    (shard, control, peer, base)
+}
+
+/// Reads slot `slot`'s frame for this tick as linear samples.
+fn read_pcm(shard: &mut sip::SipMedia, slot: usize) -> Vec<i16> {
+    let mut frame = [0u8; 320];
+    shard.read(slot, &mut frame).unwrap();
+    frame
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+#[test]
+fn an_info_digit_is_heard_in_band_once() {
+    let (mut shard, mut control, _peer, _) = shard_with_a_call(45_400, 2);
     // Slot 1 has no call: its digit goes nowhere.
     control
         .send(SlotCommand::Digit {
@@ -52,7 +72,6 @@ fn an_info_digit_is_heard_in_band_once() {
         DtmfRx::new(DtmfRxConfig::default()).unwrap(),
     ];
     let mut heard: [Vec<char>; 2] = [Vec::new(), Vec::new()];
-    let mut frame = [0u8; 320];
     for tick in 0..50 {
         if tick == 5 {
             control
@@ -64,11 +83,7 @@ fn an_info_digit_is_heard_in_band_once() {
         }
         shard.wait_tick().unwrap();
         for slot in 0..2 {
-            shard.read(slot, &mut frame).unwrap();
-            let pcm: Vec<i16> = frame
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect();
+            let pcm = read_pcm(&mut shard, slot);
             rx[slot].process(&pcm);
             while let Some(e) = rx[slot].poll_event() {
                 if let DtmfEvent::Begin { digit, .. } = e {
@@ -97,40 +112,10 @@ fn event_packet(seq: u16, ts: u32, digit: u8, duration: u16, end: bool, marker: 
 /// of the same key after a pause is heard again.
 #[test]
 fn a_key_press_sent_by_info_and_rfc4733_is_heard_once() {
-    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let base = (0..50)
-        .map(|i| 45_800 + i * 4)
-        .find(|b| UdpSocket::bind((lo, *b)).is_ok() && UdpSocket::bind((lo, b + 1)).is_ok())
-        .expect("a free port pair");
-    let (mut shard, mut control) = sip::build(&SipMediaConfig {
-        first_channel: 10,
-        channels: 1,
-        bind: lo,
-        rtp_port: base,
-        pacing: Pacing::Virtual,
-    })
-    .unwrap();
-    let peer = UdpSocket::bind((lo, 0)).unwrap();
-    control
-        .send(SlotCommand::Start {
-            slot: 0,
-            params: RtpParams {
-                remote: Some(peer.local_addr().unwrap()),
-                codec: RtpCodec::Pcmu,
-                pt: 0,
-                event_pt: Some(101),
-                ssrc: 1,
-                seq: 1,
-                ts: 0,
-                symmetric: false,
-                ptime_ms: 20,
-            },
-        })
-        .unwrap();
-    let to = (lo, base);
+    let (mut shard, mut control, peer, base) = shard_with_a_call(45_800, 1);
+    let to = (Ipv4Addr::LOCALHOST, base);
     let mut rx = DtmfRx::new(DtmfRxConfig::default()).unwrap();
     let mut heard = Vec::new();
-    let mut frame = [0u8; 320];
     let mut seq = 100u16;
     // Presses: '7' by RFC 4733 at tick 5 and by INFO at tick 6; '3' by INFO at tick 40 and
     // by RFC 4733 at tick 41; '3' again by RFC 4733 only at tick 90.
@@ -164,12 +149,7 @@ fn a_key_press_sent_by_info_and_rfc4733_is_heard_once() {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
         shard.wait_tick().unwrap();
-        shard.read(0, &mut frame).unwrap();
-        let pcm: Vec<i16> = frame
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-            .collect();
-        rx.process(&pcm);
+        rx.process(&read_pcm(&mut shard, 0));
         while let Some(e) = rx.poll_event() {
             if let DtmfEvent::Begin { digit, .. } = e {
                 heard.push(digit);

@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::sip::{build_daemon, first_ended, free_port_pair, originate, sipp_present};
+
 use common::proc::{Daemon, http};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -21,17 +23,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tipring_sipkit::scenarios;
 use tipring_sipkit::sipp::{Sipp, SippReport};
-
-/// The first SIP channel: 1 phone and 1 trunk on the sim board come first.
-const SIP_CHANNEL: u32 = 3;
-
-fn free_port_pair() -> u16 {
-    tipring_sipkit::ports::free_udp_port_pair([127, 0, 0, 1].into()).expect("a free port pair")
-}
-
-fn sipp_present() -> bool {
-    tipring_sipkit::sipp::sipp_available()
-}
 
 /// The daemon's configuration: SIP on loopback at `sip_port`, the C IVR with `prompts` on
 /// every SIP call, and `trunk` (a `[[sip.trunk]]` table, or nothing).
@@ -72,55 +63,10 @@ fn long_prompts() -> PathBuf {
     .clone()
 }
 
-fn calls(api: &str) -> Vec<Value> {
-    let (code, body) = http(api, "GET", "/v1/calls", "");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str::<Value>(&body)
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// Waits (at most `within`) for the daemon's first ended call.
-fn first_ended(api: &str, within: Duration) -> Option<Value> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(c) = calls(api).into_iter().find(|c| c["state"] == "ended") {
-            return Some(c);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Builds `tipringd` (if needed) before a peer starts its clock: a peer that waits for the
-/// daemon must not time out while cargo builds it.
-fn build_daemon() {
-    common::proc::tipringd();
-}
-
 /// A trunk to `host` without keep-alives (an OPTIONS would be an unexpected message to a
 /// SIPp UAS).
 fn trunk(host: SocketAddr) -> String {
     format!("[[sip.trunk]]\nname = \"pbx\"\nhost = \"{host}\"\nkeepalive = 0\n")
-}
-
-/// `POST /v1/calls` on the first SIP channel to `to` with the IVR; the call's id.
-fn originate(api: &str, to: &str) -> u64 {
-    let body = serde_json::json!({
-        "channel": SIP_CHANNEL,
-        "to": to,
-        "handler": "ivr-c",
-        "params": { "prompts": common::prompts() },
-    });
-    let (code, body) = http(api, "POST", "/v1/calls", &body.to_string());
-    assert_eq!(code, 201, "{body}");
-    serde_json::from_str::<Value>(&body).unwrap()["id"]
-        .as_u64()
-        .expect("the new call's id")
 }
 
 /// Polls call `id` until it has ended, at most `within`; the record, or `Err(last record)`.

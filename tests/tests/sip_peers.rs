@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::sip::{build_daemon, calls, first_ended, free_port_pair, originate, sipp_present};
+
 use common::proc::{Daemon, http};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -19,17 +21,6 @@ use tipring_sipkit::sipp::{Sipp, SippProcess, SippReport};
 /// The trunk's digest credentials.
 const USER: &str = "tipring";
 const PASSWORD: &str = "s3cret-Pa55";
-
-/// The first SIP channel: 1 phone and 1 trunk on the sim board come first.
-const SIP_CHANNEL: u32 = 3;
-
-fn free_port_pair() -> u16 {
-    tipring_sipkit::ports::free_udp_port_pair([127, 0, 0, 1].into()).expect("a free port pair")
-}
-
-fn sipp_present() -> bool {
-    tipring_sipkit::sipp::sipp_available()
-}
 
 /// The daemon's configuration: SIP on loopback at `sip_port`, the C IVR on every SIP
 /// call, and `trunk` (a `[[sip.trunk]]` table, or nothing).
@@ -58,22 +49,6 @@ fn trunk(host: SocketAddr, password: &str, extra: &str) -> String {
     )
 }
 
-/// Builds `tipringd` (if needed) before a peer starts its clock: a peer that waits for the
-/// daemon must not time out while cargo builds it.
-fn build_daemon() {
-    common::proc::tipringd();
-}
-
-fn calls(api: &str) -> Vec<Value> {
-    let (code, body) = http(api, "GET", "/v1/calls", "");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str::<Value>(&body)
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 fn call(api: &str, id: u64) -> Value {
     let (code, body) = http(api, "GET", &format!("/v1/calls/{id}"), "");
     assert_eq!(code, 200, "{body}");
@@ -96,21 +71,6 @@ fn wait_state(api: &str, id: u64, states: &[&str], within: Duration) -> Result<V
     }
 }
 
-/// Waits for the first ended call (for calls placed by a peer, whose id the test does not
-/// know).
-fn first_ended(api: &str, within: Duration) -> Option<Value> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(c) = calls(api).into_iter().find(|c| c["state"] == "ended") {
-            return Some(c);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn digit_events(record: &Value) -> usize {
     record["events"].as_array().map_or(0, |es| {
         es.iter()
@@ -118,22 +78,6 @@ fn digit_events(record: &Value) -> usize {
             .filter(|e| e.starts_with("digit "))
             .count()
     })
-}
-
-/// `POST /v1/calls` on the first SIP channel to `to` with the IVR (and its prompts); the
-/// call's id.
-fn originate(api: &str, to: &str) -> u64 {
-    let body = serde_json::json!({
-        "channel": SIP_CHANNEL,
-        "to": to,
-        "handler": "ivr-c",
-        "params": { "prompts": common::prompts() },
-    });
-    let (code, body) = http(api, "POST", "/v1/calls", &body.to_string());
-    assert_eq!(code, 201, "{body}");
-    serde_json::from_str::<Value>(&body).unwrap()["id"]
-        .as_u64()
-        .expect("the new call's id")
 }
 
 // ---- REGISTER ---------------------------------------------------------------------------

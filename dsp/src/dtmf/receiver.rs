@@ -55,6 +55,7 @@
 
 use super::{COL_HZ, KEYPAD, ROW_HZ};
 use crate::level::dbm0_to_power;
+use crate::simd_available;
 #[cfg(test)]
 use core::f64::consts::PI;
 use core::f64::consts::TAU;
@@ -738,17 +739,6 @@ fn goertzel_avx2_fma(
     x: &[i16],
 ) {
     goertzel_lanes::<true>(fac, s1, s2, e, x);
-}
-
-/// Whether this CPU runs the AVX2 + FMA build of the Goertzel loop.
-#[cfg(target_arch = "x86_64")]
-fn simd_available() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn simd_available() -> bool {
-    false
 }
 
 fn argmax(x: &[f32]) -> usize {

@@ -891,7 +891,7 @@ mod tests {
         };
         let portable = run(false);
         assert!(portable.len() >= 8, "{portable:?}");
-        if super::super::filterbank::simd_available() {
+        if crate::simd_available() {
             assert_eq!(run(true), portable);
         }
     }

@@ -60,6 +60,7 @@
 //!   last bits of a float.
 
 use super::SAMPLE_RATE;
+use crate::simd_available;
 use std::sync::Arc;
 
 /// Samples per hop (10 ms).
@@ -1038,17 +1039,6 @@ fn filter_response(theta: f64) -> f64 {
         im -= f64::from(h) * (theta * i).sin();
     }
     re * re + im * im
-}
-
-/// Whether this CPU runs the AVX2 + FMA build of the hop analysis.
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn simd_available() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-pub(crate) fn simd_available() -> bool {
-    false
 }
 
 #[cfg(test)]

@@ -192,7 +192,7 @@ pub fn peer_uas_options() -> Sipp {
 /// `uac_100rel.xml`: calls `remote` requiring `100rel` (RFC 3262), checks the 180 is
 /// reliable (`Require: 100rel`, `RSeq`), waits for the INVITE's 200, then sends the PRACK
 /// for the 180 and the ACK, expects 200 to the PRACK, and hangs up `hold` after the ACK.
-/// Logs "180 RSeq: N" and "<step> at <ms>" lines.
+/// Logs "180 RSeq: N" and `<step> at <ms>` lines.
 pub fn uac_100rel(remote: SocketAddr, hold: Duration) -> Sipp {
     Sipp::new(scenario("uac_100rel.xml"))
         .remote(remote)
@@ -204,7 +204,7 @@ pub fn uac_100rel(remote: SocketAddr, hold: Duration) -> Sipp {
 /// `uas_183_100rel.xml`: answers an INVITE (which must support `100rel`) with a reliable
 /// 183 and SDP (`Require: 100rel`, `RSeq: 1`), checks the PRACK's `RAck` against the
 /// INVITE's CSeq (a wrong one is fatal), answers the PRACK and then the INVITE, and hangs
-/// up `hold` after the ACK. Logs "PRACK RAck: …" and "<step> at <ms>" lines.
+/// up `hold` after the ACK. Logs "PRACK RAck: …" and `<step> at <ms>` lines.
 pub fn uas_183_100rel(hold: Duration) -> Sipp {
     Sipp::new(scenario("uas_183_100rel.xml")).key("hold_ms", hold.as_millis())
 }
@@ -213,7 +213,7 @@ pub fn uas_183_100rel(hold: Duration) -> Sipp {
 /// the far end (`refresher=uas`; `Allow` lists UPDATE when `allow_update`), checks the
 /// 200 agrees, waits up to 60 s for the refresh (UPDATE or re-INVITE), answers it, and
 /// hangs up. Logs "refresh: UPDATE"/"refresh: INVITE", the SDP o= lines of a re-INVITE
-/// and of the 200, and "<step> at <ms>" lines. Give it a timeout above a minute.
+/// and of the 200, and `<step> at <ms>` lines. Give it a timeout above a minute.
 pub fn uac_session_refresh(remote: SocketAddr, allow_update: bool) -> Sipp {
     let allow = if allow_update {
         "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
@@ -229,7 +229,7 @@ pub fn uac_session_refresh(remote: SocketAddr, allow_update: bool) -> Sipp {
 
 /// `uac_session_expiry.xml`: calls `remote` taking on the refreshes of a 90 s session
 /// timer (`refresher=uac`), checks the 200 agrees, never refreshes, and waits up to 95 s
-/// for the far end's BYE. Logs "BYE Reason: …" and "<step> at <ms>" lines. Give it a
+/// for the far end's BYE. Logs "BYE Reason: …" and `<step> at <ms>` lines. Give it a
 /// timeout above 95 s.
 pub fn uac_session_expiry(remote: SocketAddr) -> Sipp {
     Sipp::new(scenario("uac_session_expiry.xml"))

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod proc;
+pub mod sip;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
