@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::sip::{build_daemon, first_ended, free_port_pair, originate, sipp_present};
+use common::sip::{build_daemon, config, first_ended, free_port_pair, originate, sipp_present};
 
 use common::proc::{Daemon, http};
 use serde_json::Value;
@@ -23,20 +23,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tipring_sipkit::scenarios;
 use tipring_sipkit::sipp::{Sipp, SippReport};
-
-/// The daemon's configuration: SIP on loopback at `sip_port`, the C IVR with `prompts` on
-/// every SIP call, and `trunk` (a `[[sip.trunk]]` table, or nothing).
-fn config(sip_port: u16, prompts: &std::path::Path, trunk: &str) -> String {
-    let rtp_port = common::rtp_base(4);
-    format!(
-        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\n\n\
-         [board]\nphones = 1\ntrunks = 1\n\n\
-         [sip]\nlisten = \"127.0.0.1:{sip_port}\"\nchannels = 4\nrtp_port = {rtp_port}\n\n\
-         [[route]]\nkind = \"sip\"\nhandler = \"ivr-c\"\nparams = {{ prompts = \"{}\" }}\n\n\
-         {trunk}",
-        prompts.display()
-    )
-}
 
 /// The IVR's prompts with a greeting of two minutes of silence: the IVR starts waiting
 /// for digits (and would hang up 10 s later) only after it, so a call stays up as long as

@@ -25,15 +25,7 @@ const PASSWORD: &str = "s3cret-Pa55";
 /// The daemon's configuration: SIP on loopback at `sip_port`, the C IVR on every SIP
 /// call, and `trunk` (a `[[sip.trunk]]` table, or nothing).
 fn config_at(sip_port: u16, trunk: &str) -> String {
-    let rtp_port = common::rtp_base(4);
-    format!(
-        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\n\n\
-         [board]\nphones = 1\ntrunks = 1\n\n\
-         [sip]\nlisten = \"127.0.0.1:{sip_port}\"\nchannels = 4\nrtp_port = {rtp_port}\n\n\
-         [[route]]\nkind = \"sip\"\nhandler = \"ivr-c\"\nparams = {{ prompts = \"{}\" }}\n\n\
-         {trunk}",
-        common::prompts().display()
-    )
+    common::sip::config(sip_port, &common::prompts(), trunk)
 }
 
 /// As [`config_at`] on a free port.

@@ -18,6 +18,20 @@ pub fn sipp_present() -> bool {
     tipring_sipkit::sipp::sipp_available()
 }
 
+/// The daemon's configuration: SIP on loopback at `sip_port`, the C IVR with `prompts` on
+/// every SIP call, and `trunk` (a `[[sip.trunk]]` table, or nothing).
+pub fn config(sip_port: u16, prompts: &std::path::Path, trunk: &str) -> String {
+    let rtp_port = super::rtp_base(4);
+    format!(
+        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\n\n\
+         [board]\nphones = 1\ntrunks = 1\n\n\
+         [sip]\nlisten = \"127.0.0.1:{sip_port}\"\nchannels = 4\nrtp_port = {rtp_port}\n\n\
+         [[route]]\nkind = \"sip\"\nhandler = \"ivr-c\"\nparams = {{ prompts = \"{}\" }}\n\n\
+         {trunk}",
+        prompts.display()
+    )
+}
+
 /// Every call the daemon's API lists.
 pub fn calls(api: &str) -> Vec<Value> {
     let (code, body) = http(api, "GET", "/v1/calls", "");
