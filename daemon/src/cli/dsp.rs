@@ -232,7 +232,7 @@ fn echo(tail_ms: u32, far: &Path, near: &Path, out: &Path, nlp: bool) -> Result<
         "tail_ms": tail_ms,
         "samples": y.len(),
         "far_samples": x.len(),
-        "erl_db": if st.path_gain_db.is_finite() { json!((-st.path_gain_db * 10.0).round() / 10.0) } else { json!(null) },
+        "erl_db": if st.path_gain_db.is_finite() { json!((f64::from(-st.path_gain_db) * 10.0).round() / 10.0) } else { json!(null) },
         "filter_updates": st.updates,
         "double_talk_ms": st.double_talk / 8,
         "nlp_ms": st.nlp / 8,
