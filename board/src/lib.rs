@@ -1,0 +1,1 @@
+//! Board profiles (issue 5): being written.

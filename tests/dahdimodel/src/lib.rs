@@ -1,0 +1,1 @@
+//! The DAHDI device model (issue 5): being written.
