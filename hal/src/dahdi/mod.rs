@@ -1,10 +1,21 @@
 //! DAHDI cards (feature `dahdi`): analog FXS/FXO ports and T1/E1 spans through the DAHDI
 //! kernel interface (issue 5).
 //!
-//! So far this is the kernel interface itself, [`sys`]: request numbers, structure layouts
-//! and constants, written from the interface's documented values (no driver source is
-//! copied), checked against the real `dahdi/user.h` by `tests/dahdi_abi.rs`, which compiles
-//! a small C probe against it. The channel backend, the analog state machines and the
-//! user-space device model that tests it come next.
+//! * [`sys`]: the kernel interface itself: request numbers, structure layouts and
+//!   constants, written from the interface's documented values (no driver source is copied)
+//!   and checked against the real `dahdi/user.h` by `tests/dahdi_abi.rs`, which compiles a
+//!   small C probe against it.
+//! * [`analog`]: each channel's line signalling as a sans-IO state machine (FXS phone
+//!   ports, FXO exchange lines, digital timeslots): driver events and commands in, signals
+//!   and device actions out, time passed in.
+//! * [`shard`]: the channels as a [`Shard`](crate::Shard): opened and set up from the
+//!   configuration's device root, one block per channel per tick on the card's clock.
+//!
+//! The tests run against a user-space model of the driver served through FUSE
+//! (`tests/dahdimodel`), which is why nothing here insists on character devices.
 
+pub mod analog;
+pub mod shard;
 pub mod sys;
+
+pub use shard::{DahdiChannel, DahdiConfig, DahdiError, DahdiShard, NodeStyle, build};

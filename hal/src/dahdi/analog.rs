@@ -1,0 +1,755 @@
+//! Line signalling of DAHDI channels as sans-IO state machines: driver events and commands
+//! in, HAL signals and device actions out, time passed in (milliseconds of the media
+//! thread's clock). Nothing here touches a file descriptor, so every flow is tested on a
+//! virtual clock.
+//!
+//! DAHDI names signalling from the far end's view; this module names ports from ours:
+//!
+//! * [`Fxs`]: a telephone plugs into the port (DAHDI `fxoks`/`fxols`/`fxogs`). Tipring rings
+//!   it, hears its hook and flashes, and disconnects it by dropping battery.
+//! * [`Fxo`]: the port plugs into an exchange or PBX extension line (DAHDI `fxsks`/…).
+//!   Tipring hears rings, answers and seizes by going off hook, dials, and supervises the
+//!   far end's disconnect (loop-current drop, polarity reversal; busy tone is heard by the
+//!   engine's detector).
+//! * [`Digital`]: a T1/E1 timeslot whose signalling is carried elsewhere (PRI B-channels):
+//!   alarms only.
+//!
+//! **Hook flash and debounce (FXS).** A phone's hook switch bounces, and a flash is a short
+//! on-hook. An on-hook the driver reports is held for `flash_max_ms`: off hook again within
+//! `flash_min_ms` is a bounce (nothing), between the two a flash, and a longer one a hang-up
+//! (reported when the window closes). A driver that decides flashes itself (`WINKFLASH`)
+//! is believed at once.
+//!
+//! **Disconnect supervision (FXO).** A loop-current drop (`ONHOOK` on kewlstart lines) while
+//! off hook is the far end's hang-up. With `hangup_on_polarity`, a second polarity reversal
+//! (back to normal after the answer reversed it) is too.
+//!
+//! **Alarms.** Every kind forwards the driver's `ALARM`/`NOALARM` as [`Signal::Alarm`] and
+//! [`Signal::AlarmCleared`]; while in alarm the channel refuses commands.
+
+use super::sys;
+use crate::cause::Cause;
+use crate::channel::ChannelKind;
+use crate::error::HalError;
+use crate::ids::ChannelId;
+use crate::signal::{Alarm, Command, Digits, Signal};
+
+/// A DAHDI event, decoded from `DAHDI_GETEVENT`'s value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// Hook on (FXS port: the phone hung up; FXO port: loop current dropped).
+    OnHook,
+    /// Hook off (FXS port: the phone lifted) or, on an FXO port, a ring burst ended.
+    RingOffHook,
+    /// A flash (FXS port) or wink (E&M).
+    WinkFlash,
+    /// A span alarm was raised.
+    Alarm,
+    /// The span's alarms cleared.
+    NoAlarm,
+    /// A `DAHDI_DIAL` string has been sent.
+    DialComplete,
+    /// FXS port ringer: a burst started.
+    RingerOn,
+    /// FXS port ringer: a burst ended (the gap for caller ID).
+    RingerOff,
+    /// A flash or wink Tipring asked for is done.
+    HookComplete,
+    /// The line's polarity reversed.
+    Polarity,
+    /// FXO port: a ring burst started.
+    RingBegin,
+    /// The hardware is gone.
+    Removed,
+    /// A rotary (pulse) digit.
+    PulseDigit(char),
+    /// Anything else (HDLC errors, fax tones, buffer events): counted, not acted on.
+    Other(i32),
+}
+
+impl DeviceEvent {
+    /// Decodes `DAHDI_GETEVENT`'s value (0, "none", is not an event: `None`).
+    pub fn from_raw(code: nix::libc::c_int) -> Option<Self> {
+        Some(match code {
+            sys::EVENT_NONE => return None,
+            sys::EVENT_ONHOOK => DeviceEvent::OnHook,
+            sys::EVENT_RINGOFFHOOK => DeviceEvent::RingOffHook,
+            sys::EVENT_WINKFLASH => DeviceEvent::WinkFlash,
+            sys::EVENT_ALARM => DeviceEvent::Alarm,
+            sys::EVENT_NOALARM => DeviceEvent::NoAlarm,
+            sys::EVENT_DIALCOMPLETE => DeviceEvent::DialComplete,
+            sys::EVENT_RINGERON => DeviceEvent::RingerOn,
+            sys::EVENT_RINGEROFF => DeviceEvent::RingerOff,
+            sys::EVENT_HOOKCOMPLETE => DeviceEvent::HookComplete,
+            sys::EVENT_POLARITY => DeviceEvent::Polarity,
+            sys::EVENT_RINGBEGIN => DeviceEvent::RingBegin,
+            sys::EVENT_REMOVED => DeviceEvent::Removed,
+            c if c & sys::EVENT_PULSEDIGIT != 0 => {
+                DeviceEvent::PulseDigit(char::from((c & 0xff) as u8))
+            }
+            c => DeviceEvent::Other(c),
+        })
+    }
+}
+
+/// What a state machine asks of the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `DAHDI_HOOK` with this value (`sys::HOOK_*`).
+    Hook(nix::libc::c_int),
+    /// `DAHDI_DIAL` these digits as DTMF.
+    Dial(Digits),
+    /// `DAHDI_SETPOLARITY`: reversed or not.
+    Polarity(bool),
+}
+
+/// Up to this many outputs per event or command.
+const OUT: usize = 4;
+
+/// What one step produced: signals for call control, actions for the device.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// Signals, in order.
+    pub signals: heapless::Vec<Signal, OUT>,
+    /// Actions, in order.
+    pub actions: heapless::Vec<Action, OUT>,
+}
+
+impl Outputs {
+    fn signal(&mut self, s: Signal) {
+        let _ = self.signals.push(s);
+    }
+
+    fn act(&mut self, a: Action) {
+        let _ = self.actions.push(a);
+    }
+}
+
+/// Timing of an FXS port's hook switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookTiming {
+    /// An on-hook shorter than this is a bounce, ms.
+    pub flash_min_ms: u64,
+    /// An on-hook up to this long is a flash; longer is a hang-up, ms.
+    pub flash_max_ms: u64,
+}
+
+impl Default for HookTiming {
+    fn default() -> Self {
+        // Telephones flash for 100–600 ms (ETSI ES 201 970 allows 60–800 ms); switches use
+        // windows of this order.
+        HookTiming {
+            flash_min_ms: 60,
+            flash_max_ms: 800,
+        }
+    }
+}
+
+/// Supervision options of an FXO line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Supervision {
+    /// A polarity reversal back to normal after the answer's reversal is the far end's
+    /// hang-up.
+    pub hangup_on_polarity: bool,
+}
+
+/// The signalling of one DAHDI channel.
+#[derive(Debug, Clone)]
+pub enum LineSignalling {
+    /// A phone port.
+    Fxs(Fxs),
+    /// An exchange-line port.
+    Fxo(Fxo),
+    /// A digital timeslot.
+    Digital(Digital),
+}
+
+impl LineSignalling {
+    /// The machine for a channel of `kind`.
+    pub fn new(kind: &ChannelKind, hook: HookTiming, supervision: Supervision) -> Self {
+        match kind {
+            ChannelKind::Fxs => LineSignalling::Fxs(Fxs::new(hook)),
+            ChannelKind::Fxo => LineSignalling::Fxo(Fxo::new(supervision)),
+            _ => LineSignalling::Digital(Digital::default()),
+        }
+    }
+
+    /// A driver event at `now` ms.
+    pub fn event(&mut self, ev: DeviceEvent, now: u64, out: &mut Outputs) {
+        let alarm = match self {
+            LineSignalling::Fxs(m) => &mut m.alarm,
+            LineSignalling::Fxo(m) => &mut m.alarm,
+            LineSignalling::Digital(m) => &mut m.alarm,
+        };
+        match ev {
+            DeviceEvent::Alarm => {
+                *alarm = true;
+                // The kind comes from the span status; the shard fills it in.
+                out.signal(Signal::Alarm(Alarm::Red));
+                return;
+            }
+            DeviceEvent::NoAlarm => {
+                *alarm = false;
+                out.signal(Signal::AlarmCleared);
+                return;
+            }
+            _ => {}
+        }
+        match self {
+            LineSignalling::Fxs(m) => m.event(ev, now, out),
+            LineSignalling::Fxo(m) => m.event(ev, now, out),
+            LineSignalling::Digital(_) => {}
+        }
+    }
+
+    /// Time passes.
+    pub fn tick(&mut self, now: u64, out: &mut Outputs) {
+        if let LineSignalling::Fxs(m) = self {
+            m.tick(now, out);
+        }
+    }
+
+    /// A command from call control.
+    ///
+    /// # Errors
+    /// The command doesn't fit the port or its state; nothing was done.
+    pub fn command(
+        &mut self,
+        channel: ChannelId,
+        kind: ChannelKind,
+        cmd: &Command,
+        out: &mut Outputs,
+    ) -> Result<(), HalError> {
+        let alarm = match self {
+            LineSignalling::Fxs(m) => m.alarm,
+            LineSignalling::Fxo(m) => m.alarm,
+            LineSignalling::Digital(m) => m.alarm,
+        };
+        // Hanging up is always allowed: it only puts the port at rest.
+        if alarm && !matches!(cmd, Command::Hangup(_)) {
+            return Err(HalError::InvalidState {
+                channel,
+                command: cmd.verb(),
+                state: "its span is in alarm",
+            });
+        }
+        match self {
+            LineSignalling::Fxs(m) => m.command(channel, kind, cmd, out),
+            LineSignalling::Fxo(m) => m.command(channel, kind, cmd, out),
+            LineSignalling::Digital(_) => match cmd {
+                Command::Answer | Command::Hangup(_) | Command::Seize => Ok(()),
+                _ => Err(HalError::Unsupported {
+                    channel,
+                    kind,
+                    command: cmd.verb(),
+                }),
+            },
+        }
+    }
+
+    /// Whether the channel's span is in alarm.
+    pub fn in_alarm(&self) -> bool {
+        match self {
+            LineSignalling::Fxs(m) => m.alarm,
+            LineSignalling::Fxo(m) => m.alarm,
+            LineSignalling::Digital(m) => m.alarm,
+        }
+    }
+}
+
+/// A digital timeslot's signalling: alarms only.
+#[derive(Debug, Clone, Default)]
+pub struct Digital {
+    alarm: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FxsState {
+    /// The phone is on hook.
+    Idle,
+    /// Tipring rings it.
+    Ringing,
+    /// The phone is off hook.
+    OffHook,
+    /// The driver said on hook at this time: flash, bounce or hang-up?
+    HookPending(u64),
+}
+
+/// A phone port.
+#[derive(Debug, Clone)]
+pub struct Fxs {
+    state: FxsState,
+    timing: HookTiming,
+    alarm: bool,
+}
+
+impl Fxs {
+    /// A port with the phone on hook.
+    pub fn new(timing: HookTiming) -> Self {
+        Fxs {
+            state: FxsState::Idle,
+            timing,
+            alarm: false,
+        }
+    }
+
+    /// Whether the phone is off hook (as reported so far).
+    pub fn off_hook(&self) -> bool {
+        matches!(self.state, FxsState::OffHook | FxsState::HookPending(_))
+    }
+
+    fn event(&mut self, ev: DeviceEvent, now: u64, out: &mut Outputs) {
+        match (ev, self.state) {
+            (DeviceEvent::RingOffHook, FxsState::Idle | FxsState::Ringing) => {
+                // Lifted, or answered while ringing (the driver stops the ringer).
+                self.state = FxsState::OffHook;
+                out.signal(Signal::OffHook);
+            }
+            (DeviceEvent::RingOffHook, FxsState::HookPending(since)) => {
+                self.state = FxsState::OffHook;
+                if now.saturating_sub(since) >= self.timing.flash_min_ms {
+                    out.signal(Signal::Flash);
+                }
+            }
+            (DeviceEvent::OnHook, FxsState::OffHook) => {
+                self.state = FxsState::HookPending(now);
+            }
+            (DeviceEvent::WinkFlash, FxsState::OffHook | FxsState::HookPending(_)) => {
+                self.state = FxsState::OffHook;
+                out.signal(Signal::Flash);
+            }
+            (DeviceEvent::PulseDigit(d), FxsState::OffHook) => out.signal(Signal::Digit(d)),
+            _ => {}
+        }
+    }
+
+    fn tick(&mut self, now: u64, out: &mut Outputs) {
+        if let FxsState::HookPending(since) = self.state
+            && now.saturating_sub(since) > self.timing.flash_max_ms
+        {
+            self.state = FxsState::Idle;
+            out.signal(Signal::OnHook);
+        }
+    }
+
+    fn command(
+        &mut self,
+        channel: ChannelId,
+        kind: ChannelKind,
+        cmd: &Command,
+        out: &mut Outputs,
+    ) -> Result<(), HalError> {
+        let state = |s| HalError::InvalidState {
+            channel,
+            command: cmd.verb(),
+            state: s,
+        };
+        match cmd {
+            Command::Ring => match self.state {
+                FxsState::Idle => {
+                    out.act(Action::Hook(sys::HOOK_RING));
+                    self.state = FxsState::Ringing;
+                    Ok(())
+                }
+                FxsState::Ringing => Ok(()),
+                _ => Err(state("the phone is off hook")),
+            },
+            Command::RingOff => {
+                if self.state == FxsState::Ringing {
+                    out.act(Action::Hook(sys::HOOK_RINGOFF));
+                    self.state = FxsState::Idle;
+                }
+                Ok(())
+            }
+            // The phone is off hook already; nothing to do on the line.
+            Command::Answer => Ok(()),
+            Command::Hangup(_) => {
+                match self.state {
+                    FxsState::Ringing => {
+                        out.act(Action::Hook(sys::HOOK_RINGOFF));
+                        self.state = FxsState::Idle;
+                    }
+                    // Battery drop: on kewlstart ports the driver removes battery for a
+                    // moment (the phone's disconnect signal) when told on hook.
+                    FxsState::OffHook | FxsState::HookPending(_) => {
+                        out.act(Action::Hook(sys::HOOK_ONHOOK));
+                    }
+                    FxsState::Idle => {}
+                }
+                Ok(())
+            }
+            Command::Seize | Command::Flash | Command::Dial(_) | Command::Call { .. } => {
+                Err(HalError::Unsupported {
+                    channel,
+                    kind,
+                    command: cmd.verb(),
+                })
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FxoState {
+    /// On hook, no ringing.
+    Idle,
+    /// The exchange rings us; a burst is on.
+    RingOn,
+    /// Between bursts.
+    RingOff,
+    /// Off hook (answered or seized).
+    OffHook,
+}
+
+/// An exchange-line port.
+#[derive(Debug, Clone)]
+pub struct Fxo {
+    state: FxoState,
+    supervision: Supervision,
+    /// The line's polarity is reversed (as last reported).
+    reversed: bool,
+    /// The far end's answer reversed the polarity during this call.
+    answered_by_reversal: bool,
+    alarm: bool,
+}
+
+impl Fxo {
+    /// A line at rest.
+    pub fn new(supervision: Supervision) -> Self {
+        Fxo {
+            state: FxoState::Idle,
+            supervision,
+            reversed: false,
+            answered_by_reversal: false,
+            alarm: false,
+        }
+    }
+
+    fn event(&mut self, ev: DeviceEvent, _now: u64, out: &mut Outputs) {
+        match (ev, self.state) {
+            (DeviceEvent::RingBegin, FxoState::Idle | FxoState::RingOff) => {
+                self.state = FxoState::RingOn;
+                out.signal(Signal::RingBegin);
+            }
+            (DeviceEvent::RingOffHook, FxoState::RingOn) => {
+                self.state = FxoState::RingOff;
+                out.signal(Signal::RingEnd);
+            }
+            (DeviceEvent::RingOffHook, FxoState::Idle | FxoState::RingOff) => {
+                // A driver built without RINGBEGIN reports each burst at its end only.
+                self.state = FxoState::RingOff;
+                out.signal(Signal::RingBegin);
+                out.signal(Signal::RingEnd);
+            }
+            (DeviceEvent::OnHook, FxoState::OffHook) => {
+                // Loop current dropped: the far end cleared.
+                out.signal(Signal::RemoteHangup(Cause::NORMAL_CLEARING));
+            }
+            (DeviceEvent::Polarity, state) => {
+                self.reversed = !self.reversed;
+                if state == FxoState::OffHook {
+                    if self.answered_by_reversal
+                        && !self.reversed
+                        && self.supervision.hangup_on_polarity
+                    {
+                        out.signal(Signal::RemoteHangup(Cause::NORMAL_CLEARING));
+                    } else {
+                        self.answered_by_reversal |= self.reversed;
+                        out.signal(Signal::Polarity);
+                    }
+                } else {
+                    // Before the first ring: an ETSI caller ID follows.
+                    out.signal(Signal::Polarity);
+                }
+            }
+            (DeviceEvent::DialComplete, FxoState::OffHook) => out.signal(Signal::DialComplete),
+            _ => {}
+        }
+    }
+
+    fn go_off_hook(&mut self, out: &mut Outputs) {
+        out.act(Action::Hook(sys::HOOK_OFFHOOK));
+        self.state = FxoState::OffHook;
+        self.answered_by_reversal = false;
+    }
+
+    fn command(
+        &mut self,
+        channel: ChannelId,
+        kind: ChannelKind,
+        cmd: &Command,
+        out: &mut Outputs,
+    ) -> Result<(), HalError> {
+        let state = |s| HalError::InvalidState {
+            channel,
+            command: cmd.verb(),
+            state: s,
+        };
+        match cmd {
+            Command::Answer => match self.state {
+                FxoState::RingOn | FxoState::RingOff => {
+                    self.go_off_hook(out);
+                    Ok(())
+                }
+                FxoState::OffHook => Ok(()),
+                FxoState::Idle => Err(state("the line is not ringing")),
+            },
+            Command::Seize => match self.state {
+                FxoState::Idle => {
+                    self.go_off_hook(out);
+                    Ok(())
+                }
+                FxoState::OffHook => Ok(()),
+                _ => Err(state("the line is ringing")),
+            },
+            Command::Dial(digits) => {
+                if self.state != FxoState::OffHook {
+                    return Err(state("the line is on hook"));
+                }
+                out.act(Action::Dial(digits.clone()));
+                Ok(())
+            }
+            Command::Flash => {
+                if self.state != FxoState::OffHook {
+                    return Err(state("the line is on hook"));
+                }
+                out.act(Action::Hook(sys::HOOK_FLASH));
+                Ok(())
+            }
+            Command::Hangup(_) => {
+                if self.state == FxoState::OffHook {
+                    out.act(Action::Hook(sys::HOOK_ONHOOK));
+                }
+                self.state = FxoState::Idle;
+                Ok(())
+            }
+            Command::Ring | Command::RingOff | Command::Call { .. } => Err(HalError::Unsupported {
+                channel,
+                kind,
+                command: cmd.verb(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CH: ChannelId = ChannelId(1);
+
+    fn ev(m: &mut LineSignalling, e: DeviceEvent, now: u64) -> Outputs {
+        let mut o = Outputs::default();
+        m.event(e, now, &mut o);
+        o
+    }
+
+    fn tick(m: &mut LineSignalling, now: u64) -> Outputs {
+        let mut o = Outputs::default();
+        m.tick(now, &mut o);
+        o
+    }
+
+    fn cmd(m: &mut LineSignalling, kind: ChannelKind, c: Command) -> Result<Outputs, HalError> {
+        let mut o = Outputs::default();
+        m.command(CH, kind, &c, &mut o).map(|()| o)
+    }
+
+    fn fxs() -> LineSignalling {
+        LineSignalling::new(
+            &ChannelKind::Fxs,
+            HookTiming::default(),
+            Supervision::default(),
+        )
+    }
+
+    fn fxo(hangup_on_polarity: bool) -> LineSignalling {
+        LineSignalling::new(
+            &ChannelKind::Fxo,
+            HookTiming::default(),
+            Supervision { hangup_on_polarity },
+        )
+    }
+
+    #[test]
+    fn events_decode() {
+        assert_eq!(DeviceEvent::from_raw(0), None);
+        assert_eq!(DeviceEvent::from_raw(2), Some(DeviceEvent::RingOffHook));
+        assert_eq!(DeviceEvent::from_raw(18), Some(DeviceEvent::RingBegin));
+        assert_eq!(
+            DeviceEvent::from_raw(sys::EVENT_PULSEDIGIT | i32::from(b'7')),
+            Some(DeviceEvent::PulseDigit('7'))
+        );
+        assert_eq!(DeviceEvent::from_raw(25), Some(DeviceEvent::Other(25)));
+    }
+
+    #[test]
+    fn fxs_lift_flash_bounce_and_hang_up() {
+        let mut m = fxs();
+        assert_eq!(
+            ev(&mut m, DeviceEvent::RingOffHook, 0).signals,
+            [Signal::OffHook]
+        );
+        // A 20 ms bounce: nothing.
+        assert!(ev(&mut m, DeviceEvent::OnHook, 1_000).signals.is_empty());
+        assert!(
+            ev(&mut m, DeviceEvent::RingOffHook, 1_020)
+                .signals
+                .is_empty()
+        );
+        // A 300 ms on-hook: a flash, reported when the phone is back.
+        assert!(ev(&mut m, DeviceEvent::OnHook, 2_000).signals.is_empty());
+        assert!(tick(&mut m, 2_290).signals.is_empty());
+        assert_eq!(
+            ev(&mut m, DeviceEvent::RingOffHook, 2_300).signals,
+            [Signal::Flash]
+        );
+        // The driver's own flash is believed.
+        assert_eq!(
+            ev(&mut m, DeviceEvent::WinkFlash, 3_000).signals,
+            [Signal::Flash]
+        );
+        // On hook for good: reported when the flash window closes, not before.
+        assert!(ev(&mut m, DeviceEvent::OnHook, 4_000).signals.is_empty());
+        assert!(tick(&mut m, 4_800).signals.is_empty());
+        assert_eq!(tick(&mut m, 4_801).signals, [Signal::OnHook]);
+        assert!(tick(&mut m, 9_000).signals.is_empty());
+    }
+
+    #[test]
+    fn fxs_ringing_and_answer() {
+        let mut m = fxs();
+        let o = cmd(&mut m, ChannelKind::Fxs, Command::Ring).unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_RING)]);
+        // Ringer edges are not signals.
+        assert!(ev(&mut m, DeviceEvent::RingerOn, 10).signals.is_empty());
+        assert_eq!(
+            ev(&mut m, DeviceEvent::RingOffHook, 500).signals,
+            [Signal::OffHook]
+        );
+        // Answered: RingOff has nothing left to stop.
+        assert!(
+            cmd(&mut m, ChannelKind::Fxs, Command::RingOff)
+                .unwrap()
+                .actions
+                .is_empty()
+        );
+        let e = cmd(&mut m, ChannelKind::Fxs, Command::Ring).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "channel 1: cannot ring while the phone is off hook"
+        );
+        // Hang-up drops battery.
+        let o = cmd(
+            &mut m,
+            ChannelKind::Fxs,
+            Command::Hangup(Cause::NORMAL_CLEARING),
+        )
+        .unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_ONHOOK)]);
+        let e = cmd(&mut m, ChannelKind::Fxs, Command::Seize).unwrap_err();
+        assert_eq!(e.to_string(), "channel 1: fxs channels cannot seize");
+    }
+
+    #[test]
+    fn fxo_rings_answer_and_disconnect() {
+        let mut m = fxo(false);
+        assert_eq!(
+            ev(&mut m, DeviceEvent::RingBegin, 0).signals,
+            [Signal::RingBegin]
+        );
+        assert_eq!(
+            ev(&mut m, DeviceEvent::RingOffHook, 2_000).signals,
+            [Signal::RingEnd]
+        );
+        assert_eq!(
+            ev(&mut m, DeviceEvent::RingBegin, 6_000).signals,
+            [Signal::RingBegin]
+        );
+        let o = cmd(&mut m, ChannelKind::Fxo, Command::Answer).unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_OFFHOOK)]);
+        assert_eq!(
+            ev(&mut m, DeviceEvent::OnHook, 9_000).signals,
+            [Signal::RemoteHangup(Cause::NORMAL_CLEARING)]
+        );
+        let o = cmd(
+            &mut m,
+            ChannelKind::Fxo,
+            Command::Hangup(Cause::NORMAL_CLEARING),
+        )
+        .unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_ONHOOK)]);
+        let e = cmd(&mut m, ChannelKind::Fxo, Command::Answer).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "channel 1: cannot answer while the line is not ringing"
+        );
+    }
+
+    #[test]
+    fn fxo_ring_without_ringbegin() {
+        let mut m = fxo(false);
+        assert_eq!(
+            ev(&mut m, DeviceEvent::RingOffHook, 2_000).signals,
+            [Signal::RingBegin, Signal::RingEnd]
+        );
+    }
+
+    #[test]
+    fn fxo_seize_dial_and_polarity_supervision() {
+        let mut m = fxo(true);
+        cmd(&mut m, ChannelKind::Fxo, Command::Seize).unwrap();
+        let d = Digits::parse(CH, "123").unwrap();
+        let o = cmd(&mut m, ChannelKind::Fxo, Command::Dial(d.clone())).unwrap();
+        assert_eq!(o.actions, [Action::Dial(d)]);
+        assert_eq!(
+            ev(&mut m, DeviceEvent::DialComplete, 10).signals,
+            [Signal::DialComplete]
+        );
+        // Answer by reversal, hang-up by reversal back.
+        assert_eq!(
+            ev(&mut m, DeviceEvent::Polarity, 20).signals,
+            [Signal::Polarity]
+        );
+        assert_eq!(
+            ev(&mut m, DeviceEvent::Polarity, 30).signals,
+            [Signal::RemoteHangup(Cause::NORMAL_CLEARING)]
+        );
+        // Without the option the second reversal is only reported.
+        let mut m = fxo(false);
+        cmd(&mut m, ChannelKind::Fxo, Command::Seize).unwrap();
+        ev(&mut m, DeviceEvent::Polarity, 20);
+        assert_eq!(
+            ev(&mut m, DeviceEvent::Polarity, 30).signals,
+            [Signal::Polarity]
+        );
+        let o = cmd(&mut m, ChannelKind::Fxo, Command::Flash).unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_FLASH)]);
+    }
+
+    #[test]
+    fn alarms_take_the_port_out_of_service() {
+        let mut m = fxo(false);
+        assert_eq!(
+            ev(&mut m, DeviceEvent::Alarm, 0).signals,
+            [Signal::Alarm(Alarm::Red)]
+        );
+        assert!(m.in_alarm());
+        let e = cmd(&mut m, ChannelKind::Fxo, Command::Seize).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "channel 1: cannot seize while its span is in alarm"
+        );
+        cmd(
+            &mut m,
+            ChannelKind::Fxo,
+            Command::Hangup(Cause::NORMAL_CLEARING),
+        )
+        .unwrap();
+        assert_eq!(
+            ev(&mut m, DeviceEvent::NoAlarm, 5).signals,
+            [Signal::AlarmCleared]
+        );
+        cmd(&mut m, ChannelKind::Fxo, Command::Seize).unwrap();
+    }
+}

@@ -1,0 +1,558 @@
+//! DAHDI channels as a [`Shard`]: open and configure each channel, then move one block per
+//! channel per tick, on the card's clock.
+//!
+//! **Opening** ([`build`]), off the media thread, each channel as chan_dahdi does: open the
+//! generic node `ROOT/channel` non-blocking and bind it with `DAHDI_SPECIFY`, or open the
+//! per-channel node `ROOT/chan/SSS/CCC`; then block size (one frame), buffer policy
+//! (immediate both ways, four buffers), 16-bit linear audio, and `GET_PARAMS` to check that
+//! DAHDI's signalling for the channel is the port kind the profile says. Every path comes
+//! from the configuration, and the nodes are only required to exist, not to be character
+//! devices, so a user-space model of the driver can stand in for it. Every failure names
+//! the channel, the node and what the driver said.
+//!
+//! **The clock.** A card delivers a block on every channel each frame period. The shard's
+//! tick is the first channel's block becoming readable (`poll` for `POLLIN`); a late media
+//! thread finds the next block ready at once and catches up. If no block comes for three
+//! periods (a driver or card stalled), the tick fires anyway so that signalling still runs.
+//!
+//! **Events.** A pending event makes the channel's `read`/`write` fail with errno 500 until
+//! `DAHDI_GETEVENT` drains it; the shard drains and decodes them through the channel's
+//! state machine ([`super::analog`]), which turns them into [`Signal`]s and carries out
+//! the device actions commands call for.
+//!
+//! **Real time.** After [`build`], nothing here allocates, locks or logs: reads, writes and
+//! ioctls on already-open descriptors, fixed queues, errors as values.
+
+use super::analog::{Action, DeviceEvent, HookTiming, LineSignalling, Outputs, Supervision};
+use super::sys;
+use crate::audio::{AudioFormat, Encoding, FramePeriod};
+use crate::channel::{ChannelInfo, ChannelKind};
+use crate::error::HalError;
+use crate::ids::ChannelId;
+use crate::shard::Shard;
+use crate::signal::{Alarm, Command, Signal};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+/// How a channel's device node is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NodeStyle {
+    /// `ROOT/channel` bound with `DAHDI_SPECIFY` (what chan_dahdi does).
+    #[default]
+    Specify,
+    /// The per-channel node `ROOT/chan/SSS/CCC` (span and position, three digits each).
+    PerChannel,
+}
+
+/// One DAHDI channel of a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DahdiChannel {
+    /// DAHDI's channel number.
+    pub channo: u32,
+    /// Span number (for the per-channel node and messages).
+    pub span: u32,
+    /// Position in the span (for the per-channel node).
+    pub chanpos: u32,
+    /// The port kind, from Tipring's side.
+    pub kind: ChannelKind,
+}
+
+/// What [`build`] opens.
+#[derive(Debug, Clone)]
+pub struct DahdiConfig {
+    /// The DAHDI device root (`/dev/dahdi` on a real box).
+    pub root: PathBuf,
+    /// How channel nodes are opened.
+    pub nodes: NodeStyle,
+    /// Tipring's number of the first channel; the rest follow in order.
+    pub first_channel: u32,
+    /// The channels, in slot order.
+    pub channels: Vec<DahdiChannel>,
+    /// Frame period (the block size). Audio is always 16-bit linear.
+    pub period: FramePeriod,
+    /// FXS ports' hook timing.
+    pub hook: HookTiming,
+    /// FXO lines' supervision.
+    pub supervision: Supervision,
+    /// FXS ports' ring cadence, ms on/off pairs (empty: the driver's default).
+    pub ring_cadence_ms: Vec<u32>,
+}
+
+/// Why a DAHDI shard could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DahdiError {
+    /// A node could not be opened.
+    #[error("DAHDI channel {channo}: cannot open {path}: {source}")]
+    Open {
+        /// The channel.
+        channo: u32,
+        /// The node.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The driver refused a request while setting the channel up.
+    #[error("DAHDI channel {channo} ({path}): {what}: {errno}")]
+    Setup {
+        /// The channel.
+        channo: u32,
+        /// The node.
+        path: PathBuf,
+        /// The request, in words.
+        what: &'static str,
+        /// What the driver said.
+        errno: Errno,
+    },
+    /// DAHDI's signalling for the channel is not the kind configured.
+    #[error(
+        "DAHDI channel {channo} ({name}): the configuration says {kind}, but DAHDI has it as \
+         {found} (system.conf); fix one or the other"
+    )]
+    Signalling {
+        /// The channel.
+        channo: u32,
+        /// The driver's name for it.
+        name: String,
+        /// The configured kind.
+        kind: &'static str,
+        /// DAHDI's signalling, in its words.
+        found: &'static str,
+    },
+    /// Nothing to open.
+    #[error("a DAHDI shard needs at least one channel")]
+    NoChannels,
+}
+
+/// DAHDI's name for a signalling type, and the port kind it means on our side.
+fn signalling_name(sig: nix::libc::c_int) -> (&'static str, Option<ChannelKind>) {
+    match sig {
+        sys::SIG_FXOKS => ("fxoks (an FXS port)", Some(ChannelKind::Fxs)),
+        sys::SIG_FXOLS => ("fxols (an FXS port)", Some(ChannelKind::Fxs)),
+        sys::SIG_FXOGS => ("fxogs (an FXS port)", Some(ChannelKind::Fxs)),
+        sys::SIG_FXSKS => ("fxsks (an FXO port)", Some(ChannelKind::Fxo)),
+        sys::SIG_FXSLS => ("fxsls (an FXO port)", Some(ChannelKind::Fxo)),
+        sys::SIG_FXSGS => ("fxsgs (an FXO port)", Some(ChannelKind::Fxo)),
+        sys::SIG_CLEAR => ("clear (a B-channel)", None),
+        sys::SIG_EM => ("e&m", None),
+        sys::SIG_EM_E1 => ("e&me1", None),
+        sys::SIG_CAS => ("cas", None),
+        sys::SIG_HDLCFCS => ("dchan (a D-channel)", None),
+        sys::SIG_HARDHDLC => ("hardhdlc (a D-channel)", None),
+        0 => ("unconfigured", None),
+        _ => ("an unknown signalling type", None),
+    }
+}
+
+fn kind_fits(kind: &ChannelKind, sig: nix::libc::c_int) -> bool {
+    match (kind, signalling_name(sig).1) {
+        (ChannelKind::Fxs, Some(ChannelKind::Fxs)) | (ChannelKind::Fxo, Some(ChannelKind::Fxo)) => {
+            true
+        }
+        (ChannelKind::T1 { .. } | ChannelKind::E1 { .. }, None) => matches!(
+            sig,
+            sys::SIG_CLEAR | sys::SIG_EM | sys::SIG_EM_E1 | sys::SIG_CAS
+        ),
+        _ => false,
+    }
+}
+
+/// Opens a channel and sets it up; returns the descriptor and its node.
+fn open_channel(
+    cfg: &DahdiConfig,
+    ch: &DahdiChannel,
+    block: usize,
+) -> Result<(OwnedFd, PathBuf), DahdiError> {
+    let path = match cfg.nodes {
+        NodeStyle::Specify => cfg.root.join("channel"),
+        NodeStyle::PerChannel => cfg
+            .root
+            .join("chan")
+            .join(format!("{:03}", ch.span))
+            .join(format!("{:03}", ch.chanpos)),
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&path)
+        .map_err(|source| DahdiError::Open {
+            channo: ch.channo,
+            path: path.clone(),
+            source,
+        })?;
+    let fd = OwnedFd::from(file);
+    let setup = |what: &'static str, e: sys::IoctlError| DahdiError::Setup {
+        channo: ch.channo,
+        path: path.clone(),
+        what,
+        errno: match e {
+            sys::IoctlError::Os { errno, .. } => errno,
+            sys::IoctlError::Size { .. } => Errno::EINVAL,
+        },
+    };
+    if cfg.nodes == NodeStyle::Specify {
+        let mut n = ch.channo as nix::libc::c_int;
+        sys::ioctl_int(fd.as_fd(), sys::SPECIFY, &mut n)
+            .map_err(|e| setup("binding the channel (DAHDI_SPECIFY)", e))?;
+    }
+    let mut params = sys::Params::default();
+    sys::ioctl_ptr_mut(fd.as_fd(), sys::GET_PARAMS, &mut params)
+        .map_err(|e| setup("reading its parameters (DAHDI_GET_PARAMS)", e))?;
+    if !kind_fits(&ch.kind, params.sigtype) {
+        let name: String = params
+            .name
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| char::from(*c as u8))
+            .collect();
+        return Err(DahdiError::Signalling {
+            channo: ch.channo,
+            name,
+            kind: ch.kind.name(),
+            found: signalling_name(params.sigtype).0,
+        });
+    }
+    let mut bs = block as nix::libc::c_int;
+    sys::ioctl_int(fd.as_fd(), sys::SET_BLOCKSIZE, &mut bs)
+        .map_err(|e| setup("setting the block size (DAHDI_SET_BLOCKSIZE)", e))?;
+    let bufs = sys::BufferInfo {
+        txbufpolicy: sys::POLICY_IMMEDIATE,
+        rxbufpolicy: sys::POLICY_IMMEDIATE,
+        numbufs: 4,
+        bufsize: (2 * block) as nix::libc::c_int,
+        ..Default::default()
+    };
+    sys::ioctl_ptr(fd.as_fd(), sys::SET_BUFINFO, &bufs)
+        .map_err(|e| setup("setting the buffer policy (DAHDI_SET_BUFINFO)", e))?;
+    let mut linear = 1;
+    sys::ioctl_int(fd.as_fd(), sys::SETLINEAR, &mut linear)
+        .map_err(|e| setup("choosing linear audio (DAHDI_SETLINEAR)", e))?;
+    if ch.kind == ChannelKind::Fxs && !cfg.ring_cadence_ms.is_empty() {
+        let mut cadence = [0 as nix::libc::c_int; 16];
+        for (c, ms) in cadence.iter_mut().zip(&cfg.ring_cadence_ms) {
+            *c = *ms as nix::libc::c_int;
+        }
+        sys::ioctl_ptr(fd.as_fd(), sys::SETCADENCE, &cadence)
+            .map_err(|e| setup("setting the ring cadence (DAHDI_SETCADENCE)", e))?;
+    }
+    Ok((fd, path))
+}
+
+struct Slot {
+    fd: OwnedFd,
+    sig: LineSignalling,
+    kind: ChannelKind,
+    id: ChannelId,
+}
+
+/// Signals waiting for the engine.
+const SIGNALS: usize = 128;
+/// Events drained per channel per visit (a driver queues at most a few).
+const EVENTS_PER_VISIT: usize = 16;
+
+/// A shard of DAHDI channels.
+pub struct DahdiShard {
+    infos: Vec<ChannelInfo>,
+    slots: Vec<Slot>,
+    block_bytes: usize,
+    period_ms: u64,
+    ticks: u64,
+    signals: heapless::Deque<(usize, Signal), SIGNALS>,
+    /// Frames lost: read found no block (underrun), or write found no room.
+    pub missing_blocks: u64,
+    /// Signals dropped because the engine did not drain them.
+    pub dropped_signals: u64,
+    /// Device actions the driver refused (the state machine moved on regardless).
+    pub failed_actions: u64,
+}
+
+impl std::fmt::Debug for DahdiShard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DahdiShard")
+            .field("channels", &self.infos.len())
+            .field("ticks", &self.ticks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens and sets up every channel of `cfg`.
+///
+/// # Errors
+/// The first channel that could not be opened or set up, with the node and the reason;
+/// nothing stays open.
+pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
+    if cfg.channels.is_empty() {
+        return Err(DahdiError::NoChannels);
+    }
+    let block = cfg.period.samples();
+    let format = AudioFormat {
+        encoding: Encoding::Linear,
+        period: cfg.period,
+    };
+    let mut infos = Vec::with_capacity(cfg.channels.len());
+    let mut slots = Vec::with_capacity(cfg.channels.len());
+    for (i, ch) in cfg.channels.iter().enumerate() {
+        let (fd, path) = open_channel(cfg, ch, block)?;
+        let id = ChannelId(cfg.first_channel + i as u32);
+        let mut location = heapless::String::new();
+        let p = path.display().to_string();
+        if cfg.nodes == NodeStyle::Specify || p.len() > 40 {
+            let _ = write!(location, "DAHDI channel {} (span {})", ch.channo, ch.span);
+        } else {
+            let _ = write!(location, "{p}");
+        }
+        infos.push(ChannelInfo {
+            id,
+            kind: ch.kind,
+            format,
+            backend: "dahdi",
+            location,
+        });
+        slots.push(Slot {
+            fd,
+            sig: LineSignalling::new(&ch.kind, cfg.hook, cfg.supervision),
+            kind: ch.kind,
+            id,
+        });
+    }
+    Ok(DahdiShard {
+        infos,
+        slots,
+        block_bytes: 2 * block,
+        period_ms: u64::from(cfg.period.ms()),
+        ticks: 0,
+        signals: heapless::Deque::new(),
+        missing_blocks: 0,
+        dropped_signals: 0,
+        failed_actions: 0,
+    })
+}
+
+impl DahdiShard {
+    fn now(&self) -> u64 {
+        self.ticks * self.period_ms
+    }
+
+    fn push(&mut self, slot: usize, s: Signal) {
+        if self.signals.push_back((slot, s)).is_err() {
+            self.dropped_signals += 1;
+        }
+    }
+
+    /// Carries out what a state machine produced for `slot`.
+    fn apply(&mut self, slot: usize, out: Outputs) {
+        for s in out.signals {
+            let s = match s {
+                Signal::Alarm(_) => Signal::Alarm(self.alarm_kind(slot)),
+                s => s,
+            };
+            self.push(slot, s);
+        }
+        for a in out.actions {
+            let fd = self.slots[slot].fd.as_fd();
+            let r = match a {
+                Action::Hook(v) => {
+                    let mut v = v;
+                    sys::ioctl_int(fd, sys::HOOK, &mut v)
+                }
+                Action::Polarity(rev) => {
+                    let mut v = nix::libc::c_int::from(rev);
+                    sys::ioctl_int(fd, sys::SETPOLARITY, &mut v)
+                }
+                Action::Dial(digits) => {
+                    let mut op = sys::DialOperation {
+                        op: sys::DIAL_OP_APPEND,
+                        dialstr: [0; 256],
+                    };
+                    op.dialstr[0] = b'T' as nix::libc::c_char;
+                    for (d, c) in op.dialstr[1..].iter_mut().zip(digits.as_str().bytes()) {
+                        *d = c as nix::libc::c_char;
+                    }
+                    sys::ioctl_ptr(fd, sys::DIAL, &op)
+                }
+            };
+            if r.is_err() {
+                self.failed_actions += 1;
+            }
+        }
+    }
+
+    /// The alarm the channel's span reports now (red when the driver can't say).
+    fn alarm_kind(&self, slot: usize) -> Alarm {
+        let mut p = sys::Params::default();
+        let bits = match sys::ioctl_ptr_mut(self.slots[slot].fd.as_fd(), sys::GET_PARAMS, &mut p) {
+            Ok(()) => p.chan_alarms as nix::libc::c_int,
+            Err(_) => sys::ALARM_RED,
+        };
+        if bits & sys::ALARM_BLUE != 0 {
+            Alarm::Blue
+        } else if bits & sys::ALARM_YELLOW != 0 && bits & sys::ALARM_RED == 0 {
+            Alarm::Yellow
+        } else if bits & sys::ALARM_LOOPBACK != 0 && bits & sys::ALARM_RED == 0 {
+            Alarm::Loopback
+        } else {
+            Alarm::Red
+        }
+    }
+
+    /// Drains `slot`'s pending events through its state machine.
+    fn drain_events(&mut self, slot: usize) -> Result<(), HalError> {
+        let now = self.now();
+        for _ in 0..EVENTS_PER_VISIT {
+            let mut code = 0;
+            match sys::ioctl_int(self.slots[slot].fd.as_fd(), sys::GETEVENT, &mut code) {
+                Ok(()) => {}
+                Err(sys::IoctlError::Os { errno, .. }) => {
+                    return Err(HalError::Os {
+                        what: "DAHDI_GETEVENT",
+                        errno,
+                    });
+                }
+                Err(sys::IoctlError::Size { .. }) => {
+                    return Err(HalError::Os {
+                        what: "DAHDI_GETEVENT",
+                        errno: Errno::EINVAL,
+                    });
+                }
+            }
+            let Some(ev) = DeviceEvent::from_raw(code) else {
+                return Ok(());
+            };
+            if ev == DeviceEvent::Removed {
+                return Err(HalError::Gone {
+                    channel: self.slots[slot].id,
+                });
+            }
+            let mut out = Outputs::default();
+            self.slots[slot].sig.event(ev, now, &mut out);
+            self.apply(slot, out);
+        }
+        Ok(())
+    }
+}
+
+fn os(what: &'static str, errno: Errno) -> HalError {
+    HalError::Os { what, errno }
+}
+
+impl Shard for DahdiShard {
+    fn channels(&self) -> &[ChannelInfo] {
+        &self.infos
+    }
+
+    fn wait_tick(&mut self) -> Result<u64, HalError> {
+        let timeout = PollTimeout::try_from(3 * self.period_ms as i32).unwrap_or(PollTimeout::MAX);
+        // A pending event on the clock channel makes it readable-with-priority, not
+        // readable: drain and wait again (a few times at most).
+        for _ in 0..4 {
+            let fd = self.slots[0].fd.as_fd();
+            let mut fds = [PollFd::new(fd, PollFlags::POLLIN | PollFlags::POLLPRI)];
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(0) => break, // stalled: tick anyway
+                Ok(_) => {
+                    let r = fds[0].revents().unwrap_or(PollFlags::empty());
+                    if r.contains(PollFlags::POLLIN) {
+                        break;
+                    }
+                    if r.contains(PollFlags::POLLPRI) {
+                        self.drain_events(0)?;
+                        continue;
+                    }
+                    if r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL) {
+                        return Err(HalError::Gone {
+                            channel: self.slots[0].id,
+                        });
+                    }
+                    break;
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(os("poll on the DAHDI clock channel", e)),
+            }
+        }
+        self.ticks += 1;
+        let now = self.now();
+        for slot in 0..self.slots.len() {
+            let mut out = Outputs::default();
+            self.slots[slot].sig.tick(now, &mut out);
+            if !out.signals.is_empty() || !out.actions.is_empty() {
+                self.apply(slot, out);
+            }
+        }
+        Ok(1)
+    }
+
+    fn read(&mut self, slot: usize, frame: &mut [u8]) -> Result<usize, HalError> {
+        if slot >= self.slots.len() {
+            return Err(HalError::NoSuchChannel {
+                channel: ChannelId(slot as u32),
+            });
+        }
+        let n = self.block_bytes.min(frame.len());
+        for _ in 0..2 {
+            match nix::unistd::read(self.slots[slot].fd.as_fd(), &mut frame[..n]) {
+                Ok(got) => {
+                    frame[got..n].fill(0);
+                    return Ok(n);
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(e) if e as i32 == sys::ELAST => self.drain_events(slot)?,
+                Err(Errno::ENODEV) => {
+                    return Err(HalError::Gone {
+                        channel: self.slots[slot].id,
+                    });
+                }
+                Err(e) => return Err(os("DAHDI read", e)),
+            }
+        }
+        // No block this period: silence, counted.
+        self.missing_blocks += 1;
+        frame[..n].fill(0);
+        Ok(n)
+    }
+
+    fn write(&mut self, slot: usize, frame: &[u8]) -> Result<(), HalError> {
+        if slot >= self.slots.len() {
+            return Err(HalError::NoSuchChannel {
+                channel: ChannelId(slot as u32),
+            });
+        }
+        let n = self.block_bytes.min(frame.len());
+        for _ in 0..2 {
+            match nix::unistd::write(self.slots[slot].fd.as_fd(), &frame[..n]) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EAGAIN) => break,
+                Err(e) if e as i32 == sys::ELAST => self.drain_events(slot)?,
+                Err(Errno::ENODEV) => {
+                    return Err(HalError::Gone {
+                        channel: self.slots[slot].id,
+                    });
+                }
+                Err(e) => return Err(os("DAHDI write", e)),
+            }
+        }
+        self.missing_blocks += 1;
+        Ok(())
+    }
+
+    fn command(&mut self, slot: usize, command: &Command) -> Result<(), HalError> {
+        let Some(s) = self.slots.get_mut(slot) else {
+            return Err(HalError::NoSuchChannel {
+                channel: ChannelId(slot as u32),
+            });
+        };
+        let mut out = Outputs::default();
+        let (id, kind) = (s.id, s.kind);
+        s.sig.command(id, kind, command, &mut out)?;
+        self.apply(slot, out);
+        Ok(())
+    }
+
+    fn poll_signal(&mut self) -> Option<(usize, Signal)> {
+        self.signals.pop_front()
+    }
+}
