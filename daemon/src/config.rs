@@ -23,6 +23,8 @@
 //! outcome = "busy"                # answer | busy | congestion | no-answer
 //!
 //! [[route]]                       # first match wins: channel = N | kind = "fxo" | group = "g" | any = true
+//!                                 # and/or number = "2XX" (X any digit, a final . anything more):
+//!                                 # with any number route, phones hear dial tone and dial
 //! kind = "fxo"
 //! handler = "ivr-c"
 //! params = { prompts = "/usr/share/asterisk/sounds/en" }
@@ -294,6 +296,9 @@ pub struct RouteEntry {
     /// Match everything.
     #[serde(default)]
     pub any: bool,
+    /// Match calls to this number (a pattern: digits, `X` any digit, a final `.` anything
+    /// more). Alone it matches any channel; phones then dial a number after dial tone.
+    pub number: Option<Spanned<String>>,
     /// The handler.
     pub handler: Spanned<String>,
     /// Its params.
@@ -591,10 +596,21 @@ impl Config {
                 + usize::from(r.kind.is_some())
                 + usize::from(r.group.is_some())
                 + usize::from(r.any);
-            if n != 1 {
+            if n > 1 || (n == 0 && r.number.is_none()) {
                 return Err(at(
                     r.handler.span(),
-                    format!("route[{i}]: give exactly one of channel, kind, group or any = true"),
+                    format!(
+                        "route[{i}]: give exactly one of channel, kind, group or any = true \
+                         (with or without number), or number alone"
+                    ),
+                ));
+            }
+            if let Some(p) = &r.number
+                && let Some(why) = crate::call::pattern_error(p.get_ref())
+            {
+                return Err(at(
+                    p.span(),
+                    format!("route[{i}].number: {:?}: {why}", p.get_ref()),
                 ));
             }
             if let Some(g) = &r.group
@@ -628,11 +644,13 @@ impl Config {
             return vec![
                 Route {
                     matches: Match::Kind("fxo".into()),
+                    number: None,
                     handler: "ivr-c".into(),
                     params: params.clone(),
                 },
                 Route {
                     matches: Match::Kind("fxs".into()),
+                    number: None,
                     handler: "menu".into(),
                     params,
                 },
@@ -647,6 +665,7 @@ impl Config {
                     (_, _, Some(g)) => Match::Group(g.clone()),
                     _ => Match::Any,
                 },
+                number: r.number.as_ref().map(|n| n.get_ref().clone()),
                 handler: r.handler.get_ref().clone(),
                 params: serde_json::to_string(&r.params).unwrap_or_else(|_| "{}".into()),
             })
@@ -774,8 +793,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t.toml:4:11: route[0]: give exactly one of channel, kind, group or any = true"
+            "t.toml:4:11: route[0]: give exactly one of channel, kind, group or any = true \
+             (with or without number), or number alone"
         );
+        let e =
+            Config::parse("t.toml", "[[route]]\nnumber = \"2.3\"\nhandler = \"x\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:2:10: route[0].number: \"2.3\": `.` only at the end, after at least one digit"
+        );
+        let c = Config::parse("t.toml", "[[route]]\nnumber = \"2XX\"\nhandler = \"x\"\n").unwrap();
+        assert_eq!(c.routes()[0].number.as_deref(), Some("2XX"));
         let e = Config::parse("t.toml", "[board]\nframe_ms = 30\n").unwrap_err();
         assert_eq!(
             e.to_string(),

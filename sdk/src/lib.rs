@@ -241,6 +241,9 @@ pub enum Event<'a> {
         /// The message.
         json: &'a str,
     },
+    /// A hook flash on the call's line: the phone on an FXS port flashed (ABI 1.1). What it
+    /// means is the handler's to decide (transfer, call waiting, a menu's "back").
+    Flash,
     /// An event kind this SDK doesn't know (ignore it).
     Unknown(u32),
 }
@@ -753,6 +756,7 @@ pub mod __rt {
                 token: ev.wake_token,
             },
             sys::TIPRING_EV_MESSAGE => Event::Message { json: detail },
+            sys::TIPRING_EV_FLASH => Event::Flash,
             other => Event::Unknown(other),
         };
         let mut c = Channel {

@@ -6,7 +6,7 @@
 use core::ffi::{c_char, c_int, c_void};
 
 pub const TIPRING_ABI_MAJOR: u16 = 1;
-pub const TIPRING_ABI_MINOR: u16 = 0;
+pub const TIPRING_ABI_MINOR: u16 = 1;
 pub const TIPRING_ENTRY_SYMBOL: &str = "tipring_handler_entry_v1";
 
 /// Opaque: the host's per-call channel.
@@ -44,6 +44,8 @@ pub const TIPRING_EV_HANGUP: u32 = 5;
 pub const TIPRING_EV_TIMER: u32 = 6;
 pub const TIPRING_EV_WAKE: u32 = 7;
 pub const TIPRING_EV_MESSAGE: u32 = 8;
+/// A hook flash on the call's line (an FXS phone; ABI 1.1).
+pub const TIPRING_EV_FLASH: u32 = 9;
 
 pub type tipring_result = u32;
 pub const TIPRING_R_DONE: u32 = 0;

@@ -6,13 +6,14 @@ mod common;
 use common::{Rig, dial, examples, params, script};
 use std::path::Path;
 use tipring_dsp::cid::CallerId;
-use tipring_hal::sim::{Script, Step};
+use tipring_hal::sim::{self, Script, Step};
 use tipringd::call::{Match, Route};
 use tipringd::handler::Registry;
 
 fn route(m: Match, handler: &str) -> Route {
     Route {
         matches: m,
+        number: None,
         handler: handler.into(),
         params: params(),
     }
@@ -249,4 +250,72 @@ fn a_handler_panic_ends_only_its_call() {
     r.run(8_000);
     let last = r.switch.calls().into_iter().max_by_key(|c| c.id).unwrap();
     assert_eq!((last.channel, last.cause), (2, Some(16)));
+}
+
+/// Dial plan: a phone goes off hook, hears dial tone, dials 201, and the route for `2XX`
+/// offers the call to the menu with the number; a hook flash reaches the handler (the menu
+/// counts it and starts over). A phone that dials a number no route takes hears
+/// congestion and no call is made.
+#[test]
+fn a_phone_dials_a_number_and_flashes() {
+    let routes = vec![
+        Route {
+            matches: Match::Any,
+            number: Some("2XX".into()),
+            handler: "menu".into(),
+            params: params(),
+        },
+        Route {
+            matches: Match::Any,
+            number: Some("9.".into()),
+            handler: "ivr-c".into(),
+            params: params(),
+        },
+    ];
+    let mut r = Rig::new(2, 0, Vec::new(), examples(), routes);
+    r.sim
+        .offhook(1, script(&[Step::Wait { ms: 1500 }, dial("201")]))
+        .unwrap();
+    r.run(4_000);
+    let heard_dial = r.reports.iter().any(|x| {
+        x.line.0 == 1
+            && matches!(
+                x.event,
+                sim::SimEvent::HeardTone(tipring_dsp::progress::ProgressTone::Dial)
+            )
+    });
+    assert!(heard_dial, "no dial tone heard: {:?}", r.reports);
+    let c = r.switch.call(1).expect("the dialled call");
+    assert_eq!(c.called.as_deref(), Some("201"));
+    assert_eq!(c.handler.as_deref(), Some("menu"));
+    assert_eq!(c.state, "up");
+    r.sim.flash(1).unwrap();
+    r.run(2_000);
+    let c = r.switch.call(1).unwrap();
+    assert_eq!(c.state, "up", "{:?}", c.events);
+    assert_eq!(
+        c.vars.get("flashes").map(String::as_str),
+        Some("1"),
+        "{:?}",
+        c.events
+    );
+    assert_eq!(c.state, "up");
+    r.sim.onhook(1).unwrap();
+    r.run(2_000);
+    assert_eq!(r.switch.call(1).unwrap().state, "ended");
+
+    // 4 matches no route: congestion, no call.
+    r.sim
+        .offhook(2, script(&[Step::Wait { ms: 1000 }, dial("4")]))
+        .unwrap();
+    r.run(4_000);
+    let congestion = r.reports.iter().any(|x| {
+        x.line.0 == 2
+            && matches!(
+                x.event,
+                sim::SimEvent::HeardTone(tipring_dsp::progress::ProgressTone::Congestion)
+            )
+    });
+    assert!(congestion, "no congestion heard: {:?}", r.reports);
+    assert!(r.switch.call(2).is_none());
 }

@@ -13,11 +13,13 @@ fn routes() -> Vec<Route> {
     vec![
         Route {
             matches: Match::Kind("fxo".into()),
+            number: None,
             handler: "ivr-c".into(),
             params: params(),
         },
         Route {
             matches: Match::Kind("fxs".into()),
+            number: None,
             handler: "menu".into(),
             params: params(),
         },

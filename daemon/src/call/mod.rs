@@ -26,7 +26,7 @@ mod route;
 mod view;
 
 pub use collect::{Collected, Collector};
-pub use route::{Match, Route};
+pub use route::{Match, Route, pattern_error};
 pub use view::{CallView, ChannelView, EventView, RtpView, StreamEvent};
 
 use crate::handler::host::{CallCtx, Request, WakeBoard};
@@ -38,7 +38,9 @@ use std::sync::{Arc, mpsc};
 use tipring_dsp::cid::CallerId;
 use tipring_dsp::progress::plan::TonePlan;
 use tipring_dsp::progress::{ProgressTone, SitCause};
-use tipring_hal::{CallId, Cause, ChannelId, ChannelInfo, ChannelKind, Command, Digits, Signal};
+use tipring_hal::{
+    Alarm, CallId, Cause, ChannelId, ChannelInfo, ChannelKind, Command, Digits, Signal,
+};
 use tipring_handler::sys;
 
 /// Timing of call control.
@@ -50,6 +52,10 @@ pub struct Timing {
     pub dial_tone_ms: u64,
     /// An inbound FXO call whose ringing stopped this long ago was abandoned, ms.
     pub ring_gone_ms: u64,
+    /// A phone that went off hook must dial its first digit within this, ms.
+    pub first_digit_ms: u64,
+    /// Longest pause between digits before the number counts as complete, ms.
+    pub inter_digit_ms: u64,
 }
 
 impl Default for Timing {
@@ -58,6 +64,8 @@ impl Default for Timing {
             no_answer_ms: 30_000,
             dial_tone_ms: 3_000,
             ring_gone_ms: 8_000,
+            first_digit_ms: 10_000,
+            inter_digit_ms: 4_000,
         }
     }
 }
@@ -95,6 +103,9 @@ pub enum SwitchError {
     /// The daemon is shutting down.
     #[error("the daemon is shutting down: no new calls")]
     Draining,
+    /// The channel's span is in alarm.
+    #[error("channel {0}: out of service ({1} alarm on its span)")]
+    OutOfService(u32, &'static str),
 }
 
 /// The running media operation of a call.
@@ -210,6 +221,20 @@ struct Line {
     caller: Option<CallerId>,
     /// Why the call was forwarded (SIP `Diversion` reason), with `caller.redirecting`.
     redirect_reason: Option<String>,
+    /// The span is in alarm: out of service until it clears.
+    alarm: Option<Alarm>,
+    /// FXS: the phone is off hook and dialling a number (dial plan on).
+    dialling: Option<Dialling>,
+}
+
+/// A phone dialling a number: what it dialled, when the last digit came, and whether it
+/// now hears dial tone (op) or the number failed (congestion until it hangs up).
+#[derive(Debug)]
+struct Dialling {
+    digits: String,
+    last: u64,
+    tone: Option<OpId>,
+    failed: bool,
 }
 
 /// The switch. See the [module docs](self).
@@ -218,6 +243,8 @@ pub struct Switch {
     link: MediaLink,
     handlers: Registry,
     routes: Vec<Route>,
+    /// Some route names a number: phones that go off hook hear dial tone and dial one.
+    dial_plan: bool,
     plan: &'static TonePlan,
     timing: Timing,
     lines: BTreeMap<ChannelId, Line>,
@@ -299,6 +326,22 @@ pub enum LineEvent {
 
 /// The handler's result and the record's outcome for an outbound call the far end refused
 /// with `cause`.
+/// The op id of the tones the switch plays to a phone that is dialling (dial tone,
+/// congestion): the top of the id space, one per channel, never a handler's.
+fn dial_tone_op(ch: ChannelId) -> OpId {
+    OpId(u64::MAX - u64::from(ch.0))
+}
+
+/// An alarm as operators name it.
+fn alarm_name(a: Alarm) -> &'static str {
+    match a {
+        Alarm::Red => "red",
+        Alarm::Yellow => "yellow",
+        Alarm::Blue => "blue",
+        Alarm::Loopback => "loopback",
+    }
+}
+
 fn outcome_of(cause: Cause) -> (u32, &'static str) {
     match cause.0 {
         17 => (sys::TIPRING_R_BUSY, "busy"),
@@ -359,14 +402,18 @@ impl Switch {
                         ringing: None,
                         caller: None,
                         redirect_reason: None,
+                        alarm: None,
+                        dialling: None,
                     },
                 )
             })
             .collect();
         let (line_tx, line_rx) = mpsc::channel();
+        let dial_plan = routes.iter().any(|r| r.number.is_some());
         Switch {
             link,
             handlers,
+            dial_plan,
             routes,
             plan,
             timing: Timing::default(),
@@ -606,7 +653,23 @@ impl Switch {
                 _ => {}
             }
         }
+        for l in self.lines.values() {
+            if let Some(d) = &l.dialling
+                && !d.failed
+            {
+                consider(d.last + self.dial_wait(d));
+            }
+        }
         due
+    }
+
+    /// How long a dialling phone may pause now.
+    fn dial_wait(&self, d: &Dialling) -> u64 {
+        if d.digits.is_empty() {
+            self.timing.first_digit_ms
+        } else {
+            self.timing.inter_digit_ms
+        }
     }
 
     fn timers(&mut self) {
@@ -662,6 +725,20 @@ impl Switch {
                 }
                 _ => {}
             }
+        }
+        // Phones that stopped dialling: the number is complete (or never came).
+        let paused: Vec<ChannelId> = self
+            .lines
+            .values()
+            .filter(|l| {
+                l.dialling
+                    .as_ref()
+                    .is_some_and(|d| !d.failed && now >= d.last + self.dial_wait(d))
+            })
+            .map(|l| l.info.id)
+            .collect();
+        for ch in paused {
+            self.number_complete(ch);
         }
         // Inbound calls whose ringing stopped: the caller gave up.
         let gone: Vec<(ChannelId, Option<CallId>)> = self
@@ -719,6 +796,8 @@ impl Switch {
             MediaEvent::Digit { digit } => {
                 if let Some(id) = call {
                     self.digit(id, digit);
+                } else {
+                    self.dialled_digit(ch, digit);
                 }
             }
             MediaEvent::Progress(t) => {
@@ -798,12 +877,28 @@ impl Switch {
                     self.answered(id);
                 }
                 Some(_) => {}
+                None if self.dial_plan
+                    && self
+                        .lines
+                        .get(&ch)
+                        .is_some_and(|l| l.info.kind == ChannelKind::Fxs) =>
+                {
+                    self.begin_dialling(ch);
+                }
                 None => self.offer(ch),
             },
             Signal::OnHook => {
                 if let Some(id) = call {
                     self.note(id, "the phone hung up");
                     self.end_call(id, Cause::NORMAL_CLEARING, false);
+                } else if let Some(d) = self.lines.get_mut(&ch).and_then(|l| l.dialling.take()) {
+                    self.push_stream(ch.0, None, format!("hung up after dialling {:?}", d.digits));
+                    self.send(
+                        ch,
+                        MediaCommand::Stop {
+                            op: dial_tone_op(ch),
+                        },
+                    );
                 }
             }
             Signal::RemoteHangup(cause) => {
@@ -855,7 +950,52 @@ impl Switch {
                     self.digit(id, d);
                 }
             }
-            Signal::Flash | Signal::Wink | Signal::Alarm(_) | Signal::AlarmCleared => {}
+            Signal::Flash => {
+                if let Some(id) = call
+                    && let Some(c) = self.calls.get_mut(&id)
+                    && c.state == State::Up
+                {
+                    c.pending.push_back(HostEvent {
+                        kind: sys::TIPRING_EV_FLASH,
+                        ..Default::default()
+                    });
+                    self.note(id, "hook flash");
+                    self.run(id);
+                }
+            }
+            Signal::Alarm(a) => {
+                let Some(l) = self.lines.get_mut(&ch) else {
+                    return;
+                };
+                let first = l.alarm.is_none();
+                l.alarm = Some(a);
+                l.ringing = None;
+                l.caller = None;
+                if first {
+                    tracing::warn!(
+                        channel = ch.0,
+                        location = %l.info.location,
+                        "{} alarm on the span: channel out of service",
+                        alarm_name(a)
+                    );
+                }
+                if let Some(id) = call {
+                    self.note(id, format!("{} alarm on the span", alarm_name(a)));
+                    self.end_call(id, Cause::NETWORK_OUT_OF_ORDER, false);
+                }
+            }
+            Signal::AlarmCleared => {
+                if let Some(l) = self.lines.get_mut(&ch)
+                    && l.alarm.take().is_some()
+                {
+                    tracing::info!(
+                        channel = ch.0,
+                        location = %l.info.location,
+                        "span alarm cleared: channel back in service"
+                    );
+                }
+            }
+            Signal::Wink => {}
         }
     }
 
@@ -1071,13 +1211,119 @@ impl Switch {
         }
     }
 
+    // ---- phones dialling (dial plan) ---------------------------------------------------
+
+    /// A phone went off hook: dial tone, then collect the number it dials.
+    fn begin_dialling(&mut self, ch: ChannelId) {
+        let now = self.now;
+        let Some(l) = self.lines.get_mut(&ch) else {
+            return;
+        };
+        if l.alarm.is_some() || self.draining {
+            return;
+        }
+        let op = dial_tone_op(ch);
+        l.dialling = Some(Dialling {
+            digits: String::new(),
+            last: now,
+            tone: Some(op),
+            failed: false,
+        });
+        let tone = self.plan.dial;
+        self.send(ch, MediaCommand::Tone { op, tone, ms: 0 });
+        self.push_stream(ch.0, None, "off hook: dial tone".into());
+    }
+
+    /// A digit from a phone that has no call yet.
+    fn dialled_digit(&mut self, ch: ChannelId, digit: char) {
+        let now = self.now;
+        let Some(l) = self.lines.get_mut(&ch) else {
+            return;
+        };
+        let Some(d) = l.dialling.as_mut() else {
+            return;
+        };
+        if d.failed || d.digits.len() >= tipring_hal::MAX_DIGITS {
+            return;
+        }
+        d.digits.push(digit);
+        d.last = now;
+        let stop = d.tone.take();
+        let digits = d.digits.clone();
+        let (kind, groups) = (l.info.kind, l.groups.clone());
+        if let Some(op) = stop {
+            self.send(ch, MediaCommand::Stop { op });
+        }
+        match route::dialled(&self.routes, ch, &kind, &groups, &digits) {
+            Some(true) => self.number_complete(ch),
+            Some(false) => {
+                // `#` ends a number early: what came before it may be complete.
+                if let Some(before) = digits.strip_suffix('#')
+                    && !before.is_empty()
+                    && route::find(&self.routes, ch, &kind, &groups, Some(before)).is_some()
+                {
+                    if let Some(d) = self.lines.get_mut(&ch).and_then(|l| l.dialling.as_mut()) {
+                        d.digits.pop();
+                    }
+                    self.number_complete(ch);
+                } else {
+                    self.number_failed(ch, &digits);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The phone's number is complete: route it, or tell the phone it failed.
+    fn number_complete(&mut self, ch: ChannelId) {
+        let Some(l) = self.lines.get(&ch) else {
+            return;
+        };
+        let Some(d) = &l.dialling else {
+            return;
+        };
+        let digits = d.digits.clone();
+        if digits.is_empty() {
+            self.number_failed(ch, "");
+            return;
+        }
+        if route::find(&self.routes, ch, &l.info.kind, &l.groups, Some(&digits)).is_none() {
+            self.number_failed(ch, &digits);
+            return;
+        }
+        self.push_stream(ch.0, None, format!("dialled {digits}"));
+        self.offer(ch);
+    }
+
+    /// No route takes what the phone dialled: congestion tone until it hangs up.
+    fn number_failed(&mut self, ch: ChannelId, digits: &str) {
+        let Some(d) = self.lines.get_mut(&ch).and_then(|l| l.dialling.as_mut()) else {
+            return;
+        };
+        d.failed = true;
+        let op = dial_tone_op(ch);
+        d.tone = Some(op);
+        let tone = self.plan.congestion;
+        self.send(ch, MediaCommand::Tone { op, tone, ms: 0 });
+        let what = if digits.is_empty() {
+            "no number dialled".to_string()
+        } else {
+            format!("no route for {digits:?}")
+        };
+        tracing::info!(
+            channel = ch.0,
+            "{what}: congestion tone until the phone hangs up"
+        );
+        self.push_stream(ch.0, None, format!("{what}: congestion"));
+    }
+
     // ---- inbound -----------------------------------------------------------------------
 
     fn offer(&mut self, ch: ChannelId) {
         let Some(line) = self.lines.get(&ch) else {
             return;
         };
-        if line.call.is_some() {
+        if line.call.is_some() || line.alarm.is_some() {
             return;
         }
         if self.draining {
@@ -1085,7 +1331,15 @@ impl Switch {
             return;
         }
         let kind = line.info.kind;
-        let Some(route) = route::find(&self.routes, ch, &kind, &line.groups).cloned() else {
+        let dialled = line.dialling.as_ref().map(|d| d.digits.clone());
+        let called = dialled.clone().or_else(|| {
+            line.caller
+                .as_ref()
+                .and_then(|c| c.dialled.as_ref().map(|n| n.to_string()))
+        });
+        let Some(route) =
+            route::find(&self.routes, ch, &kind, &line.groups, called.as_deref()).cloned()
+        else {
             tracing::warn!(
                 channel = ch.0,
                 "no route for a new call; it is not answered"
@@ -1108,6 +1362,9 @@ impl Switch {
         };
         let caller = line.caller.clone();
         let line_redirect_reason = line.redirect_reason.clone();
+        if let Some(l) = self.lines.get_mut(&ch) {
+            l.dialling = None;
+        }
         let id = self.new_call(ch, true, Some(Arc::clone(&handler)), None);
         if let Some(c) = self.calls.get_mut(&id) {
             c.state = State::Offered;
@@ -1117,6 +1374,9 @@ impl Switch {
                 c.view.caller_name = cid.name.as_ref().map(|n| n.to_string());
                 c.view.called = cid.dialled.as_ref().map(|n| n.to_string());
                 c.view.redirecting = cid.redirecting.as_ref().map(|n| n.to_string());
+            }
+            if dialled.is_some() {
+                c.view.called.clone_from(&dialled);
             }
         }
         self.note(
@@ -1129,7 +1389,7 @@ impl Switch {
             "kind": kind.name(),
             "caller": caller.as_ref().and_then(|c| c.number.as_ref().map(|n| n.to_string())),
             "caller_name": caller.as_ref().and_then(|c| c.name.as_ref().map(|n| n.to_string())),
-            "called": caller.as_ref().and_then(|c| c.dialled.as_ref().map(|n| n.to_string())),
+            "called": called,
             "withheld": caller.as_ref().is_some_and(|c| c.number_absent == Some(tipring_dsp::cid::Absence::Private)),
             "redirecting": caller.as_ref().and_then(|c| c.redirecting.as_ref().map(|n| n.to_string())),
             "redirect_reason": line_redirect_reason,
@@ -1688,6 +1948,9 @@ impl Switch {
         if line.ringing.is_some() {
             return Err(SwitchError::Ringing(ch.0));
         }
+        if let Some(a) = line.alarm {
+            return Err(SwitchError::OutOfService(ch.0, alarm_name(a)));
+        }
         let kind = line.info.kind;
         let orig = match kind {
             ChannelKind::Fxs => Orig::Ringing {
@@ -2060,7 +2323,9 @@ impl Switch {
                 kind: l.info.kind.name(),
                 backend: l.info.backend,
                 location: l.info.location.to_string(),
-                state: if l.call.is_some() {
+                state: if l.alarm.is_some() {
+                    "alarm"
+                } else if l.call.is_some() {
                     "in-call"
                 } else if l.ringing.is_some() {
                     "ringing"

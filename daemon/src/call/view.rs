@@ -80,7 +80,7 @@ pub struct ChannelView {
     pub backend: &'static str,
     /// Where it is.
     pub location: String,
-    /// `idle`, `ringing`, `in-call`.
+    /// `idle`, `ringing`, `in-call`, `alarm` (its span is in alarm: out of service).
     pub state: &'static str,
     /// The call on it.
     pub call: Option<u64>,

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define TIPRING_ABI_MAJOR 1 /* incompatible change: a new entry symbol name */
-#define TIPRING_ABI_MINOR 0 /* additions at the end of structs and tables */
+#define TIPRING_ABI_MINOR 1 /* additions at the end of structs and tables */
 #define TIPRING_ENTRY_SYMBOL "tipring_handler_entry_v1"
 
 /* Is field f of *p, a struct of type T that starts with struct_size, present? */
@@ -75,6 +75,7 @@ typedef uint32_t tipring_event_kind;
 #define TIPRING_EV_TIMER 6u       /* a set_timer expired: op */
 #define TIPRING_EV_WAKE 7u        /* wake() was called: wake_token */
 #define TIPRING_EV_MESSAGE 8u     /* a message for the call (API): detail_json */
+#define TIPRING_EV_FLASH 9u       /* a hook flash on the call's line (an FXS phone, ABI 1.1) */
 
 /* How an operation ended. */
 typedef uint32_t tipring_result;

@@ -4,7 +4,9 @@
 //! The caller hears "enter the number you wish to call, followed by pound" and keys a line
 //! number (`2#`). The handler places a call to that line (`originate`), tells the caller to
 //! hold, and bridges the two when it answers; busy, no answer or a bad number get "please
-//! try again later". Three empty or invalid entries end the call.
+//! try again later". Three empty or invalid entries end the call. A hook flash (a phone on
+//! an FXS port) while the menu waits for a number starts it over; the call's variable
+//! `flashes` counts them.
 //!
 //! Route params (JSON): `{"prompts": "/usr/share/asterisk/sounds/en"}`.
 
@@ -36,6 +38,7 @@ pub struct Menu {
     op: Option<OpId>,
     tries: u32,
     target: u32,
+    flashes: u32,
 }
 
 /// The value of `"key": "value"` in a flat JSON object (enough for route params).
@@ -77,6 +80,7 @@ impl CallHandler for Menu {
             op: None,
             tries: 0,
             target: 0,
+            flashes: 0,
         })
     }
 
@@ -86,6 +90,23 @@ impl CallHandler for Menu {
                 ch.answer()?;
             }
             Event::Answered if self.op.is_none() => self.menu(ch)?,
+            Event::Flash => {
+                self.flashes += 1;
+                ch.set_var("flashes", &self.flashes.to_string())?;
+                if matches!(self.state, State::Menu | State::Invalid) {
+                    ch.log_info("hook flash: the menu starts over");
+                    self.tries = 0;
+                    match self.op {
+                        // Stopping is asynchronous: the menu restarts when the stopped
+                        // prompt completes (as after "invalid").
+                        Some(op) => {
+                            self.state = State::Invalid;
+                            let _ = ch.stop(op);
+                        }
+                        None => self.menu(ch)?,
+                    }
+                }
+            }
             Event::OpComplete {
                 op,
                 result,
