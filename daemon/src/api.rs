@@ -270,7 +270,13 @@ async fn sim_heard(
     let n: u32 = n
         .parse()
         .map_err(|_| bad(format!("line {n:?} is not a number")))?;
-    if s.sim.lock().unwrap_or_else(|p| p.into_inner()).lines() < n || n == 0 {
+    let lines = s
+        .sim
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map_or(0, |sim| sim.lines());
+    if lines < n || n == 0 {
         return Err(not_found(format!("no sim line {n}")));
     }
     let heard = s.sim_heard.lock().unwrap_or_else(|p| p.into_inner());
@@ -298,7 +304,12 @@ async fn sim(
         }
         _ => ApiError(StatusCode::CONFLICT, e.to_string()),
     };
-    let mut sim = s.sim.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = s.sim.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(sim) = guard.as_mut() else {
+        return Err(not_found(
+            "this board is not the sim: there are no simulated far ends",
+        ));
+    };
     match action.as_str() {
         "ring" => {
             let r: SimRing = body(&b)?;

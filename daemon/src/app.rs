@@ -19,7 +19,8 @@ pub struct Shared {
     /// The switch (call control); every access is short.
     pub switch: Mutex<Switch>,
     /// The sim board's far ends.
-    pub sim: Mutex<SimControl>,
+    /// The sim board's far ends (`None` on real hardware).
+    pub sim: Mutex<Option<SimControl>>,
     /// Stream events for `GET /v1/events`, one JSON object per message.
     pub stream: tokio::sync::broadcast::Sender<String>,
     /// Shutting down.
@@ -183,6 +184,69 @@ pub(crate) fn raise_file_limit(needed: u64) {
     }
 }
 
+/// The simulated board of `cfg`.
+fn sim_board(
+    cfg: &Config,
+    plan: &'static tipring_dsp::progress::plan::TonePlan,
+    encoding: Encoding,
+) -> Result<(Vec<Box<dyn Shard>>, SimControl), tipring_hal::sim::SimError> {
+    let (shards, sim) = sim::build(SimConfig {
+        phones: cfg.board.phones,
+        trunks: cfg.board.trunks,
+        format: AudioFormat {
+            encoding,
+            period: FramePeriod::from_ms(*cfg.board.frame_ms.get_ref()).unwrap_or_default(),
+        },
+        plan,
+        ring_on_ms: cfg.board.ring_on_ms,
+        ring_off_ms: cfg.board.ring_off_ms,
+        directory: directory(cfg),
+        shards: cfg.board.shards,
+        pacing: Pacing::Realtime,
+        ..SimConfig::default()
+    })?;
+    Ok((shards.into_iter().map(|s| Box::new(s) as _).collect(), sim))
+}
+
+/// What the DAHDI backend opens for a profile: every channel of its groups, in the
+/// profile's order, under its device root.
+pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::dahdi::DahdiConfig {
+    use tipring_board::PortKind;
+    use tipring_hal::dahdi::{DahdiChannel, DahdiConfig, NodeStyle};
+    use tipring_hal::{ChannelKind, SpanId, Timeslot};
+    let mut channels = Vec::new();
+    for g in &p.groups {
+        for &c in &g.channels {
+            let span = p.spans.iter().find(|s| s.contains(c));
+            let span_no = span.map_or(g.span.unwrap_or(1), |s| s.number);
+            let chanpos = span.and_then(|s| s.position(c)).unwrap_or(c);
+            let slot = Timeslot(u8::try_from(chanpos).unwrap_or(u8::MAX));
+            let sid = SpanId(u16::try_from(span_no).unwrap_or(u16::MAX));
+            channels.push(DahdiChannel {
+                channo: c,
+                span: span_no,
+                chanpos,
+                kind: match g.kind {
+                    PortKind::Fxs => ChannelKind::Fxs,
+                    PortKind::Fxo => ChannelKind::Fxo,
+                    PortKind::T1 => ChannelKind::T1 { span: sid, slot },
+                    PortKind::E1 => ChannelKind::E1 { span: sid, slot },
+                },
+                echo_tail_ms: u16::try_from(g.echo_tail_ms).unwrap_or(128),
+            });
+        }
+    }
+    DahdiConfig {
+        root: p.dahdi.root.clone(),
+        nodes: NodeStyle::Specify,
+        channels,
+        period: FramePeriod::from_ms(frame_ms).unwrap_or_default(),
+        hook: Default::default(),
+        supervision: Default::default(),
+        ring_cadence_ms: Vec::new(),
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT; returns the exit status.
 pub fn run(cfg: Config) -> i32 {
     raise_file_limit(files_needed(&cfg));
@@ -196,33 +260,39 @@ pub fn run(cfg: Config) -> i32 {
         "linear" => Encoding::Linear,
         _ => Encoding::Ulaw,
     };
-    let (shards, sim) = match sim::build(SimConfig {
-        phones: cfg.board.phones,
-        trunks: cfg.board.trunks,
-        format: AudioFormat {
-            encoding,
-            period: FramePeriod::from_ms(*cfg.board.frame_ms.get_ref()).unwrap_or_default(),
-        },
-        plan,
-        ring_on_ms: cfg.board.ring_on_ms,
-        ring_off_ms: cfg.board.ring_off_ms,
-        directory: directory(&cfg),
-        shards: cfg.board.shards,
-        pacing: Pacing::Realtime,
-        ..SimConfig::default()
-    }) {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!("board: {e}");
-            return 1;
+    let (shards, sim): (Vec<Box<dyn Shard>>, _) = match &cfg.profile {
+        Some(p) if p.hardware == tipring_board::Hardware::Dahdi => {
+            let dc = dahdi_config(p, *cfg.board.frame_ms.get_ref());
+            match tipring_hal::dahdi::build(&dc) {
+                Ok(shard) => {
+                    tracing::info!(
+                        profile = %p.name,
+                        root = %dc.root.display(),
+                        channels = dc.channels.len(),
+                        "DAHDI channels open"
+                    );
+                    (vec![Box::new(shard)], None)
+                }
+                Err(e) => {
+                    tracing::error!(profile = %p.name, "board: {e}");
+                    return 1;
+                }
+            }
         }
+        _ => match sim_board(&cfg, plan, encoding) {
+            Ok((s, c)) => (s, Some(c)),
+            Err(e) => {
+                tracing::error!("board: {e}");
+                return 1;
+            }
+        },
     };
-    let mut shards: Vec<Box<dyn Shard>> = shards.into_iter().map(|s| Box::new(s) as _).collect();
+    let mut shards = shards;
     // SIP channels: numbered after the board's, on their own media thread.
     let mut sip_setup = None;
     let mut rtp_stats = None;
     if let Some(sc) = &cfg.sip {
-        let first = cfg.board.phones + cfg.board.trunks + 1;
+        let first = cfg.board_channels() + 1;
         let bind = sc
             .listen
             .get_ref()
@@ -384,7 +454,7 @@ pub fn run(cfg: Config) -> i32 {
                     {
                         let mut sim = shared.sim.lock().unwrap_or_else(|p| p.into_inner());
                         let mut heard = shared.sim_heard.lock().unwrap_or_else(|p| p.into_inner());
-                        while let Some(r) = sim.poll() {
+                        while let Some(r) = sim.as_mut().and_then(|s| s.poll()) {
                             let line = heard.entry(r.line.0).or_default();
                             if line.len() == SIM_HEARD {
                                 line.pop_front();

@@ -10,7 +10,9 @@
 //! rt_priority = 10                # media threads' SCHED_FIFO priority (0: don't ask)
 //!
 //! [board]
-//! kind = "sim"                    # the only board this version drives
+//! kind = "sim"                    # the simulated board (or use a profile:)
+//! profile = "analog-4fxo-4fxs"    # a board profile (`tipring board list`) or a profile file:
+//!                                 # DAHDI cards; its country, law and groups replace the keys below
 //! phones = 4                      # sim FXS ports (channels 1..=phones)
 //! trunks = 4                      # sim FXO ports (the next channels)
 //! law = "ulaw"                    # ulaw | alaw | linear
@@ -59,6 +61,9 @@ pub struct Config {
     pub handler: BTreeMap<String, toml::Table>,
     /// `[sip]`: SIP trunks (absent: no SIP).
     pub sip: Option<Sip>,
+    /// The board profile `board.profile` names, resolved and checked.
+    #[serde(skip)]
+    pub profile: Option<tipring_board::Profile>,
 }
 
 /// `[sip]`: the SIP user agent, its channels and trunks.
@@ -222,6 +227,10 @@ impl Default for Daemon {
 pub struct Board {
     /// `sim`.
     pub kind: Spanned<String>,
+    /// A board profile: a built-in's name or a profile file (relative to this file). It
+    /// describes the hardware (DAHDI cards or the sim), and its country, law and channel
+    /// groups replace `plan`, `law`, `phones`, `trunks`.
+    pub profile: Option<Spanned<String>>,
     /// Sim FXS ports.
     pub phones: u32,
     /// Sim FXO ports.
@@ -246,6 +255,7 @@ impl Default for Board {
     fn default() -> Self {
         Board {
             kind: Spanned::new(0..0, "sim".into()),
+            profile: None,
             phones: 4,
             trunks: 4,
             law: Spanned::new(0..0, "ulaw".into()),
@@ -360,16 +370,33 @@ impl Config {
                 message,
             }
         };
-        let cfg: Config = toml::from_str(text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             at(span, e.message().trim().to_string())
         })?;
+        if let Some(p) = cfg.board.profile.clone() {
+            let name = p.get_ref();
+            let looks_like_path = name.contains('/') || name.ends_with(".toml");
+            let resolved = if looks_like_path && !Path::new(name).is_absolute() {
+                let dir = Path::new(file).parent().unwrap_or(Path::new(""));
+                dir.join(name).display().to_string()
+            } else {
+                name.clone()
+            };
+            let profile = tipring_board::Profile::resolve(&resolved)
+                .map_err(|e| at(p.span(), format!("board.profile: {e}")))?;
+            cfg.apply_profile(&profile)
+                .map_err(|m| at(p.span(), format!("board.profile: {m}")))?;
+            cfg.profile = Some(profile);
+        }
         let b = &cfg.board;
-        if b.kind.get_ref() != "sim" {
+        let dahdi = cfg.profile.is_some() && b.kind.get_ref() == "dahdi";
+        if b.kind.get_ref() != "sim" && !dahdi {
             return Err(at(
                 b.kind.span(),
                 format!(
-                    "board.kind: {:?} is not a board this version drives (only \"sim\")",
+                    "board.kind: {:?}: this version drives \"sim\", or DAHDI cards through \
+                     board.profile",
                     b.kind.get_ref()
                 ),
             ));
@@ -404,7 +431,7 @@ impl Config {
                 ),
             ));
         }
-        if b.phones + b.trunks == 0 || b.phones + b.trunks > 20_000 {
+        if !dahdi && (b.phones + b.trunks == 0 || b.phones + b.trunks > 20_000) {
             return Err(at(0..0, "board: phones + trunks must be 1..=20000".into()));
         }
         if b.shards == 0 || b.shards > 64 {
@@ -622,7 +649,7 @@ impl Config {
                 ));
             }
         }
-        let total = b.phones + b.trunks;
+        let total = cfg.board_channels();
         for (g, chans) in &cfg.groups {
             if let Some(c) = chans.iter().find(|&&c| c == 0 || c > total) {
                 return Err(at(
@@ -632,6 +659,54 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    /// Takes the board's shape from a profile: a sim profile's ports, or a DAHDI
+    /// profile's groups (added to `[groups]`); its country and law in both cases.
+    fn apply_profile(&mut self, p: &tipring_board::Profile) -> Result<(), String> {
+        self.board.plan = Spanned::new(0..0, p.country.clone());
+        self.board.law = Spanned::new(
+            0..0,
+            match p.law {
+                tipring_board::Law::Ulaw => "ulaw",
+                tipring_board::Law::Alaw => "alaw",
+            }
+            .into(),
+        );
+        match p.hardware {
+            tipring_board::Hardware::Sim => {
+                if let Some(s) = p.sim {
+                    self.board.phones = s.phones;
+                    self.board.trunks = s.trunks;
+                }
+            }
+            tipring_board::Hardware::Dahdi => {
+                self.board.kind = Spanned::new(0..0, "dahdi".into());
+                for g in &p.groups {
+                    if self.groups.contains_key(&g.name) {
+                        return Err(format!(
+                            "its group {:?} is also in [groups]; rename one",
+                            g.name
+                        ));
+                    }
+                    self.groups.insert(g.name.clone(), g.channels.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The highest channel number the board has (SIP channels are numbered after it).
+    pub fn board_channels(&self) -> u32 {
+        match &self.profile {
+            Some(p) if p.hardware == tipring_board::Hardware::Dahdi => p
+                .groups
+                .iter()
+                .flat_map(|g| g.channels.iter().copied())
+                .max()
+                .unwrap_or(0),
+            _ => self.board.phones + self.board.trunks,
+        }
     }
 
     /// The routes, as the switch takes them (the defaults when the file has none: FXO

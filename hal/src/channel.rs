@@ -66,4 +66,8 @@ pub struct ChannelInfo {
     pub backend: &'static str,
     /// Where it is, in the backend's words (`"sim phone 3"`, `"/dev/dahdi/chan/001/004"`).
     pub location: heapless::String<48>,
+    /// The line echo canceller's tail for this channel, ms (32, 64 or 128; 0: none). Analog
+    /// ports and TDM timeslots toward a 2-wire hybrid need one; the media engine runs it on
+    /// what the channel receives, before any detector.
+    pub echo_tail_ms: u16,
 }

@@ -5,6 +5,7 @@ use super::msg::{MediaCommand, MediaEvent, OpEnd, OpId};
 use std::sync::Arc;
 use tipring_dsp::cid::{CidEvent, CidReceiver, CidRxConfig, Message};
 use tipring_dsp::dtmf::{DtmfEvent, DtmfGenConfig, DtmfGenerator, DtmfRx, DtmfRxConfig};
+use tipring_dsp::echo::{EchoCanceller, EchoStats, Tail};
 use tipring_dsp::osc::sat_i16;
 use tipring_dsp::progress::{ProgressDetector, ToneGenerator};
 use tipring_dsp::vad::{Vad, VadConfig, VadEvent};
@@ -66,6 +67,26 @@ pub(crate) struct ChannelMedia {
     output: Output,
     recording: Option<Recording>,
     bridge: Option<Bridge>,
+    /// The line echo canceller (channels with an echo tail), and what it last sent: the
+    /// reference for the echo in the next frame received.
+    echo: Option<Echo>,
+}
+
+/// A channel's line echo canceller.
+#[derive(Debug)]
+pub(crate) struct Echo {
+    ec: Box<EchoCanceller>,
+    sent: [i16; MAX_FRAME_SAMPLES],
+    /// Energy received and after cancellation, for ERLE.
+    pub(crate) energy_in: f64,
+    pub(crate) energy_out: f64,
+}
+
+impl Echo {
+    /// The canceller's statistics.
+    pub(crate) fn stats(&self) -> EchoStats {
+        self.ec.stats()
+    }
 }
 
 /// Something the media thread no longer needs and must not free itself: it goes back to
@@ -90,7 +111,19 @@ pub(crate) trait Sink {
 
 impl ChannelMedia {
     pub(crate) fn new(info: ChannelInfo, progress: &ProgressDetector) -> Self {
+        let tail = match info.echo_tail_ms {
+            0 => None,
+            1..=32 => Some(Tail::Ms32),
+            33..=64 => Some(Tail::Ms64),
+            _ => Some(Tail::Ms128),
+        };
         ChannelMedia {
+            echo: tail.map(|t| Echo {
+                ec: Box::new(EchoCanceller::new(t)),
+                sent: [0; MAX_FRAME_SAMPLES],
+                energy_in: 0.0,
+                energy_out: 0.0,
+            }),
             info,
             dtmf_rx: DtmfRx::new(DtmfRxConfig::default())
                 .expect("the default DTMF receiver settings are valid"),
@@ -240,8 +273,50 @@ impl ChannelMedia {
                 self.cid_on = false;
                 self.dtmf_rx.reset();
                 self.progress.reset();
+                if let Some(e) = self.echo.as_mut() {
+                    // A new call may have a new echo path (the far end's hybrid).
+                    e.ec.reset();
+                    e.sent.fill(0);
+                }
             }
             MediaCommand::Line(_) => {}
+        }
+    }
+
+    /// The channel's echo canceller, if it has one.
+    pub(crate) fn echo(&self) -> Option<&Echo> {
+        self.echo.as_ref()
+    }
+
+    /// Cancels the echo of what this channel sent from what it received (in place), before
+    /// anything listens to it. Adaptation is frozen while Tipring sends tones or DTMF: a
+    /// tone is a poor training signal and can make the canceller diverge.
+    pub(crate) fn cancel_echo(&mut self, rx: &mut [i16]) {
+        let Some(e) = self.echo.as_mut() else {
+            return;
+        };
+        let n = rx.len().min(MAX_FRAME_SAMPLES);
+        e.ec.freeze(matches!(
+            self.output,
+            Output::Tone { .. } | Output::Dtmf { .. }
+        ));
+        let mut out = [0i16; MAX_FRAME_SAMPLES];
+        e.ec.process(&e.sent[..n], &rx[..n], &mut out[..n]);
+        let (mut ein, mut eout) = (0i64, 0i64);
+        for (r, o) in rx[..n].iter().zip(&out[..n]) {
+            ein += i64::from(*r) * i64::from(*r);
+            eout += i64::from(*o) * i64::from(*o);
+        }
+        e.energy_in += ein as f64;
+        e.energy_out += eout as f64;
+        rx[..n].copy_from_slice(&out[..n]);
+    }
+
+    /// Keeps what this channel sends as the canceller's reference.
+    pub(crate) fn sent(&mut self, tx: &[i16]) {
+        if let Some(e) = self.echo.as_mut() {
+            let n = tx.len().min(MAX_FRAME_SAMPLES);
+            e.sent[..n].copy_from_slice(&tx[..n]);
         }
     }
 

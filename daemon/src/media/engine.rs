@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tipring_dsp::echo::EchoStats;
 use tipring_dsp::progress::plan::TonePlan;
 use tipring_dsp::progress::{ProgressConfig, ProgressDetector};
 use tipring_hal::{ChannelId, ChannelInfo, HalError, MAX_FRAME_BYTES, Shard};
@@ -135,8 +136,10 @@ impl MediaShard {
                     sink.event(MediaEvent::LineError(e));
                 }
             }
+            ch.cancel_echo(frame);
             ch.receive(frame, &mut sink);
             ch.transmit(frame, &mut sink);
+            ch.sent(frame);
             let n = format.encoding.encode(frame, &mut bytes) * format.encoding.bytes_per_sample();
             if let Err(e) = self.shard.write(slot, &bytes[..n]) {
                 sink.event(MediaEvent::LineError(e));
@@ -161,6 +164,15 @@ impl MediaShard {
     /// The channels this thread serves.
     pub fn channels(&self) -> impl Iterator<Item = &ChannelInfo> {
         self.channels.iter().map(|c| &c.info)
+    }
+
+    /// A channel's echo canceller figures: its statistics and the energy it received and
+    /// passed on since start (their ratio is the ERLE while only the echo comes back).
+    /// `None` for channels without a canceller.
+    pub fn echo(&self, channel: ChannelId) -> Option<(EchoStats, f64, f64)> {
+        let ch = self.channels.iter().find(|c| c.info.id == channel)?;
+        let e = ch.echo()?;
+        Some((e.stats(), e.energy_in, e.energy_out))
     }
 
     /// Its counters.

@@ -52,7 +52,8 @@ pub enum NodeStyle {
 /// One DAHDI channel of a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DahdiChannel {
-    /// DAHDI's channel number.
+    /// DAHDI's channel number, which is also Tipring's number for the channel (operators
+    /// see the same number in both).
     pub channo: u32,
     /// Span number (for the per-channel node and messages).
     pub span: u32,
@@ -60,6 +61,8 @@ pub struct DahdiChannel {
     pub chanpos: u32,
     /// The port kind, from Tipring's side.
     pub kind: ChannelKind,
+    /// Echo canceller tail, ms (0: none), run by the media engine.
+    pub echo_tail_ms: u16,
 }
 
 /// What [`build`] opens.
@@ -69,8 +72,6 @@ pub struct DahdiConfig {
     pub root: PathBuf,
     /// How channel nodes are opened.
     pub nodes: NodeStyle,
-    /// Tipring's number of the first channel; the rest follow in order.
-    pub first_channel: u32,
     /// The channels, in slot order.
     pub channels: Vec<DahdiChannel>,
     /// Frame period (the block size). Audio is always 16-bit linear.
@@ -296,9 +297,9 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
     };
     let mut infos = Vec::with_capacity(cfg.channels.len());
     let mut slots = Vec::with_capacity(cfg.channels.len());
-    for (i, ch) in cfg.channels.iter().enumerate() {
+    for ch in &cfg.channels {
         let (fd, path) = open_channel(cfg, ch, block)?;
-        let id = ChannelId(cfg.first_channel + i as u32);
+        let id = ChannelId(ch.channo);
         let mut location = heapless::String::new();
         let p = path.display().to_string();
         if cfg.nodes == NodeStyle::Specify || p.len() > 40 {
@@ -312,6 +313,7 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
             format,
             backend: "dahdi",
             location,
+            echo_tail_ms: ch.echo_tail_ms,
         });
         slots.push(Slot {
             fd,

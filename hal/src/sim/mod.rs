@@ -315,6 +315,7 @@ pub fn build(config: SimConfig) -> Result<(Vec<SimShard>, SimControl), SimError>
                 format: config.format,
                 backend: "sim",
                 location,
+                echo_tail_ms: 0,
             };
             control.lines.push((shard_index, lines.len(), phone));
             lines.push(Line::new(info.clone(), &settings));

@@ -626,6 +626,7 @@ pub fn build(cfg: &SipMediaConfig) -> Result<(SipMedia, SipMediaControl), std::i
         let mut location = heapless::String::new();
         let _ = core::fmt::write(&mut location, format_args!("sip rtp {local}"));
         infos.push(ChannelInfo {
+            echo_tail_ms: 0,
             id: ChannelId(cfg.first_channel + i),
             kind: ChannelKind::Sip,
             format: AudioFormat {
