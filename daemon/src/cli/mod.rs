@@ -5,6 +5,7 @@
 //! stderr. Results go to stdout as JSON lines.
 
 pub mod bench;
+pub mod board;
 pub mod cid;
 pub mod client;
 pub mod dsp;
@@ -37,6 +38,10 @@ enum Command {
     /// Benchmarks of the daemon's parts.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Board profiles: list, show, detect the machine's hardware, check a profile against
+    /// it, and write DAHDI's system.conf.
+    #[command(subcommand)]
+    Board(board::BoardCommand),
     /// The daemon's health: version, channels, active calls, media ticks.
     Status,
     /// Every channel and its state.
@@ -137,6 +142,7 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dsp(cmd) => dsp::run(cmd),
+        Command::Board(cmd) => board::run(cmd),
         Command::Bench(BenchCommand::Engine {
             channels,
             seconds,
