@@ -24,7 +24,7 @@ pub(crate) enum Node {
     /// `chan/SSS`.
     SpanDir(u32),
     /// `chan/SSS/CCC`, by channel number.
-    ChanNode(u32),
+    PerChan(u32),
     /// `N`, by channel number.
     Numbered(u32),
 }
@@ -43,7 +43,7 @@ impl Node {
             Node::Pseudo => 4,
             Node::ChanDir => 5,
             Node::SpanDir(s) => SPAN_DIR_BASE + u64::from(s),
-            Node::ChanNode(c) => CHAN_NODE_BASE + u64::from(c),
+            Node::PerChan(c) => CHAN_NODE_BASE + u64::from(c),
             Node::Numbered(c) => NUMBERED_BASE + u64::from(c),
         })
     }
@@ -65,7 +65,7 @@ impl State {
                 Node::SpanDir((i - SPAN_DIR_BASE) as u32)
             }
             i if (CHAN_NODE_BASE..CHAN_NODE_BASE + SPAN).contains(&i) => {
-                Node::ChanNode((i - CHAN_NODE_BASE) as u32)
+                Node::PerChan((i - CHAN_NODE_BASE) as u32)
             }
             i if (NUMBERED_BASE..NUMBERED_BASE + SPAN).contains(&i) => {
                 Node::Numbered((i - NUMBERED_BASE) as u32)
@@ -74,7 +74,7 @@ impl State {
         };
         let exists = match n {
             Node::SpanDir(s) => self.span(s).is_some(),
-            Node::ChanNode(c) | Node::Numbered(c) => self.chan(c).is_some(),
+            Node::PerChan(c) | Node::Numbered(c) => self.chan(c).is_some(),
             _ => true,
         };
         exists.then_some(n)
@@ -103,7 +103,7 @@ impl State {
                 .chans
                 .iter()
                 .filter(|c| c.span == s)
-                .map(|c| (format!("{:03}", c.chanpos), Node::ChanNode(c.channo)))
+                .map(|c| (format!("{:03}", c.chanpos), Node::PerChan(c.channo)))
                 .collect(),
             _ => Vec::new(),
         }
@@ -207,7 +207,7 @@ impl Filesystem for DahdiFs {
             match st.node(ino) {
                 Some(Node::Ctl) => Ok(st.open_ctl()),
                 Some(Node::Channel) => Ok(st.open_unbound()),
-                Some(Node::ChanNode(c) | Node::Numbered(c)) => st.open_chan(c),
+                Some(Node::PerChan(c) | Node::Numbered(c)) => st.open_chan(c),
                 Some(Node::Pseudo) => Err(libc::ENXIO),
                 Some(_) => Err(libc::EISDIR),
                 None => Err(libc::ENOENT),

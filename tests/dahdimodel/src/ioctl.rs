@@ -10,6 +10,9 @@ use tipring_dsp::g711::Law;
 use tipring_hal::dahdi::sys;
 
 /// The header's name of a request, without `DAHDI_` (`"SET_BLOCKSIZE"`).
+// The request type is `c_ulong` on glibc and `c_int` on musl: the cast is not a no-op
+// everywhere.
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn request_name(cmd: u32) -> Option<&'static str> {
     sys::REQUESTS
         .iter()
