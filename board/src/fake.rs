@@ -148,7 +148,7 @@ impl FakeDevice {
             spans: vec![FakeSpan {
                 number: span,
                 local_spanno: 1,
-                name: format!("{name_stem}/{}", span - 1),
+                name: format!("{name_stem}/{}", span.saturating_sub(1)),
                 desc: format!("{device_type} Board {}", span),
                 spantype: spantype.into(),
                 basechan,
@@ -163,7 +163,7 @@ impl FakeDevice {
                     })
                     .collect(),
                 channel_names: (0..ports.len())
-                    .map(|i| format!("{name_stem}/{}/{i}", span - 1))
+                    .map(|i| format!("{name_stem}/{}/{i}", span.saturating_sub(1)))
                     .collect(),
                 alarms: 0,
                 lineconfig: 0,

@@ -289,7 +289,10 @@ pub struct Span {
 impl Span {
     /// The span's DAHDI channel numbers.
     pub fn channel_range(&self) -> std::ops::RangeInclusive<u32> {
-        self.first_channel..=self.first_channel + self.channels.saturating_sub(1)
+        self.first_channel
+            ..=self
+                .first_channel
+                .saturating_add(self.channels.saturating_sub(1))
     }
 
     /// Whether `channel` is on this span.

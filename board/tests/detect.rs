@@ -407,3 +407,42 @@ fn dahdi_roots_under_dev_move_with_the_dev_root() {
         Path::new("/dev/dahdi")
     );
 }
+
+#[test]
+fn corrupt_sysfs_is_described_not_trusted() {
+    let d = scratch("corrupt");
+    let m = FakeMachine::create(&d).unwrap();
+    m.add_dahdi_device(&FakeDevice::tdm410p_4fxo_4fxs(1, 1))
+        .unwrap();
+    let span = d.join("sys/bus/dahdi_spans/devices/span-1");
+    fs::write(span.join("basechan"), "4294967295\n").unwrap();
+    fs::write(span.join("channels"), "4294967295\n").unwrap();
+    fs::write(span.join("alarms"), "0xzz\n").unwrap();
+    fs::create_dir_all(d.join("sys/bus/dahdi_spans/devices/span-x")).unwrap();
+    fs::create_dir_all(d.join("sys/bus/dahdi_spans/devices/span-2")).unwrap();
+    fs::write(d.join("proc/asound/cards"), " 7 [broken\n\u{0}\n").unwrap();
+    let roots = m.roots();
+    let inv = Inventory::read(&roots);
+    assert_eq!(inv.spans.len(), 2);
+    assert_eq!(inv.spans[0].alarms, None);
+    let text = inv.to_string();
+    assert!(
+        text.contains(
+            "channels 4294967295-8589934589, inconsistent attributes; left out of the proposal"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("span 2: unknown type, span-2, channels unknown"),
+        "{text}"
+    );
+    assert_eq!(inv.propose().hardware, Hardware::Sim);
+    let builtin = Profile::builtin("analog-4fxo-4fxs").unwrap();
+    assert_eq!(
+        lines(&check(&builtin, &inv, &roots)),
+        vec![
+            "span 1: the profile puts channels 1-8 on it, the machine's span 1 has channels 4294967295-8589934589"
+        ]
+    );
+    fs::remove_dir_all(&d).unwrap();
+}

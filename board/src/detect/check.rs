@@ -183,7 +183,9 @@ impl fmt::Display for Mismatch {
                 machine,
             } => {
                 let m = match machine {
-                    (Some(b), Some(n)) if *n > 0 => format!("channels {b}-{}", b + n - 1),
+                    (Some(b), Some(n)) if *n > 0 => {
+                        format!("channels {b}-{}", u64::from(*b) + u64::from(*n) - 1)
+                    }
                     (Some(b), Some(_)) => format!("no channels (basechan {b})"),
                     _ => "no basechan/channels in sysfs".into(),
                 };

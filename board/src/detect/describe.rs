@@ -111,12 +111,18 @@ fn span_line(s: &DahdiSpan) -> String {
     };
     let mut parts = vec![format!("span {}: {kind}, {}", s.number, s.label())];
     match (s.basechan, s.channels) {
-        (Some(b), Some(n)) if n > 0 => parts.push(format!("channels {b}-{}", b + n - 1)),
+        (Some(b), Some(n)) if n > 0 => {
+            parts.push(format!("channels {b}-{}", u64::from(b) + u64::from(n) - 1));
+        }
         _ => parts.push("channels unknown".into()),
     }
     match s.span_type() {
         SpanType::AnalogFxs | SpanType::AnalogFxo | SpanType::AnalogMixed => {
-            if let (Some(b), Some(n)) = (s.basechan, s.channels) {
+            // Only spans whose numbers make sense (a corrupt sysfs could claim 4 billion
+            // channels).
+            if let (Some(b), Some(n)) = (s.basechan, s.channels)
+                && super::propose::usable(s).is_some()
+            {
                 let mut fxs = Vec::new();
                 let mut fxo = Vec::new();
                 let mut unknown = Vec::new();
