@@ -241,8 +241,9 @@ impl Tone {
             return Ok(Tone::Progress(Box::new(ToneGenerator::new(d))));
         }
         const DIGITS: &str = "0123456789*#ABCD";
-        let c = usize::try_from(tone - 64)
-            .ok()
+        let c = tone
+            .checked_sub(64)
+            .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| DIGITS.chars().nth(i))
             .ok_or(libc::EINVAL)?;
         let cfg = DtmfGenConfig {

@@ -248,3 +248,40 @@ fn overruns_drop_new_audio_when_the_daemon_does_not_read() {
     assert_eq!(read(&f, 16), Err(sys::ELAST));
     assert_eq!(getevent(&f), sys::EVENT_READ_OVERRUN);
 }
+
+#[test]
+fn a_blocked_read_does_not_hold_up_writes_on_the_same_file_or_node() {
+    let Some(model) = mount(Spec::analog(&[Port::Fxs, Port::Fxs])) else {
+        return;
+    };
+    // Both channels through the one `channel` node (one inode).
+    let a = specify(&model, 1, false);
+    let b = specify(&model, 2, false);
+    setup_audio(&a, 8000, false);
+    setup_audio(&b, 160, false);
+    // A reader waits a whole second for a block of 8000 on `a` …
+    let reader = {
+        let a = a.try_clone().unwrap();
+        std::thread::spawn(move || read(&a, 8000).map(|v| v.len()))
+    };
+    // … and a writer blocks on `b` once its two buffers are full …
+    let writer = {
+        let b = b.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..4 {
+                write(&b, &[0xFF; 160]).unwrap();
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    // … while writes on the same file as the reader, and on the same node, go through.
+    let t = Instant::now();
+    assert_eq!(write(&a, &[0xFF; 160]), Ok(160));
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    writer.join().unwrap();
+    assert_eq!(reader.join().unwrap(), Ok(8000));
+}
