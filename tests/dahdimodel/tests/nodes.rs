@@ -241,3 +241,20 @@ fn explicit_unmount_reports_success() {
     model.unmount().unwrap();
     assert!(!is_mounted(&root));
 }
+
+#[test]
+fn a_panicking_test_leaves_no_mount_behind() {
+    let mut root = None;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Some(model) = mount(two_spans()) else {
+            return;
+        };
+        root = Some(root_of(&model));
+        let _open = specify(&model, 1, false);
+        panic!("a test failing with the model mounted and a channel open");
+    }));
+    if let Some(root) = root {
+        assert!(r.is_err());
+        assert!(!is_mounted(&root), "{} still mounted", root.display());
+    }
+}
