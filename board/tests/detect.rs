@@ -74,6 +74,26 @@ fn analog_card_is_read_proposed_and_checked() {
         vec!["group lines: channels 1-4 are FXO ports on the card (sigcap), the profile says fxs"]
     );
 
+    // dahdi_cfg ran with a file that made ports 5-6 FXO ports.
+    for pos in ["005", "006"] {
+        let sig = d.join(format!(
+            "sys/bus/dahdi_spans/devices/span-1/dahdi!chan!001!{pos}/sig"
+        ));
+        fs::write(sig, "FXSKS\n").unwrap();
+    }
+    fs::write(
+        d.join("sys/bus/dahdi_spans/devices/span-1/dahdi!chan!001!007/sig"),
+        "FXOKS\n",
+    )
+    .unwrap();
+    let configured = Inventory::read(&roots);
+    assert_eq!(
+        lines(&check(&builtin, &configured, &roots)),
+        vec![
+            "group phones: channels 5-6 are configured FXSKS in DAHDI, the profile's system.conf makes them fxoks; load it with dahdi_cfg"
+        ]
+    );
+
     // A missing channel node, then no DAHDI nodes at all.
     fs::remove_file(d.join("dev/dahdi/chan/001/005")).unwrap();
     assert_eq!(

@@ -95,6 +95,18 @@ pub enum Mismatch {
         /// The raw `lineconfig`.
         lineconfig: u32,
     },
+    /// DAHDI has channels configured with other signalling than the profile's system.conf
+    /// gives them (dahdi_cfg ran with another file).
+    Signalling {
+        /// The group.
+        group: String,
+        /// The channels concerned.
+        channels: Vec<u32>,
+        /// DAHDI's name for what they have (sysfs `sig`, e.g. `FXSKS`).
+        machine: String,
+        /// The profile's system.conf keyword for them (e.g. `fxoks`).
+        profile: &'static str,
+    },
     /// Analog channels are ports of another kind than the group says.
     PortKind {
         /// The group.
@@ -212,6 +224,23 @@ impl fmt::Display for Mismatch {
                 f,
                 "span {span}: the profile says {profile}, DAHDI has the span configured {machine} (lineconfig {lineconfig:#x}); load the profile's system.conf with dahdi_cfg"
             ),
+            Mismatch::Signalling {
+                group,
+                channels,
+                machine,
+                profile,
+            } => {
+                let (what, are) = if channels.len() == 1 {
+                    (format!("channel {}", format_list(channels)), "is")
+                } else {
+                    (format!("channels {}", format_list(channels)), "are")
+                };
+                write!(
+                    f,
+                    "group {group}: {what} {are} configured {machine} in DAHDI, the profile's system.conf makes {} {profile}; load it with dahdi_cfg",
+                    if channels.len() == 1 { "it" } else { "them" }
+                )
+            }
             Mismatch::PortKind {
                 group,
                 channels,
@@ -258,7 +287,66 @@ pub fn check(profile: &Profile, inv: &Inventory, roots: &Roots) -> Vec<Mismatch>
     for g in profile.groups.iter().filter(|g| g.kind.is_analog()) {
         ports(g, inv, &mut out);
     }
+    for g in &profile.groups {
+        configured(profile, g, inv, &mut out);
+    }
     out
+}
+
+/// DAHDI's name (sysfs `sig`) for what a system.conf keyword configures.
+fn sig_name(keyword: &str) -> &'static str {
+    match keyword {
+        "fxoks" => "FXOKS",
+        "fxols" => "FXOLS",
+        "fxogs" => "FXOGS",
+        "fxsks" => "FXSKS",
+        "fxsls" => "FXSLS",
+        "fxsgs" => "FXSGS",
+        "e&m" => "E&M",
+        "e&me1" => "E&M-E1",
+        "bchan" => "Clear",
+        _ => "",
+    }
+}
+
+/// Channels DAHDI has configured (sysfs `sig` other than `Unconfigured`) with other
+/// signalling than the profile's system.conf gives them.
+fn configured(profile: &Profile, g: &Group, inv: &Inventory, out: &mut Vec<Mismatch>) {
+    let span = g
+        .span
+        .and_then(|n| profile.spans.iter().find(|s| s.number == n));
+    let keyword = crate::system_conf::keyword(g, span);
+    let want = sig_name(keyword);
+    // machine sig → channels, in channel order.
+    let mut wrong: Vec<(String, Vec<u32>)> = Vec::new();
+    for &c in &g.channels {
+        let Some(sig) = inv
+            .spans
+            .iter()
+            .flat_map(|s| s.channel_info.iter())
+            .find(|ch| ch.channo == c)
+            .and_then(|ch| ch.sig.as_deref())
+        else {
+            continue;
+        };
+        if sig == want || sig == "Unconfigured" || sig.is_empty() {
+            continue;
+        }
+        match wrong.iter_mut().find(|(s, _)| s == sig) {
+            Some((_, list)) => list.push(c),
+            None => wrong.push((sig.to_string(), vec![c])),
+        }
+    }
+    out.extend(
+        wrong
+            .into_iter()
+            .map(|(machine, channels)| Mismatch::Signalling {
+                group: g.name.clone(),
+                channels,
+                machine,
+                profile: keyword,
+            }),
+    );
 }
 
 fn nodes(profile: &Profile, roots: &Roots, out: &mut Vec<Mismatch>) {
