@@ -34,8 +34,10 @@ use crate::signal::{Alarm, Command, Signal};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::fmt::Write as _;
-use std::fs::OpenOptions;
-use std::os::fd::{AsFd, OwnedFd};
+use nix::libc;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write as _};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
@@ -130,7 +132,7 @@ pub enum DahdiError {
 }
 
 /// DAHDI's name for a signalling type, and the port kind it means on our side.
-fn signalling_name(sig: nix::libc::c_int) -> (&'static str, Option<ChannelKind>) {
+fn signalling_name(sig: libc::c_int) -> (&'static str, Option<ChannelKind>) {
     match sig {
         sys::SIG_FXOKS => ("fxoks (an FXS port)", Some(ChannelKind::Fxs)),
         sys::SIG_FXOLS => ("fxols (an FXS port)", Some(ChannelKind::Fxs)),
@@ -149,7 +151,7 @@ fn signalling_name(sig: nix::libc::c_int) -> (&'static str, Option<ChannelKind>)
     }
 }
 
-fn kind_fits(kind: &ChannelKind, sig: nix::libc::c_int) -> bool {
+fn kind_fits(kind: &ChannelKind, sig: libc::c_int) -> bool {
     match (kind, signalling_name(sig).1) {
         (ChannelKind::Fxs, Some(ChannelKind::Fxs)) | (ChannelKind::Fxo, Some(ChannelKind::Fxo)) => {
             true
@@ -167,7 +169,7 @@ fn open_channel(
     cfg: &DahdiConfig,
     ch: &DahdiChannel,
     block: usize,
-) -> Result<(OwnedFd, PathBuf), DahdiError> {
+) -> Result<(File, PathBuf), DahdiError> {
     let path = match cfg.nodes {
         NodeStyle::Specify => cfg.root.join("channel"),
         NodeStyle::PerChannel => cfg
@@ -179,14 +181,14 @@ fn open_channel(
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK)
         .open(&path)
         .map_err(|source| DahdiError::Open {
             channo: ch.channo,
             path: path.clone(),
             source,
         })?;
-    let fd = OwnedFd::from(file);
+    let fd = file;
     let setup = |what: &'static str, e: sys::IoctlError| DahdiError::Setup {
         channo: ch.channo,
         path: path.clone(),
@@ -197,7 +199,7 @@ fn open_channel(
         },
     };
     if cfg.nodes == NodeStyle::Specify {
-        let mut n = ch.channo as nix::libc::c_int;
+        let mut n = ch.channo as libc::c_int;
         sys::ioctl_int(fd.as_fd(), sys::SPECIFY, &mut n)
             .map_err(|e| setup("binding the channel (DAHDI_SPECIFY)", e))?;
     }
@@ -218,14 +220,14 @@ fn open_channel(
             found: signalling_name(params.sigtype).0,
         });
     }
-    let mut bs = block as nix::libc::c_int;
+    let mut bs = block as libc::c_int;
     sys::ioctl_int(fd.as_fd(), sys::SET_BLOCKSIZE, &mut bs)
         .map_err(|e| setup("setting the block size (DAHDI_SET_BLOCKSIZE)", e))?;
     let bufs = sys::BufferInfo {
         txbufpolicy: sys::POLICY_IMMEDIATE,
         rxbufpolicy: sys::POLICY_IMMEDIATE,
         numbufs: 4,
-        bufsize: (2 * block) as nix::libc::c_int,
+        bufsize: (2 * block) as libc::c_int,
         ..Default::default()
     };
     sys::ioctl_ptr(fd.as_fd(), sys::SET_BUFINFO, &bufs)
@@ -234,9 +236,9 @@ fn open_channel(
     sys::ioctl_int(fd.as_fd(), sys::SETLINEAR, &mut linear)
         .map_err(|e| setup("choosing linear audio (DAHDI_SETLINEAR)", e))?;
     if ch.kind == ChannelKind::Fxs && !cfg.ring_cadence_ms.is_empty() {
-        let mut cadence = [0 as nix::libc::c_int; 16];
+        let mut cadence = [0 as libc::c_int; 16];
         for (c, ms) in cadence.iter_mut().zip(&cfg.ring_cadence_ms) {
-            *c = *ms as nix::libc::c_int;
+            *c = *ms as libc::c_int;
         }
         sys::ioctl_ptr(fd.as_fd(), sys::SETCADENCE, &cadence)
             .map_err(|e| setup("setting the ring cadence (DAHDI_SETCADENCE)", e))?;
@@ -245,7 +247,7 @@ fn open_channel(
 }
 
 struct Slot {
-    fd: OwnedFd,
+    fd: File,
     sig: LineSignalling,
     kind: ChannelKind,
     id: ChannelId,
@@ -363,7 +365,7 @@ impl DahdiShard {
                     sys::ioctl_int(fd, sys::HOOK, &mut v)
                 }
                 Action::Polarity(rev) => {
-                    let mut v = nix::libc::c_int::from(rev);
+                    let mut v = libc::c_int::from(rev);
                     sys::ioctl_int(fd, sys::SETPOLARITY, &mut v)
                 }
                 Action::Dial(digits) => {
@@ -371,9 +373,9 @@ impl DahdiShard {
                         op: sys::DIAL_OP_APPEND,
                         dialstr: [0; 256],
                     };
-                    op.dialstr[0] = b'T' as nix::libc::c_char;
+                    op.dialstr[0] = b'T' as libc::c_char;
                     for (d, c) in op.dialstr[1..].iter_mut().zip(digits.as_str().bytes()) {
-                        *d = c as nix::libc::c_char;
+                        *d = c as libc::c_char;
                     }
                     sys::ioctl_ptr(fd, sys::DIAL, &op)
                 }
@@ -388,7 +390,7 @@ impl DahdiShard {
     fn alarm_kind(&self, slot: usize) -> Alarm {
         let mut p = sys::Params::default();
         let bits = match sys::ioctl_ptr_mut(self.slots[slot].fd.as_fd(), sys::GET_PARAMS, &mut p) {
-            Ok(()) => p.chan_alarms as nix::libc::c_int,
+            Ok(()) => p.chan_alarms as libc::c_int,
             Err(_) => sys::ALARM_RED,
         };
         if bits & sys::ALARM_BLUE != 0 {
@@ -436,6 +438,10 @@ impl DahdiShard {
         }
         Ok(())
     }
+}
+
+fn errno_of(e: &std::io::Error) -> libc::c_int {
+    e.raw_os_error().unwrap_or(libc::EIO)
 }
 
 fn os(what: &'static str, errno: Errno) -> HalError {
@@ -496,19 +502,22 @@ impl Shard for DahdiShard {
         }
         let n = self.block_bytes.min(frame.len());
         for _ in 0..2 {
-            match nix::unistd::read(self.slots[slot].fd.as_fd(), &mut frame[..n]) {
+            match (&self.slots[slot].fd).read(&mut frame[..n]) {
                 Ok(got) => {
                     frame[got..n].fill(0);
                     return Ok(n);
                 }
-                Err(Errno::EAGAIN) => break,
-                Err(e) if e as i32 == sys::ELAST => self.drain_events(slot)?,
-                Err(Errno::ENODEV) => {
-                    return Err(HalError::Gone {
-                        channel: self.slots[slot].id,
-                    });
-                }
-                Err(e) => return Err(os("DAHDI read", e)),
+                // (std, not nix: nix's Errno has no value for DAHDI's errno 500.)
+                Err(e) => match errno_of(&e) {
+                    libc::EAGAIN => break,
+                    sys::ELAST => self.drain_events(slot)?,
+                    libc::ENODEV => {
+                        return Err(HalError::Gone {
+                            channel: self.slots[slot].id,
+                        });
+                    }
+                    n => return Err(os("DAHDI read", Errno::from_raw(n))),
+                },
             }
         }
         // No block this period: silence, counted.
@@ -525,16 +534,24 @@ impl Shard for DahdiShard {
         }
         let n = self.block_bytes.min(frame.len());
         for _ in 0..2 {
-            match nix::unistd::write(self.slots[slot].fd.as_fd(), &frame[..n]) {
-                Ok(_) => return Ok(()),
-                Err(Errno::EAGAIN) => break,
-                Err(e) if e as i32 == sys::ELAST => self.drain_events(slot)?,
-                Err(Errno::ENODEV) => {
-                    return Err(HalError::Gone {
-                        channel: self.slots[slot].id,
-                    });
+            match (&self.slots[slot].fd).write(&frame[..n]) {
+                Ok(w) => {
+                    // A driver takes a whole block or nothing; count anything short.
+                    if w < n {
+                        self.missing_blocks += 1;
+                    }
+                    return Ok(());
                 }
-                Err(e) => return Err(os("DAHDI write", e)),
+                Err(e) => match errno_of(&e) {
+                    libc::EAGAIN => break,
+                    sys::ELAST => self.drain_events(slot)?,
+                    libc::ENODEV => {
+                        return Err(HalError::Gone {
+                            channel: self.slots[slot].id,
+                        });
+                    }
+                    n => return Err(os("DAHDI write", Errno::from_raw(n))),
+                },
             }
         }
         self.missing_blocks += 1;
