@@ -111,7 +111,7 @@ impl State {
 }
 
 /// The file system fuser calls.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct DahdiFs {
     pub(crate) shared: Arc<Shared>,
     pub(crate) born: SystemTime,

@@ -44,6 +44,13 @@
 //! clock catches up, skipping time only when more than 200 ms behind). Tone zones are
 //! numbers only (no `LOADZONE`); tones use the US plan.
 //!
+//! ## Mounting and unmounting
+//! As root the model mounts through `fusermount3 -o auto_unmount` when it can (so a test
+//! process killed outright still leaves no mount), else directly. Dropping the [`Model`]
+//! answers every blocked read and write (`ENODEV`), unmounts, and detaches lazily when a
+//! file is still open. Use a fresh directory per mount (`std::env::temp_dir()` plus the
+//! process id and a counter).
+//!
 //! ## How a test uses it
 //! ```no_run
 //! use std::time::Duration;

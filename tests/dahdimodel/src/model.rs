@@ -87,7 +87,20 @@ impl Model {
         } else {
             SessionACL::Owner
         };
-        let session = Session::new(fs, &root, &config).map_err(|e| classify(&root, e))?;
+        // Through fusermount3's auto_unmount first: should the test process be killed
+        // (a harness timeout, SIGKILL), fusermount3 still unmounts. Without it (no
+        // fusermount3, no allow_other), a plain mount; `Drop` unmounts either way.
+        let mut auto = config.clone();
+        auto.mount_options.push(MountOption::AutoUnmount);
+        let auto = if config.acl == SessionACL::All {
+            Session::new(fs.clone(), &root, &auto).ok()
+        } else {
+            None
+        };
+        let session = match auto {
+            Some(s) => s,
+            None => Session::new(fs, &root, &config).map_err(|e| classify(&root, e))?,
+        };
         let session = session.spawn().map_err(|source| ModelError::Thread {
             what: "FUSE session",
             source,

@@ -258,3 +258,21 @@ fn a_panicking_test_leaves_no_mount_behind() {
         assert!(!is_mounted(&root), "{} still mounted", root.display());
     }
 }
+
+#[test]
+fn remounting_at_the_same_path_right_after_a_drop_stays_mounted() {
+    let Some(model) = mount(two_spans()) else {
+        return;
+    };
+    let root = root_of(&model);
+    drop(model);
+    for _ in 0..3 {
+        let again = tipring_dahdi_model::Model::mount(&root, two_spans()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(is_mounted(&root), "the new mount was taken down");
+        let f = specify(&again, 1, false);
+        assert_eq!(ioctl_int(&f, sys::CHANNO, 0), Ok(1));
+        drop(f);
+        drop(again);
+    }
+}
