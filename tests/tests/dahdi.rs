@@ -1,0 +1,506 @@
+//! DAHDI analog ports end to end against the user-space DAHDI model served through FUSE
+//! (`tests/dahdimodel`): the daemon's DAHDI backend makes its real syscalls (open,
+//! `DAHDI_SPECIFY`, ioctls, blocking reads paced at 8 kHz, errno 500 and `GETEVENT`), the
+//! media engine and call control run as in tipringd, and the test plays the exchange and
+//! the phones through the model's control interface.
+//!
+//! Each test skips, saying why, only when `/dev/fuse` cannot be mounted here.
+
+mod common;
+
+use common::{examples, params};
+use std::collections::HashMap;
+use tipring_board::Profile;
+use tipring_dahdi_model::{Hybrid, Model, ModelError, Port, Spec};
+use tipring_dsp::cid::{CallerId, Format, FskConfig, FskModulator, FskStandard, Message};
+use tipring_dsp::dtmf::{DtmfGenConfig, DtmfGenerator};
+use tipring_dsp::progress::plan::US;
+use tipring_hal::{ChannelId, Shard};
+use tipringd::call::{Match, Route, Switch};
+use tipringd::media::{self, MediaShard};
+
+/// Channels 1-2: FXO ports (exchange lines); 3-4: FXS ports (phones).
+const PROFILE: &str = r#"
+[board]
+name = "test-analog"
+description = "two FXO and two FXS ports on the DAHDI model"
+hardware = "dahdi"
+country = "us"
+caller_id = "bell202"
+
+[dahdi]
+root = "ROOT"
+
+[[span]]
+number = 1
+kind = "analog"
+channels = 4
+
+[[group]]
+name = "lines"
+kind = "fxo"
+span = 1
+channels = "1-2"
+signalling = "kewlstart"
+echo_tail_ms = 128
+
+[[group]]
+name = "phones"
+kind = "fxs"
+span = 1
+channels = "3-4"
+signalling = "kewlstart"
+echo_tail_ms = 0
+"#;
+
+/// The tests run one at a time: each has a FUSE server and a media thread that must keep
+/// up with 8 kHz, and this machine has two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+struct Rig {
+    _turn: std::sync::MutexGuard<'static, ()>,
+    model: Model,
+    engine: MediaShard,
+    switch: Switch,
+    ms: u64,
+}
+
+impl Rig {
+    /// Mounts the model and opens its channels through the daemon's DAHDI backend; `None`
+    /// (the test skips) when FUSE is not available here.
+    fn new(name: &str, routes: Vec<Route>) -> Option<Rig> {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let root =
+            std::env::temp_dir().join(format!("tipring-dahdi-{name}-{}", std::process::id()));
+        let spec = Spec::analog(&[Port::Fxo, Port::Fxo, Port::Fxs, Port::Fxs]);
+        let model = match Model::mount(&root, spec) {
+            Ok(m) => m,
+            Err(ModelError::Unavailable(why)) => {
+                eprintln!("SKIPPED: the DAHDI model cannot be mounted here: {why}");
+                return None;
+            }
+            Err(e) => panic!("mounting the DAHDI model at {}: {e}", root.display()),
+        };
+        let text = PROFILE.replace("ROOT", &root.display().to_string());
+        let profile = Profile::parse("test-analog.toml", &text).expect("the test profile");
+        let cfg = tipringd::app::dahdi_config(&profile, 20);
+        let shard = tipring_hal::dahdi::build(&cfg).expect("opening the model's channels");
+        assert_eq!(
+            shard.channels().iter().map(|c| c.id.0).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        let shards: Vec<Box<dyn Shard>> = vec![Box::new(shard)];
+        let (mut engines, link) = media::build(shards, &US);
+        let mut groups: HashMap<u32, Vec<String>> = HashMap::new();
+        for g in &profile.groups {
+            for c in &g.channels {
+                groups.entry(*c).or_default().push(g.name.clone());
+            }
+        }
+        Some(Rig {
+            _turn: turn,
+            model,
+            engine: engines.remove(0),
+            switch: Switch::new(link, examples(), routes, &US, &groups),
+            ms: 0,
+        })
+    }
+
+    /// Runs the engine on the model's clock (20 ms blocks) for `ms` of its time.
+    fn run(&mut self, ms: u64) {
+        for _ in 0..ms / 20 {
+            self.engine.tick().expect("engine tick");
+            self.ms += 20;
+            self.switch.step(self.ms);
+            for e in self.switch.drain_stream() {
+                eprintln!("{:>6} ms  channel {}: {}", e.at_ms, e.channel, e.event);
+            }
+        }
+    }
+
+    /// Runs until `cond` holds, for at most `ms`; whether it came.
+    fn run_until(&mut self, ms: u64, mut cond: impl FnMut(&mut Rig) -> bool) -> bool {
+        for _ in 0..ms / 20 {
+            if cond(self) {
+                return true;
+            }
+            self.run(20);
+        }
+        cond(self)
+    }
+}
+
+fn dtmf(digits: &str) -> Vec<i16> {
+    let mut g = DtmfGenerator::new(DtmfGenConfig::default()).unwrap();
+    g.queue_digits(digits).unwrap();
+    let mut out = vec![0i16; 8000 * 2];
+    let n = g.generate(&mut out);
+    out.truncate(n);
+    out
+}
+
+fn route(m: Match, number: Option<&str>, handler: &str) -> Route {
+    Route {
+        matches: m,
+        number: number.map(Into::into),
+        handler: handler.into(),
+        params: params(),
+    }
+}
+
+/// An exchange call on an FXO port: ring, Bell 202 caller ID between the first and second
+/// ring, ring again; the C IVR answers (the port goes off hook) and collects the digits the
+/// caller keys; the exchange hangs up (battery drop) and the call record has it all.
+#[test]
+fn an_fxo_call_with_caller_id_is_answered_and_collects_digits() {
+    let Some(mut r) = Rig::new(
+        "fxo",
+        vec![route(Match::Group("lines".into()), None, "ivr-c")],
+    ) else {
+        return;
+    };
+    let line = r.model.channel(1).unwrap();
+    line.ring_begin().unwrap();
+    r.run(2_000);
+    line.ring_end().unwrap();
+    r.run(500);
+    // Caller ID in the first silent interval.
+    let caller = CallerId {
+        number: Some("2125551212".try_into().unwrap()),
+        name: Some("TIPRING TEST".try_into().unwrap()),
+        ..CallerId::default()
+    };
+    let mut fsk = FskModulator::new(FskConfig::on_hook(FskStandard::Bell202));
+    fsk.load_message(&Message::CallerId(caller), Format::Mdmf)
+        .unwrap();
+    let mut burst = vec![0i16; 8000];
+    let n = fsk.generate(&mut burst);
+    burst.truncate(n);
+    line.speak(&burst);
+    r.run(3_000);
+    line.ring_begin().unwrap();
+    let answered = r.run_until(3_000, |_| line.line_seized());
+    assert!(
+        answered,
+        "the IVR did not answer; channel log: {:?}",
+        r.model.ioctl_log(1)
+    );
+    line.ring_end().unwrap();
+    let c = r.switch.call(1).expect("the call");
+    assert_eq!(c.caller.as_deref(), Some("2125551212"));
+    assert_eq!(c.caller_name.as_deref(), Some("TIPRING TEST"));
+    assert_eq!(c.handler.as_deref(), Some("ivr-c"));
+    // The caller keys 908# after the prompt has started.
+    r.run(1_000);
+    line.speak(&dtmf("908#"));
+    let collected = r.run_until(6_000, |r| {
+        r.switch
+            .call(1)
+            .is_some_and(|c| c.digits.iter().any(|d| d == "908"))
+    });
+    let c = r.switch.call(1).unwrap();
+    assert!(collected, "digits: {:?}; events {:?}", c.digits, c.events);
+    line.battery_drop().unwrap();
+    let ended = r.run_until(3_000, |r| {
+        r.switch.call(1).is_some_and(|c| c.state == "ended")
+    });
+    assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
+    r.run(200);
+    assert!(
+        !line.line_seized(),
+        "the port stayed off hook after the far end cleared"
+    );
+    let log = r.model.ioctl_log(1);
+    for want in [
+        "SPECIFY",
+        "GET_PARAMS",
+        "SET_BLOCKSIZE",
+        "SETLINEAR",
+        "GETEVENT",
+        "HOOK",
+    ] {
+        assert!(log.iter().any(|l| l.contains(want)), "no {want} in {log:?}");
+    }
+}
+
+/// A phone on an FXS port goes off hook, hears dial tone (from the daemon, through the
+/// port), dials 201 and is routed to the menu by the number; a hook flash reaches the
+/// handler; hanging up ends the call.
+#[test]
+fn an_fxs_phone_dials_is_routed_and_flashes() {
+    let Some(mut r) = Rig::new(
+        "fxs",
+        vec![
+            route(Match::Group("phones".into()), Some("2XX"), "menu"),
+            route(Match::Group("lines".into()), None, "ivr-c"),
+        ],
+    ) else {
+        return;
+    };
+    let phone = r.model.channel(3).unwrap();
+    phone.take_heard();
+    phone.phone_off_hook().unwrap();
+    r.run(2_000);
+    // Dial tone: 350 + 440 Hz, continuous; the engine's progress detector knows it.
+    let heard = phone.take_heard();
+    let mut det = tipring_dsp::progress::ProgressDetector::new(
+        tipring_dsp::progress::ProgressConfig::new(&US),
+    );
+    let mut rest = &heard[..];
+    while !rest.is_empty() {
+        let n = det.process(rest);
+        rest = &rest[n..];
+        if n == 0 {
+            break;
+        }
+    }
+    let mut tones = Vec::new();
+    while let Some(e) = det.poll_event() {
+        tones.push(e.tone);
+    }
+    assert!(
+        tones.contains(&tipring_dsp::progress::ProgressTone::Dial),
+        "no dial tone in {} samples heard (tones: {tones:?})",
+        heard.len()
+    );
+    phone.speak(&dtmf("201"));
+    let routed = r.run_until(4_000, |r| r.switch.call(1).is_some());
+    assert!(routed, "the dialled number was not routed");
+    let c = r.switch.call(1).unwrap();
+    assert_eq!(
+        (c.called.as_deref(), c.handler.as_deref()),
+        (Some("201"), Some("menu"))
+    );
+    let up = r.run_until(2_000, |r| r.switch.call(1).is_some_and(|c| c.state == "up"));
+    assert!(up);
+    phone.phone_flash().unwrap();
+    let flashed = r.run_until(3_000, |r| {
+        r.switch
+            .call(1)
+            .is_some_and(|c| c.vars.get("flashes").map(String::as_str) == Some("1"))
+    });
+    assert!(flashed, "{:?}", r.switch.call(1).unwrap().events);
+    assert_eq!(
+        r.switch.call(1).unwrap().state,
+        "up",
+        "a flash is not a hang-up"
+    );
+    phone.phone_on_hook().unwrap();
+    let ended = r.run_until(3_000, |r| {
+        r.switch.call(1).is_some_and(|c| c.state == "ended")
+    });
+    assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
+}
+
+/// A call out on an FXO port: the port seizes the line, waits for dial tone (the exchange
+/// gives it), dials by `DAHDI_DIAL` (the exchange hears the DTMF, decoded), and the far
+/// end's answer reverses the polarity; the loop-current drop ends the call.
+#[test]
+fn an_fxo_call_out_dials_and_is_answered_by_polarity_reversal() {
+    let Some(mut r) = Rig::new("out", vec![route(Match::Any, None, "ivr-c")]) else {
+        return;
+    };
+    let line = r.model.channel(1).unwrap();
+    let id = r
+        .switch
+        .originate(1, Some("5551234"), Some("ivr-c"), &params())
+        .expect("originate on the FXO port");
+    let seized = r.run_until(1_000, |_| line.line_seized());
+    assert!(seized, "{:?}", r.model.ioctl_log(1));
+    // Dial tone from the exchange.
+    let mut tone = tipring_dsp::progress::ToneGenerator::new(US.dial);
+    let mut dial_tone = vec![0i16; 20_000];
+    tone.generate(&mut dial_tone);
+    line.speak(&dial_tone);
+    let dialled = r.run_until(6_000, |_| line.dialled() == "5551234" && !line.dialing());
+    assert!(
+        dialled,
+        "dialled {:?}; {:?}",
+        line.dialled(),
+        r.switch.call(id.0).unwrap().events
+    );
+    // What the exchange heard holds the digits as DTMF.
+    let heard = line.take_heard();
+    let mut rx =
+        tipring_dsp::dtmf::DtmfRx::new(tipring_dsp::dtmf::DtmfRxConfig::default()).unwrap();
+    let mut rest = &heard[..];
+    let mut digits = String::new();
+    while !rest.is_empty() {
+        let n = rx.process(rest);
+        rest = &rest[n..];
+        while let Some(e) = rx.poll_event() {
+            if let tipring_dsp::dtmf::DtmfEvent::Begin { digit, .. } = e {
+                digits.push(digit);
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(digits, "5551234");
+    let events = r.switch.call(id.0).unwrap().events;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event.contains("dial tone") && e.event.starts_with("heard")),
+        "the dial tone was not heard: {events:?}"
+    );
+    r.run(500);
+    line.polarity().unwrap();
+    let up = r.run_until(2_000, |r| {
+        r.switch.call(id.0).is_some_and(|c| c.state == "up")
+    });
+    assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
+    line.battery_drop().unwrap();
+    let ended = r.run_until(2_000, |r| {
+        r.switch.call(id.0).is_some_and(|c| c.state == "ended")
+    });
+    assert!(ended, "{:?}", r.switch.call(id.0).unwrap().events);
+}
+
+/// A span alarm takes its channels out of service (a call on them ends with cause 38,
+/// calls can't be placed) and back when it clears.
+#[test]
+fn a_span_alarm_takes_channels_out_of_service_and_back() {
+    let Some(mut r) = Rig::new("alarm", vec![route(Match::Any, None, "ivr-c")]) else {
+        return;
+    };
+    let phone = r.model.channel(4).unwrap();
+    // A call up on the FXS port: the phone rings and answers.
+    let id = r
+        .switch
+        .originate(4, None, Some("ivr-c"), &params())
+        .expect("originate to the phone");
+    let ringing = r.run_until(2_000, |_| phone.ringing());
+    assert!(ringing, "the port was not rung: {:?}", r.model.ioctl_log(4));
+    phone.phone_off_hook().unwrap();
+    let up = r.run_until(2_000, |r| {
+        r.switch.call(id.0).is_some_and(|c| c.state == "up")
+    });
+    assert!(up);
+    r.model
+        .span_alarm(1, tipring_hal::dahdi::sys::ALARM_RED)
+        .unwrap();
+    let ended = r.run_until(2_000, |r| {
+        r.switch.call(id.0).is_some_and(|c| c.state == "ended")
+    });
+    assert!(ended);
+    assert_eq!(r.switch.call(id.0).unwrap().cause, Some(38));
+    let states = |r: &Rig| {
+        r.switch
+            .channels()
+            .iter()
+            .map(|c| c.state)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states(&r), ["alarm"; 4]);
+    let e = r
+        .switch
+        .originate(3, None, Some("ivr-c"), &params())
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "channel 3: out of service (red alarm on its span)"
+    );
+    r.model.span_alarm(1, 0).unwrap();
+    let back = r.run_until(2_000, |r| states(r).iter().all(|s| *s != "alarm"));
+    assert!(back, "{:?}", states(&r));
+    phone.phone_on_hook().unwrap();
+    r.run(1_200);
+    r.switch
+        .originate(3, None, Some("ivr-c"), &params())
+        .expect("in service again");
+}
+
+/// Echo on a simulated 2-wire hybrid (ERL 6 dB, 4 ms bulk delay plus dispersion) behind
+/// an FXO port is cancelled by the engine's canceller while the IVR plays to the line and
+/// the far end is silent: ERLE measured on what came back.
+#[test]
+fn echo_on_a_hybrid_is_cancelled() {
+    // Six seconds of speech-like greeting: the IVR talks to the line while the far end is
+    // silent, so what comes back is the echo alone.
+    let prompts =
+        std::env::temp_dir().join(format!("tipring-dahdi-echo-prompts-{}", std::process::id()));
+    std::fs::create_dir_all(&prompts).unwrap();
+    let mut sp = tipring_dsp::synth::SpeechLike::new(7, -16.0);
+    let greeting: Vec<i16> = (0..6 * 8000)
+        .map(|_| tipring_dsp::osc::sat_i16(sp.next_sample()))
+        .collect();
+    tipringd::wav::write(&prompts.join("hello-world.wav"), &greeting).unwrap();
+    let mut ivr = route(Match::Any, None, "ivr-c");
+    ivr.params = serde_json::json!({ "prompts": prompts }).to_string();
+    let Some(mut r) = Rig::new("echo", vec![ivr]) else {
+        return;
+    };
+    let line = r.model.channel(2).unwrap();
+    line.set_hybrid(Some(
+        Hybrid::new(32, 6.0).with_taps(&[0.1, 0.5, -0.3, 0.2, -0.1, 0.05]),
+    ));
+    line.ring_begin().unwrap();
+    r.run(600);
+    line.ring_end().unwrap();
+    r.run(200);
+    line.ring_begin().unwrap();
+    let answered = r.run_until(5_000, |_| line.line_seized());
+    assert!(answered);
+    line.ring_end().unwrap();
+    // The greeting plays for six seconds; the canceller converges on it. ERLE is measured
+    // per second. A play-out underrun (the media thread late by more than the two blocks
+    // buffered, which a loaded test machine does now and then) moves the echo path by up
+    // to a block, and the canceller has to converge again: seconds with an underrun, or
+    // right after one, say nothing about the canceller and are not judged.
+    r.run(1_000);
+    let mut judged = Vec::new();
+    let mut last_dry = line.underruns();
+    let mut dry_before = true;
+    for _ in 0..4 {
+        let (_, in0, out0) = r
+            .engine
+            .echo(ChannelId(2))
+            .expect("a canceller on channel 2");
+        r.run(1_000);
+        let (stats, in1, out1) = r.engine.echo(ChannelId(2)).unwrap();
+        let erle = 10.0 * ((in1 - in0) / (out1 - out0).max(1.0)).log10();
+        let dry = line.underruns() != last_dry;
+        last_dry = line.underruns();
+        eprintln!(
+            "ERLE {erle:.1} dB over a second (echo energy {:.2e}; underrun: {dry}; {stats:?})",
+            in1 - in0
+        );
+        assert!(in1 - in0 > 1e6, "no echo came back: {}", in1 - in0);
+        if !dry && !dry_before {
+            judged.push(erle);
+        }
+        dry_before = dry;
+    }
+    assert!(
+        !judged.is_empty(),
+        "the media thread was late every second (play-out underruns): nothing to judge"
+    );
+    for erle in &judged {
+        assert!(
+            *erle >= 25.0,
+            "ERLE {erle:.1} dB in a second without underruns: {judged:?}"
+        );
+    }
+}
+
+/// The shard ticks on the card's clock: one tick per block (20 ms), not slower (missed
+/// readiness) nor faster.
+#[test]
+fn the_shard_ticks_on_the_cards_clock() {
+    let Some(mut r) = Rig::new("clock", vec![route(Match::Any, None, "ivr-c")]) else {
+        return;
+    };
+    let (t0, w0) = (r.model.now_ms(), std::time::Instant::now());
+    r.run(2_000);
+    let model_ms = r.model.now_ms() - t0;
+    eprintln!(
+        "100 ticks: {model_ms} ms of the model's clock, {:?} of wall time",
+        w0.elapsed()
+    );
+    assert!(
+        (1_900..=2_300).contains(&model_ms),
+        "100 ticks took {model_ms} ms of model time"
+    );
+}
