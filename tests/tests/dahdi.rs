@@ -504,3 +504,74 @@ fn the_shard_ticks_on_the_cards_clock() {
         "100 ticks took {model_ms} ms of model time"
     );
 }
+
+/// tipringd itself on the model: `board.profile` names a profile file whose DAHDI root is
+/// the model's mount; the API lists the DAHDI channels, a phone that goes off hook is
+/// offered to the menu and shows in the API, and a bad profile is refused at start with
+/// its file, line and column.
+#[test]
+fn tipringd_runs_a_dahdi_profile() {
+    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let root = std::env::temp_dir().join(format!("tipring-dahdi-daemon-{}", std::process::id()));
+    let spec = Spec::analog(&[Port::Fxo, Port::Fxo, Port::Fxs, Port::Fxs]);
+    let model = match Model::mount(&root, spec) {
+        Ok(m) => m,
+        Err(ModelError::Unavailable(why)) => {
+            eprintln!("SKIPPED: the DAHDI model cannot be mounted here: {why}");
+            return;
+        }
+        Err(e) => panic!("mounting the DAHDI model: {e}"),
+    };
+    let dir = std::env::temp_dir().join(format!("tipring-dahdi-daemon-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("box.toml"),
+        PROFILE.replace("ROOT", &root.display().to_string()),
+    )
+    .unwrap();
+    let prompts = common::prompts();
+    let toml = format!(
+        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\n\n\
+         [board]\nprofile = \"{}\"\n\n\
+         [[route]]\ngroup = \"phones\"\nhandler = \"menu\"\nparams = {{ prompts = \"{}\" }}\n",
+        dir.join("box.toml").display(),
+        prompts.display()
+    );
+    let mut d = common::proc::Daemon::start(&toml, &[]);
+    let (code, body) = common::proc::http(&d.api, "GET", "/v1/channels", "");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v.as_array().expect("a list of channels");
+    assert_eq!(list.len(), 4, "{body}");
+    assert!(list.iter().all(|c| c["backend"] == "dahdi"), "{body}");
+    let phone = model.channel(3).unwrap();
+    phone.phone_off_hook().unwrap();
+    let offered = tipring_dahdi_model::wait_until(std::time::Duration::from_secs(5), || {
+        let (_, body) = common::proc::http(&d.api, "GET", "/v1/channels", "");
+        body.contains("in-call")
+    });
+    assert!(offered, "the phone's call did not show in the API");
+    phone.phone_on_hook().unwrap();
+    d.terminate();
+    assert_eq!(d.wait(10), Some(0));
+    drop(model);
+    drop(turn);
+
+    // A profile with a mistake: refused with where it is.
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[board]\nname = \"bad\"\nhardware = \"dahdi\"\ncountry = \"xx\"\n",
+    )
+    .unwrap();
+    let cfg = dir.join("tipring.toml");
+    std::fs::write(&cfg, "[board]\nprofile = \"bad.toml\"\n").unwrap();
+    let out = std::process::Command::new(common::proc::tipringd())
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("tipring.toml:2:11: board.profile:"), "{err}");
+    assert!(err.contains("bad.toml:"), "{err}");
+}
