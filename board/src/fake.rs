@@ -210,22 +210,9 @@ impl FakeDevice {
     }
 }
 
-/// An ALSA sound card to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FakeSoundCard {
-    /// Card index.
-    pub index: u32,
-    /// Card id.
-    pub id: String,
-    /// Driver (`USB-Audio`).
-    pub driver: String,
-    /// Short name.
-    pub name: String,
-    /// Long name.
-    pub long_name: String,
-    /// `usbid`, for USB cards.
-    pub usb_id: Option<String>,
-}
+/// An ALSA sound card to write: the same facts [`Inventory::read`](crate::detect::Inventory::read)
+/// reads back.
+pub type FakeSoundCard = crate::detect::SoundCard;
 
 impl FakeSoundCard {
     /// A Quectel EC25's USB audio (UAC) interface.

@@ -227,11 +227,7 @@ impl LineSignalling {
         };
         // Hanging up is always allowed: it only puts the port at rest.
         if alarm && !matches!(cmd, Command::Hangup(_)) {
-            return Err(HalError::InvalidState {
-                channel,
-                command: cmd.verb(),
-                state: "its span is in alarm",
-            });
+            return Err(invalid(channel, cmd, "its span is in alarm"));
         }
         match self {
             LineSignalling::Fxs(m) => m.command(channel, kind, cmd, out),
@@ -254,6 +250,15 @@ impl LineSignalling {
             LineSignalling::Fxo(m) => m.alarm,
             LineSignalling::Digital(m) => m.alarm,
         }
+    }
+}
+
+/// `cmd` doesn't fit the line's state `s`.
+fn invalid(channel: ChannelId, cmd: &Command, s: &'static str) -> HalError {
+    HalError::InvalidState {
+        channel,
+        command: cmd.verb(),
+        state: s,
     }
 }
 
@@ -339,11 +344,7 @@ impl Fxs {
         cmd: &Command,
         out: &mut Outputs,
     ) -> Result<(), HalError> {
-        let state = |s| HalError::InvalidState {
-            channel,
-            command: cmd.verb(),
-            state: s,
-        };
+        let state = |s| invalid(channel, cmd, s);
         match cmd {
             Command::Ring => match self.state {
                 FxsState::Idle => {
@@ -480,11 +481,7 @@ impl Fxo {
         cmd: &Command,
         out: &mut Outputs,
     ) -> Result<(), HalError> {
-        let state = |s| HalError::InvalidState {
-            channel,
-            command: cmd.verb(),
-            state: s,
-        };
+        let state = |s| invalid(channel, cmd, s);
         match cmd {
             Command::Answer => match self.state {
                 FxoState::RingOn | FxoState::RingOff => {

@@ -207,12 +207,7 @@ fn open_channel(
     sys::ioctl_ptr_mut(fd.as_fd(), sys::GET_PARAMS, &mut params)
         .map_err(|e| setup("reading its parameters (DAHDI_GET_PARAMS)", e))?;
     if !kind_fits(&ch.kind, params.sigtype) {
-        let name: String = params
-            .name
-            .iter()
-            .take_while(|c| **c != 0)
-            .map(|c| char::from(*c as u8))
-            .collect();
+        let name = sys::c_str(&params.name);
         return Err(DahdiError::Signalling {
             channo: ch.channo,
             name,
@@ -429,6 +424,26 @@ impl DahdiShard {
         }
     }
 
+    /// A read or write on `slot` failed: drains the events when that is why (then it is
+    /// worth trying again: `Ok(true)`); `Ok(false)` when there is no room or no block now.
+    /// (The error comes through std, not nix: nix's `Errno` has no value for DAHDI's
+    /// errno 500.)
+    fn io_failed(
+        &mut self,
+        slot: usize,
+        e: &std::io::Error,
+        what: &'static str,
+    ) -> Result<bool, HalError> {
+        match e.raw_os_error().unwrap_or(libc::EIO) {
+            libc::EAGAIN => Ok(false),
+            sys::ELAST => self.drain_events(slot).map(|()| true),
+            libc::ENODEV => Err(HalError::Gone {
+                channel: self.slots[slot].id,
+            }),
+            n => Err(os(what, Errno::from_raw(n))),
+        }
+    }
+
     /// Drains `slot`'s pending events through its state machine.
     fn drain_events(&mut self, slot: usize) -> Result<(), HalError> {
         let now = self.now();
@@ -463,10 +478,6 @@ impl DahdiShard {
         }
         Ok(())
     }
-}
-
-fn errno_of(e: &std::io::Error) -> libc::c_int {
-    e.raw_os_error().unwrap_or(libc::EIO)
 }
 
 fn os(what: &'static str, errno: Errno) -> HalError {
@@ -532,17 +543,11 @@ impl Shard for DahdiShard {
                     frame[got..n].fill(0);
                     return Ok(n);
                 }
-                // (std, not nix: nix's Errno has no value for DAHDI's errno 500.)
-                Err(e) => match errno_of(&e) {
-                    libc::EAGAIN => break,
-                    sys::ELAST => self.drain_events(slot)?,
-                    libc::ENODEV => {
-                        return Err(HalError::Gone {
-                            channel: self.slots[slot].id,
-                        });
+                Err(e) => {
+                    if !self.io_failed(slot, &e, "DAHDI read")? {
+                        break;
                     }
-                    n => return Err(os("DAHDI read", Errno::from_raw(n))),
-                },
+                }
             }
         }
         // No block this period: silence, counted.
@@ -570,16 +575,11 @@ impl Shard for DahdiShard {
                     }
                     return Ok(());
                 }
-                Err(e) => match errno_of(&e) {
-                    libc::EAGAIN => break,
-                    sys::ELAST => self.drain_events(slot)?,
-                    libc::ENODEV => {
-                        return Err(HalError::Gone {
-                            channel: self.slots[slot].id,
-                        });
+                Err(e) => {
+                    if !self.io_failed(slot, &e, "DAHDI write")? {
+                        break;
                     }
-                    n => return Err(os("DAHDI write", Errno::from_raw(n))),
-                },
+                }
             }
         }
         self.missing_blocks += 1;

@@ -665,6 +665,16 @@ pub enum IoctlError {
     },
 }
 
+/// The text of a NUL-terminated `char` array in a DAHDI structure (a channel's or span's
+/// name), up to the first NUL; bytes above 127 are taken as Latin-1.
+pub fn c_str(chars: &[libc::c_char]) -> String {
+    chars
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| char::from(*c as u8))
+        .collect()
+}
+
 /// A request whose argument is an `int` passed by pointer (as DAHDI's `int` requests are).
 ///
 /// # Errors

@@ -100,13 +100,8 @@ fn per_channel_nodes_are_bound_at_open() {
     ioctl_mut(&n2, sys::GET_PARAMS, &mut p).unwrap();
     assert_eq!(p.sigtype, sys::SIG_FXOKS);
     assert_eq!(p.curlaw, sys::LAW_MULAW);
-    let name: Vec<u8> = p
-        .name
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    assert_eq!(name, b"MODEL/1/2");
+    let name = sys::c_str(&p.name);
+    assert_eq!(name, "MODEL/1/2");
     assert_eq!(
         open(&model, "pseudo", false).unwrap_err().raw_os_error(),
         Some(libc::ENXIO)
@@ -127,13 +122,8 @@ fn ctl_answers_spanstat_and_params() {
     ioctl_mut(&ctl, sys::SPANSTAT, &mut si).unwrap();
     let (totalchans, totalspans, lineconfig) = (si.totalchans, si.totalspans, si.lineconfig);
     assert_eq!((totalchans, totalspans, lineconfig), (24, 2, 0x20 | 0x80));
-    let spantype: Vec<u8> = si
-        .spantype
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    assert_eq!(spantype, b"T1");
+    let spantype = sys::c_str(&si.spantype);
+    assert_eq!(spantype, "T1");
     si.spanno = 1;
     ioctl_mut(&ctl, sys::SPANSTAT, &mut si).unwrap();
     let spantype: Vec<u8> = si
