@@ -487,8 +487,15 @@ pub fn run(cfg: Config) -> i32 {
         }
     };
     let api_addr = cfg.daemon.api.get_ref().clone();
+    let board = match &cfg.profile {
+        Some(p) => format!("{} ({})", p.name, p.hardware.as_str()),
+        None => "sim".to_string(),
+    };
     let drain = Duration::from_secs(cfg.daemon.drain_seconds);
     let status = rt.block_on(async {
+        // Signals are caught from before the API is announced: a SIGTERM sent as soon as
+        // the API answers must stop the daemon in order, not kill it.
+        let signals = Signals::new();
         let listener = match tokio::net::TcpListener::bind(&api_addr).await {
             Ok(l) => l,
             Err(e) => {
@@ -526,7 +533,7 @@ pub fn run(cfg: Config) -> i32 {
             .map(|s| s.channels().len())
             .unwrap_or(0);
         crate::notify::ready(&format!(
-            "sim board, {channels} channels; API on {api_addr}"
+            "{board} board, {channels} channels; API on {api_addr}"
         ));
 
         // The watchdog: fed only while the media threads tick.
@@ -549,7 +556,7 @@ pub fn run(cfg: Config) -> i32 {
             })
         });
 
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!(
             "shutting down: no new calls; active calls have {}s to finish",
             drain.as_secs()
@@ -597,17 +604,30 @@ pub fn run(cfg: Config) -> i32 {
     status
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from creation on.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// Until one comes (for ever if they could not be caught).
+    async fn wait(mut self) {
+        let (Some(term), Some(int)) = (self.term.as_mut(), self.int.as_mut()) else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

@@ -294,7 +294,8 @@ fn an_fxs_phone_dials_is_routed_and_flashes() {
 
 /// A call out on an FXO port: the port seizes the line, waits for dial tone (the exchange
 /// gives it), dials by `DAHDI_DIAL` (the exchange hears the DTMF, decoded), and the far
-/// end's answer reverses the polarity; the loop-current drop ends the call.
+/// end's answer reverses the polarity; the exchange's busy tone after the far end hung up
+/// ends the call.
 #[test]
 fn an_fxo_call_out_dials_and_is_answered_by_polarity_reversal() {
     let Some(mut r) = Rig::new("out", vec![route(Match::Any, None, "ivr-c")]) else {
@@ -351,11 +352,29 @@ fn an_fxo_call_out_dials_and_is_answered_by_polarity_reversal() {
         r.switch.call(id.0).is_some_and(|c| c.state == "up")
     });
     assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
-    line.battery_drop().unwrap();
-    let ended = r.run_until(2_000, |r| {
+    // The far end hangs up and the exchange gives busy tone, with no loop-current drop
+    // (a loop-start line): the tone is the disconnect signal.
+    let mut tone = tipring_dsp::progress::ToneGenerator::new(US.busy);
+    let mut busy = vec![0i16; 4 * 8000];
+    tone.generate(&mut busy);
+    line.speak(&busy);
+    let ended = r.run_until(5_000, |r| {
         r.switch.call(id.0).is_some_and(|c| c.state == "ended")
     });
-    assert!(ended, "{:?}", r.switch.call(id.0).unwrap().events);
+    let c = r.switch.call(id.0).unwrap();
+    assert!(ended, "{:?}", c.events);
+    assert!(
+        c.events
+            .iter()
+            .any(|e| e.event.contains("tone says the far end hung up")),
+        "{:?}",
+        c.events
+    );
+    r.run(200);
+    assert!(
+        !line.line_seized(),
+        "the port stayed off hook after the busy tone"
+    );
 }
 
 /// A span alarm takes its channels out of service (a call on them ends with cause 38,
@@ -556,7 +575,9 @@ fn tipringd_runs_a_dahdi_profile() {
     assert!(offered, "the phone's call did not show in the API");
     phone.phone_on_hook().unwrap();
     d.terminate();
-    assert_eq!(d.wait(10), Some(0));
+    let code = d.wait(10);
+    let said: Vec<String> = d.log.try_iter().collect();
+    assert_eq!(code, Some(0), "tipringd said:\n{}", said.join("\n"));
     drop(model);
     drop(turn);
 

@@ -1001,6 +1001,13 @@ impl Switch {
 
     fn progress(&mut self, id: CallId, t: ProgressTone) {
         self.note(id, format!("heard {}", tone_name(t)));
+        if matches!(t, ProgressTone::Busy | ProgressTone::Congestion)
+            && self.calls.get(&id).is_some_and(|c| c.state == State::Up)
+        {
+            self.note(id, "the exchange's tone says the far end hung up");
+            self.end_call(id, Cause::NORMAL_CLEARING, false);
+            return;
+        }
         let Some(orig) = self.calls.get(&id).and_then(|c| c.orig.clone()) else {
             return;
         };
@@ -2045,9 +2052,20 @@ impl Switch {
         c.state = State::Up;
         c.view.state = "up";
         c.view.answered_ms = Some(now_wall);
+        let ch = c.channel;
         if outbound {
             c.view.outcome = Some("answered");
-            let ch = c.channel;
+        }
+        // FXO lines: the exchange's busy or congestion tone after the answer is the far
+        // end's hang-up on lines that give no other disconnect signal, so the detector
+        // keeps listening for the whole call.
+        let fxo = self
+            .lines
+            .get(&ch)
+            .is_some_and(|l| l.info.kind == ChannelKind::Fxo);
+        if fxo {
+            self.send(ch, MediaCommand::DetectProgress(true));
+        } else if outbound {
             self.send(ch, MediaCommand::DetectProgress(false));
         }
         let c = self.calls.get_mut(&id).expect("present");
