@@ -971,6 +971,17 @@ impl Switch {
                 l.alarm = Some(a);
                 l.ringing = None;
                 l.caller = None;
+                if l.dialling.take().is_some() {
+                    self.send(
+                        ch,
+                        MediaCommand::Stop {
+                            op: dial_tone_op(ch),
+                        },
+                    );
+                }
+                let Some(l) = self.lines.get(&ch) else {
+                    return;
+                };
                 if first {
                     tracing::warn!(
                         channel = ch.0,
@@ -1274,7 +1285,7 @@ impl Switch {
                     }
                     self.number_complete(ch);
                 } else {
-                    self.number_failed(ch, &digits);
+                    self.number_failed(ch, format!("no route for {digits:?}"));
                 }
             }
             None => {}
@@ -1291,19 +1302,25 @@ impl Switch {
         };
         let digits = d.digits.clone();
         if digits.is_empty() {
-            self.number_failed(ch, "");
+            self.number_failed(ch, "no number dialled".into());
             return;
         }
         if route::find(&self.routes, ch, &l.info.kind, &l.groups, Some(&digits)).is_none() {
-            self.number_failed(ch, &digits);
+            self.number_failed(ch, format!("no route for {digits:?}"));
             return;
         }
         self.push_stream(ch.0, None, format!("dialled {digits}"));
         self.offer(ch);
+        // Not taken (its handler is not loaded, or the daemon is draining): the phone hears
+        // congestion rather than being offered again at every step.
+        if self.lines.get(&ch).is_some_and(|l| l.dialling.is_some()) {
+            self.number_failed(ch, format!("{digits:?} was not taken"));
+        }
     }
 
-    /// No route takes what the phone dialled: congestion tone until it hangs up.
-    fn number_failed(&mut self, ch: ChannelId, digits: &str) {
+    /// What the phone dialled goes nowhere (`what` says why): congestion tone until it
+    /// hangs up.
+    fn number_failed(&mut self, ch: ChannelId, what: String) {
         let Some(d) = self.lines.get_mut(&ch).and_then(|l| l.dialling.as_mut()) else {
             return;
         };
@@ -1312,11 +1329,6 @@ impl Switch {
         d.tone = Some(op);
         let tone = self.plan.congestion;
         self.send(ch, MediaCommand::Tone { op, tone, ms: 0 });
-        let what = if digits.is_empty() {
-            "no number dialled".to_string()
-        } else {
-            format!("no route for {digits:?}")
-        };
         tracing::info!(
             channel = ch.0,
             "{what}: congestion tone until the phone hangs up"
