@@ -142,7 +142,7 @@ fn the_examples_load_and_bad_files_are_refused_precisely() {
         reason("noentry.so"),
         "no entry symbol tipring_handler_entry_v1 (not a Tipring handler, or built for another ABI)"
     );
-    assert_eq!(reason("v2.so"), "built for ABI 2.0; this host speaks 1.0");
+    assert_eq!(reason("v2.so"), "built for ABI 2.0; this host speaks 1.1");
     assert!(
         reason("small.so").starts_with("its vtable is 16 bytes; ABI 1.0 needs "),
         "{}",
