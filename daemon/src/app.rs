@@ -211,8 +211,8 @@ fn sim_board(
 /// What the DAHDI backend opens for a profile: every channel of its groups, in the
 /// profile's order, under its device root.
 pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::dahdi::DahdiConfig {
-    use tipring_board::PortKind;
-    use tipring_hal::dahdi::{DahdiChannel, DahdiConfig, NodeStyle};
+    use tipring_board::{CallerIdStandard, PortKind};
+    use tipring_hal::dahdi::{CidStyle, DahdiChannel, DahdiConfig, NodeStyle};
     use tipring_hal::{ChannelKind, SpanId, Timeslot};
     let mut channels = Vec::new();
     for g in &p.groups {
@@ -244,6 +244,14 @@ pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::d
         hook: Default::default(),
         supervision: Default::default(),
         ring_cadence_ms: Vec::new(),
+        caller_id: match p.caller_id {
+            CallerIdStandard::Bell202 => CidStyle::Bell202,
+            CallerIdStandard::EtsiV23Dtas => CidStyle::EtsiDtas,
+            CallerIdStandard::EtsiV23Lr => CidStyle::EtsiLineReversal,
+            CallerIdStandard::EtsiV23Rp => CidStyle::EtsiAfterRing,
+            CallerIdStandard::DtmfClip => CidStyle::DtmfClip,
+            CallerIdStandard::None => CidStyle::None,
+        },
     }
 }
 

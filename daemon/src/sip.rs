@@ -1211,6 +1211,7 @@ impl Adapter {
                 self.by_call.insert(call, slot);
             }
             Command::Ring
+            | Command::RingCaller(_)
             | Command::RingOff
             | Command::Seize
             | Command::Flash

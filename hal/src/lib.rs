@@ -57,4 +57,4 @@ pub use clock::{Pacing, Ticker};
 pub use error::{ErrorKind, HalError};
 pub use ids::{CallId, ChannelId, SpanId, Timeslot};
 pub use shard::Shard;
-pub use signal::{Alarm, Command, Digits, MAX_DIGITS, Signal};
+pub use signal::{Alarm, Caller, Command, Digits, MAX_DIGITS, Signal};

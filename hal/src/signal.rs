@@ -150,6 +150,10 @@ pub enum Command {
     /// Send digits in band (DTMF), after a [`Seize`](Command::Seize); completes with
     /// [`Signal::DialComplete`].
     Dial(Digits),
+    /// FXS ports: ring the phone and tell it who calls (caller ID, in the board's standard:
+    /// between the first and second ring, or before the first). Boards without caller ID
+    /// ring as [`Ring`](Command::Ring).
+    RingCaller(Caller),
     /// Digital and SIP channels: place a call to `number` in one message (no dial tone);
     /// the outcome is [`Signal::RemoteAnswer`] or [`Signal::RemoteHangup`]. `caller` is the
     /// calling number to present (none: the trunk's own), `withhold` asks the network to
@@ -169,7 +173,7 @@ impl Command {
     pub fn verb(&self) -> &'static str {
         match self {
             Command::Seize => "seize",
-            Command::Ring => "ring",
+            Command::Ring | Command::RingCaller(_) => "ring",
             Command::RingOff => "stop ringing",
             Command::Answer => "answer",
             Command::Hangup(_) => "hang up",
@@ -178,6 +182,15 @@ impl Command {
             Command::Call { .. } => "call",
         }
     }
+}
+
+/// Who calls, as a ringing phone is told.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Caller {
+    /// The calling number (none: unavailable).
+    pub number: Option<Digits>,
+    /// The caller withheld it (the phone shows "private").
+    pub withheld: bool,
 }
 
 #[cfg(test)]

@@ -377,6 +377,71 @@ fn an_fxo_call_out_dials_and_is_answered_by_polarity_reversal() {
     );
 }
 
+/// A call to a phone on an FXS port tells it who calls: the Bell 202 caller ID (the test
+/// profile's standard) is written during on-hook transfer in the first silence between
+/// rings, and the phone decodes the number from what it heard; then it answers.
+#[test]
+fn an_fxs_phone_is_told_who_calls() {
+    let Some(mut r) = Rig::new("cid", vec![route(Match::Any, None, "ivr-c")]) else {
+        return;
+    };
+    let phone = r.model.channel(4).unwrap();
+    let id = r
+        .switch
+        .originate_as(4, None, Some("ivr-c"), &params(), Some("2125551212"), false)
+        .expect("originate to the phone");
+    let rang = r.run_until(1_000, |_| phone.ringing());
+    assert!(rang, "{:?}", r.model.ioctl_log(4));
+    // Through the first ring and well into the silence after it.
+    let heard_cid = r.run_until(5_000, |_| {
+        !phone.heard().is_empty() && !phone.onhook_transfer_active()
+    });
+    let heard = phone.take_heard();
+    assert!(
+        heard_cid,
+        "no on-hook transfer heard: {:?}",
+        r.model.ioctl_log(4)
+    );
+    let mut rx = tipring_dsp::cid::CidReceiver::new(tipring_dsp::cid::CidRxConfig::new(
+        FskStandard::Bell202,
+    ));
+    let mut number = None;
+    let mut rest = &heard[..];
+    while !rest.is_empty() && number.is_none() {
+        let n = rx.process(rest);
+        rest = &rest[n..];
+        while let Some(e) = rx.poll_event() {
+            if let tipring_dsp::cid::CidEvent::Message {
+                message: Message::CallerId(cid),
+                ..
+            } = e
+            {
+                number = cid.number.map(|n| n.to_string());
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        number.as_deref(),
+        Some("2125551212"),
+        "{} samples heard",
+        heard.len()
+    );
+    assert!(
+        r.model
+            .ioctl_log(4)
+            .iter()
+            .any(|l| l.contains("ONHOOKTRANSFER"))
+    );
+    phone.phone_off_hook().unwrap();
+    let up = r.run_until(2_000, |r| {
+        r.switch.call(id.0).is_some_and(|c| c.state == "up")
+    });
+    assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
+}
+
 /// A span alarm takes its channels out of service (a call on them ends with cause 38,
 /// calls can't be placed) and back when it clears.
 #[test]

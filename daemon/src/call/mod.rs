@@ -2010,7 +2010,18 @@ impl Switch {
         }
         match orig {
             Orig::Ringing { .. } => {
-                self.send(ch, MediaCommand::Line(Command::Ring));
+                // The phone is told who calls when the call says (the API's `caller` or
+                // `withhold`, or a bridged call's caller).
+                let ring = match self.calls.get(&id).map(|c| c.presentation.clone()) {
+                    Some(p) if p.caller.is_some() || p.withhold => {
+                        Command::RingCaller(tipring_hal::Caller {
+                            number: p.caller,
+                            withheld: p.withhold,
+                        })
+                    }
+                    _ => Command::Ring,
+                };
+                self.send(ch, MediaCommand::Line(ring));
                 self.note(id, "ringing the phone");
             }
             Orig::Supervising { .. } => {

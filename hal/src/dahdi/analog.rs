@@ -27,12 +27,13 @@
 //! **Alarms.** Every kind forwards the driver's `ALARM`/`NOALARM` as [`Signal::Alarm`] and
 //! [`Signal::AlarmCleared`]; while in alarm the channel refuses commands.
 
+use super::cid::CidStyle;
 use super::sys;
 use crate::cause::Cause;
 use crate::channel::ChannelKind;
 use crate::error::HalError;
 use crate::ids::ChannelId;
-use crate::signal::{Alarm, Command, Digits, Signal};
+use crate::signal::{Alarm, Caller, Command, Digits, Signal};
 
 /// A DAHDI event, decoded from `DAHDI_GETEVENT`'s value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +102,11 @@ pub enum Action {
     Dial(Digits),
     /// `DAHDI_SETPOLARITY`: reversed or not.
     Polarity(bool),
+    /// Send a caller-ID burst to the phone (on hook) in the board's style; the shard calls
+    /// [`LineSignalling::cid_done`] when it has been sent.
+    SendCid(Caller),
+    /// Abandon the burst being sent.
+    StopCid,
 }
 
 /// Up to this many outputs per event or command.
@@ -165,10 +171,16 @@ pub enum LineSignalling {
 }
 
 impl LineSignalling {
-    /// The machine for a channel of `kind`.
-    pub fn new(kind: &ChannelKind, hook: HookTiming, supervision: Supervision) -> Self {
+    /// The machine for a channel of `kind`; phones on FXS ports are told who calls in
+    /// `cid` style.
+    pub fn new(
+        kind: &ChannelKind,
+        hook: HookTiming,
+        supervision: Supervision,
+        cid: CidStyle,
+    ) -> Self {
         match kind {
-            ChannelKind::Fxs => LineSignalling::Fxs(Fxs::new(hook)),
+            ChannelKind::Fxs => LineSignalling::Fxs(Fxs::new(hook, cid)),
             ChannelKind::Fxo => LineSignalling::Fxo(Fxo::new(supervision)),
             _ => LineSignalling::Digital(Digital::default()),
         }
@@ -199,6 +211,13 @@ impl LineSignalling {
             LineSignalling::Fxs(m) => m.event(ev, now, out),
             LineSignalling::Fxo(m) => m.event(ev, now, out),
             LineSignalling::Digital(_) => {}
+        }
+    }
+
+    /// The caller-ID burst an [`Action::SendCid`] asked for has been sent.
+    pub fn cid_done(&mut self, out: &mut Outputs) {
+        if let LineSignalling::Fxs(m) = self {
+            m.cid_done(out);
         }
     }
 
@@ -272,6 +291,8 @@ pub struct Digital {
 enum FxsState {
     /// The phone is on hook.
     Idle,
+    /// Tipring sends caller ID before the first ring (polarity reversed for ETSI).
+    PreRing,
     /// Tipring rings it.
     Ringing,
     /// The phone is off hook.
@@ -286,15 +307,45 @@ pub struct Fxs {
     state: FxsState,
     timing: HookTiming,
     alarm: bool,
+    cid: CidStyle,
+    /// Caller ID still to send, in the first silence between rings.
+    pending: Option<Caller>,
+    /// A burst is being sent.
+    sending: bool,
 }
 
 impl Fxs {
     /// A port with the phone on hook.
-    pub fn new(timing: HookTiming) -> Self {
+    pub fn new(timing: HookTiming, cid: CidStyle) -> Self {
         Fxs {
             state: FxsState::Idle,
             timing,
             alarm: false,
+            cid,
+            pending: None,
+            sending: false,
+        }
+    }
+
+    fn stop_cid(&mut self, out: &mut Outputs) {
+        self.pending = None;
+        if self.sending {
+            self.sending = false;
+            out.act(Action::StopCid);
+        }
+        if self.state == FxsState::PreRing && self.cid == CidStyle::EtsiLineReversal {
+            out.act(Action::Polarity(false));
+        }
+    }
+
+    fn cid_done(&mut self, out: &mut Outputs) {
+        self.sending = false;
+        if self.state == FxsState::PreRing {
+            if self.cid == CidStyle::EtsiLineReversal {
+                out.act(Action::Polarity(false));
+            }
+            out.act(Action::Hook(sys::HOOK_RING));
+            self.state = FxsState::Ringing;
         }
     }
 
@@ -305,10 +356,18 @@ impl Fxs {
 
     fn event(&mut self, ev: DeviceEvent, now: u64, out: &mut Outputs) {
         match (ev, self.state) {
-            (DeviceEvent::RingOffHook, FxsState::Idle | FxsState::Ringing) => {
+            (DeviceEvent::RingOffHook, FxsState::Idle | FxsState::Ringing | FxsState::PreRing) => {
                 // Lifted, or answered while ringing (the driver stops the ringer).
+                self.stop_cid(out);
                 self.state = FxsState::OffHook;
                 out.signal(Signal::OffHook);
+            }
+            (DeviceEvent::RingerOff, FxsState::Ringing) => {
+                // The first silence: the caller ID's place (Bell 202, ETSI after ring).
+                if let Some(c) = self.pending.take() {
+                    self.sending = true;
+                    out.act(Action::SendCid(c));
+                }
             }
             (DeviceEvent::RingOffHook, FxsState::HookPending(since)) => {
                 self.state = FxsState::OffHook;
@@ -346,19 +405,44 @@ impl Fxs {
     ) -> Result<(), HalError> {
         let state = |s| invalid(channel, cmd, s);
         match cmd {
-            Command::Ring => match self.state {
+            Command::Ring | Command::RingCaller(_) => match self.state {
                 FxsState::Idle => {
-                    out.act(Action::Hook(sys::HOOK_RING));
-                    self.state = FxsState::Ringing;
+                    let caller = match cmd {
+                        Command::RingCaller(c) if self.cid != CidStyle::None => Some(c.clone()),
+                        _ => None,
+                    };
+                    match caller {
+                        Some(c) if self.cid.before_ring() => {
+                            if self.cid == CidStyle::EtsiLineReversal {
+                                out.act(Action::Polarity(true));
+                            }
+                            self.sending = true;
+                            out.act(Action::SendCid(c));
+                            self.state = FxsState::PreRing;
+                        }
+                        c => {
+                            self.pending = c;
+                            out.act(Action::Hook(sys::HOOK_RING));
+                            self.state = FxsState::Ringing;
+                        }
+                    }
                     Ok(())
                 }
-                FxsState::Ringing => Ok(()),
+                FxsState::Ringing | FxsState::PreRing => Ok(()),
                 _ => Err(state("the phone is off hook")),
             },
             Command::RingOff => {
-                if self.state == FxsState::Ringing {
-                    out.act(Action::Hook(sys::HOOK_RINGOFF));
-                    self.state = FxsState::Idle;
+                match self.state {
+                    FxsState::Ringing => {
+                        self.stop_cid(out);
+                        out.act(Action::Hook(sys::HOOK_RINGOFF));
+                        self.state = FxsState::Idle;
+                    }
+                    FxsState::PreRing => {
+                        self.stop_cid(out);
+                        self.state = FxsState::Idle;
+                    }
+                    _ => {}
                 }
                 Ok(())
             }
@@ -367,7 +451,12 @@ impl Fxs {
             Command::Hangup(_) => {
                 match self.state {
                     FxsState::Ringing => {
+                        self.stop_cid(out);
                         out.act(Action::Hook(sys::HOOK_RINGOFF));
+                        self.state = FxsState::Idle;
+                    }
+                    FxsState::PreRing => {
+                        self.stop_cid(out);
                         self.state = FxsState::Idle;
                     }
                     // Battery drop: on kewlstart ports the driver removes battery for a
@@ -520,11 +609,13 @@ impl Fxo {
                 self.state = FxoState::Idle;
                 Ok(())
             }
-            Command::Ring | Command::RingOff | Command::Call { .. } => Err(HalError::Unsupported {
-                channel,
-                kind,
-                command: cmd.verb(),
-            }),
+            Command::Ring | Command::RingCaller(_) | Command::RingOff | Command::Call { .. } => {
+                Err(HalError::Unsupported {
+                    channel,
+                    kind,
+                    command: cmd.verb(),
+                })
+            }
         }
     }
 }
@@ -557,6 +648,7 @@ mod tests {
             &ChannelKind::Fxs,
             HookTiming::default(),
             Supervision::default(),
+            CidStyle::None,
         )
     }
 
@@ -565,6 +657,7 @@ mod tests {
             &ChannelKind::Fxo,
             HookTiming::default(),
             Supervision { hangup_on_polarity },
+            CidStyle::None,
         )
     }
 
@@ -646,6 +739,71 @@ mod tests {
         assert_eq!(o.actions, [Action::Hook(sys::HOOK_ONHOOK)]);
         let e = cmd(&mut m, ChannelKind::Fxs, Command::Seize).unwrap_err();
         assert_eq!(e.to_string(), "channel 1: fxs channels cannot seize");
+    }
+
+    fn fxs_with(cid: CidStyle) -> LineSignalling {
+        LineSignalling::new(
+            &ChannelKind::Fxs,
+            HookTiming::default(),
+            Supervision::default(),
+            cid,
+        )
+    }
+
+    fn caller() -> Caller {
+        Caller {
+            number: Some(Digits::parse(CH, "2125551212").unwrap()),
+            withheld: false,
+        }
+    }
+
+    #[test]
+    fn fxs_caller_id_between_rings() {
+        let mut m = fxs_with(CidStyle::Bell202);
+        let o = cmd(&mut m, ChannelKind::Fxs, Command::RingCaller(caller())).unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_RING)]);
+        assert!(ev(&mut m, DeviceEvent::RingerOn, 0).actions.is_empty());
+        // The first silence carries it, once.
+        assert_eq!(
+            ev(&mut m, DeviceEvent::RingerOff, 2_000).actions,
+            [Action::SendCid(caller())]
+        );
+        ev(&mut m, DeviceEvent::RingerOn, 6_000);
+        assert!(ev(&mut m, DeviceEvent::RingerOff, 8_000).actions.is_empty());
+        // Answered mid-burst: the burst stops.
+        let mut m = fxs_with(CidStyle::Bell202);
+        cmd(&mut m, ChannelKind::Fxs, Command::RingCaller(caller())).unwrap();
+        ev(&mut m, DeviceEvent::RingerOff, 2_000);
+        let o = ev(&mut m, DeviceEvent::RingOffHook, 2_300);
+        assert_eq!(o.actions, [Action::StopCid]);
+        assert_eq!(o.signals, [Signal::OffHook]);
+        // Without caller ID on the board, RingCaller just rings.
+        let mut m = fxs_with(CidStyle::None);
+        let o = cmd(&mut m, ChannelKind::Fxs, Command::RingCaller(caller())).unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_RING)]);
+        assert!(ev(&mut m, DeviceEvent::RingerOff, 2_000).actions.is_empty());
+    }
+
+    #[test]
+    fn fxs_caller_id_before_the_first_ring() {
+        let mut m = fxs_with(CidStyle::EtsiLineReversal);
+        let o = cmd(&mut m, ChannelKind::Fxs, Command::RingCaller(caller())).unwrap();
+        assert_eq!(
+            o.actions,
+            [Action::Polarity(true), Action::SendCid(caller())]
+        );
+        let mut o = Outputs::default();
+        m.cid_done(&mut o);
+        assert_eq!(
+            o.actions,
+            [Action::Polarity(false), Action::Hook(sys::HOOK_RING)]
+        );
+        // The caller gives up during the burst: no ring, polarity back.
+        let mut m = fxs_with(CidStyle::DtmfClip);
+        let o = cmd(&mut m, ChannelKind::Fxs, Command::RingCaller(caller())).unwrap();
+        assert_eq!(o.actions, [Action::SendCid(caller())]);
+        let o = cmd(&mut m, ChannelKind::Fxs, Command::RingOff).unwrap();
+        assert_eq!(o.actions, [Action::StopCid]);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! * [`analog`]: each channel's line signalling as a sans-IO state machine (FXS phone
 //!   ports, FXO exchange lines, digital timeslots): driver events and commands in, signals
 //!   and device actions out, time passed in.
+//! * [`cid`]: caller ID sent to phones on FXS ports (Bell 202, ETSI V.23 after the first
+//!   ring or with line reversal and DT-AS before it, DTMF CLIP).
 //! * [`shard`]: the channels as a [`Shard`](crate::Shard): opened and set up from the
 //!   configuration's device root, one block per channel per tick on the card's clock.
 //!
@@ -15,7 +17,9 @@
 //! (`tests/dahdimodel`), which is why nothing here insists on character devices.
 
 pub mod analog;
+pub mod cid;
 pub mod shard;
 pub mod sys;
 
+pub use cid::CidStyle;
 pub use shard::{DahdiChannel, DahdiConfig, DahdiError, DahdiShard, NodeStyle, build};

@@ -24,6 +24,7 @@
 //! ioctls on already-open descriptors, fixed queues, errors as values.
 
 use super::analog::{Action, DeviceEvent, HookTiming, LineSignalling, Outputs, Supervision};
+use super::cid::{CidSender, CidStyle};
 use super::sys;
 use crate::audio::{AudioFormat, Encoding, FramePeriod};
 use crate::channel::{ChannelInfo, ChannelKind};
@@ -84,6 +85,8 @@ pub struct DahdiConfig {
     pub supervision: Supervision,
     /// FXS ports' ring cadence, ms on/off pairs (empty: the driver's default).
     pub ring_cadence_ms: Vec<u32>,
+    /// How phones on FXS ports are told who calls.
+    pub caller_id: CidStyle,
 }
 
 /// Why a DAHDI shard could not be built.
@@ -254,6 +257,8 @@ fn open_channel(
 }
 
 struct Slot {
+    /// FXS ports: the caller-ID burst being written during on-hook transfer.
+    cid: Option<Box<CidSender>>,
     /// The driver is sending a `DAHDI_DIAL` string: audio written now would be sent
     /// first and hold the digits back, so the shard writes none until it completes.
     dialling: bool,
@@ -274,6 +279,7 @@ pub struct DahdiShard {
     slots: Vec<Slot>,
     block_bytes: usize,
     period_ms: u64,
+    caller_id: CidStyle,
     ticks: u64,
     signals: heapless::Deque<(usize, Signal), SIGNALS>,
     /// Frames lost: read found no block (underrun), or write found no room.
@@ -328,9 +334,11 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
             echo_tail_ms: ch.echo_tail_ms,
         });
         slots.push(Slot {
+            cid: (ch.kind == ChannelKind::Fxs && cfg.caller_id != CidStyle::None)
+                .then(|| Box::new(CidSender::new())),
             dialling: false,
             fd,
-            sig: LineSignalling::new(&ch.kind, cfg.hook, cfg.supervision),
+            sig: LineSignalling::new(&ch.kind, cfg.hook, cfg.supervision, cfg.caller_id),
             kind: ch.kind,
             id,
         });
@@ -340,6 +348,7 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
         slots,
         block_bytes: 2 * block,
         period_ms: u64::from(cfg.period.ms()),
+        caller_id: cfg.caller_id,
         ticks: 0,
         signals: heapless::Deque::new(),
         missing_blocks: 0,
@@ -398,6 +407,20 @@ impl DahdiShard {
                     let r = sys::ioctl_ptr(fd, sys::DIAL, &op);
                     s.dialling = r.is_ok();
                     r
+                }
+                Action::SendCid(caller) => match s.cid.as_mut() {
+                    Some(c) => {
+                        // The driver passes audio to an on-hook phone for this long.
+                        let mut ms = c.start(self.caller_id, &caller) as libc::c_int + 100;
+                        sys::ioctl_int(fd, sys::ONHOOKTRANSFER, &mut ms)
+                    }
+                    None => Ok(()),
+                },
+                Action::StopCid => {
+                    if let Some(c) = s.cid.as_mut() {
+                        c.stop();
+                    }
+                    Ok(())
                 }
             };
             if r.is_err() {
@@ -566,6 +589,25 @@ impl Shard for DahdiShard {
             return Ok(());
         }
         let n = self.block_bytes.min(frame.len());
+        // A caller-ID burst replaces the engine's audio while it lasts.
+        let mut burst = [0u8; 2 * crate::audio::MAX_FRAME_SAMPLES];
+        let mut frame = frame;
+        if let Some(c) = self.slots[slot].cid.as_mut()
+            && c.busy()
+        {
+            let mut pcm = [0i16; crate::audio::MAX_FRAME_SAMPLES];
+            let samples = (n / 2).min(pcm.len());
+            let ended = c.generate(&mut pcm[..samples]);
+            for (b, v) in burst.chunks_exact_mut(2).zip(&pcm[..samples]) {
+                b.copy_from_slice(&v.to_ne_bytes());
+            }
+            frame = &burst[..2 * samples];
+            if ended {
+                let mut out = Outputs::default();
+                self.slots[slot].sig.cid_done(&mut out);
+                self.apply(slot, out);
+            }
+        }
         for _ in 0..2 {
             match (&self.slots[slot].fd).write(&frame[..n]) {
                 Ok(w) => {

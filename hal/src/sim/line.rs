@@ -391,7 +391,8 @@ impl Line {
         };
         match &mut self.far {
             Far::Phone(p) => match cmd {
-                Command::Ring => {
+                // The sim's phones show no caller ID: they ring.
+                Command::Ring | Command::RingCaller(_) => {
                     if p.off_hook {
                         return Err(HalError::InvalidState {
                             channel,
@@ -491,9 +492,10 @@ impl Line {
                     t.dialling = true;
                     Ok(())
                 }
-                Command::Ring | Command::RingOff | Command::Call { .. } => {
-                    Err(unsupported(cmd.verb()))
-                }
+                Command::Ring
+                | Command::RingCaller(_)
+                | Command::RingOff
+                | Command::Call { .. } => Err(unsupported(cmd.verb())),
             },
         }
     }
