@@ -50,6 +50,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/channels", get(channels))
+        .route("/v1/spans", get(spans))
         .route("/v1/calls", get(calls).post(originate))
         .route("/v1/calls/{id}", get(call).delete(hangup))
         .route("/v1/handlers", get(handlers))
@@ -89,6 +90,29 @@ async fn health(State(s): State<Arc<Shared>>) -> Json<Value> {
 async fn channels(State(s): State<Arc<Shared>>) -> Json<Value> {
     let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
     Json(json!(sw.channels()))
+}
+
+/// A DAHDI board's spans: alarms in words, and each PRI span's D-channel (its layer 1 and
+/// the frames and HDLC errors seen on it). The sim has no spans: an empty list.
+async fn spans(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let list: Vec<Value> = s
+        .spans
+        .iter()
+        .flat_map(|b| b.spans.iter())
+        .map(|c| {
+            json!({
+                "span": c.span,
+                "alarms": c.alarms(),
+                "dchannel": c.dchannel.map(|ch| json!({
+                    "channel": ch,
+                    "layer1": if c.layer1_up() { "up" } else { "down" },
+                    "frames_in": c.frames_in(),
+                    "errors": c.errors(),
+                })),
+            })
+        })
+        .collect();
+    Json(Value::Array(list))
 }
 
 async fn calls(State(s): State<Arc<Shared>>) -> Json<Value> {

@@ -18,7 +18,6 @@ use tipring_hal::{AudioFormat, ChannelId, Digits, Encoding, FramePeriod, Pacing,
 pub struct Shared {
     /// The switch (call control); every access is short.
     pub switch: Mutex<Switch>,
-    /// The sim board's far ends.
     /// The sim board's far ends (`None` on real hardware).
     pub sim: Mutex<Option<SimControl>>,
     /// Stream events for `GET /v1/events`, one JSON object per message.
@@ -32,6 +31,8 @@ pub struct Shared {
     /// What the sim board's far ends did and heard, per line, newest last (at most
     /// [`SIM_HEARD`] each): `GET /v1/sim/lines/{n}/heard`.
     pub sim_heard: Mutex<HashMap<u32, std::collections::VecDeque<(u64, String)>>>,
+    /// A DAHDI board's spans: alarms and D-channels (`GET /v1/spans`).
+    pub spans: Option<Arc<tipring_hal::dahdi::SpanBoard>>,
 }
 
 /// Reports kept per sim line.
@@ -244,6 +245,14 @@ pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::d
         hook: Default::default(),
         supervision: Default::default(),
         ring_cadence_ms: Vec::new(),
+        spans: p
+            .spans
+            .iter()
+            .map(|s| tipring_hal::dahdi::SpanConfig {
+                number: s.number,
+                dchannel: s.dchannel,
+            })
+            .collect(),
         caller_id: match p.caller_id {
             CallerIdStandard::Bell202 => CidStyle::Bell202,
             CallerIdStandard::EtsiV23Dtas => CidStyle::EtsiDtas,
@@ -268,6 +277,7 @@ pub fn run(cfg: Config) -> i32 {
         "linear" => Encoding::Linear,
         _ => Encoding::Ulaw,
     };
+    let mut spans = None;
     let (shards, sim): (Vec<Box<dyn Shard>>, _) = match &cfg.profile {
         Some(p) if p.hardware == tipring_board::Hardware::Dahdi => {
             let dc = dahdi_config(p, *cfg.board.frame_ms.get_ref());
@@ -279,6 +289,7 @@ pub fn run(cfg: Config) -> i32 {
                         channels = dc.channels.len(),
                         "DAHDI channels open"
                     );
+                    spans = Some(shard.spans());
                     (vec![Box::new(shard)], None)
                 }
                 Err(e) => {
@@ -432,6 +443,7 @@ pub fn run(cfg: Config) -> i32 {
         media: stats,
         groups,
         sim_heard: Mutex::new(HashMap::new()),
+        spans,
     });
 
     // The control loop: the switch's clock.

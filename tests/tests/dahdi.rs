@@ -60,6 +60,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 struct Rig {
     _turn: std::sync::MutexGuard<'static, ()>,
     model: Model,
+    spans: std::sync::Arc<tipring_hal::dahdi::SpanBoard>,
     engine: MediaShard,
     switch: Switch,
     ms: u64,
@@ -69,10 +70,15 @@ impl Rig {
     /// Mounts the model and opens its channels through the daemon's DAHDI backend; `None`
     /// (the test skips) when FUSE is not available here.
     fn new(name: &str, routes: Vec<Route>) -> Option<Rig> {
+        let spec = Spec::analog(&[Port::Fxo, Port::Fxo, Port::Fxs, Port::Fxs]);
+        Rig::with(name, spec, PROFILE, routes)
+    }
+
+    /// As [`Rig::new`], for another card and profile (`ROOT` in it is the mount).
+    fn with(name: &str, spec: Spec, profile: &str, routes: Vec<Route>) -> Option<Rig> {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let root =
             std::env::temp_dir().join(format!("tipring-dahdi-{name}-{}", std::process::id()));
-        let spec = Spec::analog(&[Port::Fxo, Port::Fxo, Port::Fxs, Port::Fxs]);
         let model = match Model::mount(&root, spec) {
             Ok(m) => m,
             Err(ModelError::Unavailable(why)) => {
@@ -81,14 +87,16 @@ impl Rig {
             }
             Err(e) => panic!("mounting the DAHDI model at {}: {e}", root.display()),
         };
-        let text = PROFILE.replace("ROOT", &root.display().to_string());
+        let text = profile.replace("ROOT", &root.display().to_string());
         let profile = Profile::parse("test-analog.toml", &text).expect("the test profile");
         let cfg = tipringd::app::dahdi_config(&profile, 20);
         let shard = tipring_hal::dahdi::build(&cfg).expect("opening the model's channels");
+        let want: Vec<u32> = profile_channels(&profile);
         assert_eq!(
             shard.channels().iter().map(|c| c.id.0).collect::<Vec<_>>(),
-            [1, 2, 3, 4]
+            want
         );
+        let spans = shard.spans();
         let shards: Vec<Box<dyn Shard>> = vec![Box::new(shard)];
         let (mut engines, link) = media::build(shards, &US);
         let mut groups: HashMap<u32, Vec<String>> = HashMap::new();
@@ -100,6 +108,7 @@ impl Rig {
         Some(Rig {
             _turn: turn,
             model,
+            spans,
             engine: engines.remove(0),
             switch: Switch::new(link, examples(), routes, &US, &groups),
             ms: 0,
@@ -128,6 +137,13 @@ impl Rig {
         }
         cond(self)
     }
+}
+
+fn profile_channels(p: &Profile) -> Vec<u32> {
+    p.groups
+        .iter()
+        .flat_map(|g| g.channels.iter().copied())
+        .collect()
 }
 
 fn dtmf(digits: &str) -> Vec<i16> {
@@ -572,6 +588,83 @@ fn echo_on_a_hybrid_is_cancelled() {
     }
 }
 
+/// A T1 PRI span: its 23 B-channels are channels, its D-channel (24) is opened and kept
+/// drained; `spans()` (the API's `GET /v1/spans`) shows the frames it carries and its
+/// layer 1 going down with a red alarm (the B-channels out of service) and back.
+#[test]
+fn a_pri_span_reports_its_d_channel_and_alarms() {
+    let profile = r#"
+[board]
+name = "test-t1"
+description = "one T1 PRI span on the DAHDI model"
+hardware = "dahdi"
+country = "us"
+caller_id = "none"
+
+[dahdi]
+root = "ROOT"
+
+[[span]]
+number = 1
+kind = "t1"
+framing = "esf"
+coding = "b8zs"
+timing = 1
+dchannel = 24
+
+[[group]]
+name = "pri"
+kind = "t1"
+span = 1
+channels = "1-23"
+signalling = "clear"
+"#;
+    let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
+        tipring_dahdi_model::DigitalSig::Pri,
+    ));
+    let Some(mut r) = Rig::with("pri", spec, profile, vec![route(Match::Any, None, "ivr-c")])
+    else {
+        return;
+    };
+    r.run(200);
+    let span = |r: &Rig| {
+        let c = r.spans.span(1).expect("span 1");
+        (c.alarms(), c.layer1_up(), c.frames_in())
+    };
+    assert_eq!(span(&r), (vec![], true, 0));
+    let d = r.model.channel(24).unwrap();
+    for f in [
+        &[0x02u8, 0x01, 0x7f][..],
+        &[0x00, 0x01, 0x01, 0x01],
+        &[0x02, 0x01, 0x03],
+    ] {
+        d.dchan_send(f).unwrap();
+    }
+    let counted = r.run_until(1_000, |r| span(r).2 == 3);
+    assert!(counted, "{:?}", span(&r));
+    r.model
+        .span_alarm(1, tipring_hal::dahdi::sys::ALARM_RED)
+        .unwrap();
+    let down = r.run_until(1_000, |r| !span(r).1);
+    assert!(down, "{:?}", span(&r));
+    assert_eq!(span(&r).0, ["red"]);
+    let states = |r: &Rig| {
+        r.switch
+            .channels()
+            .iter()
+            .map(|c| c.state)
+            .collect::<Vec<_>>()
+    };
+    let out = r.run_until(1_000, |r| states(r).iter().all(|s| *s == "alarm"));
+    assert!(out, "{:?}", states(&r));
+    r.model.span_alarm(1, 0).unwrap();
+    let up = r.run_until(1_000, |r| {
+        span(r).1 && states(r).iter().all(|s| *s == "idle")
+    });
+    assert!(up, "{:?} {:?}", span(&r), states(&r));
+    assert!(span(&r).0.is_empty());
+}
+
 /// The shard ticks on the card's clock: one tick per block (20 ms), not slower (missed
 /// readiness) nor faster.
 #[test]
@@ -631,6 +724,14 @@ fn tipringd_runs_a_dahdi_profile() {
     let list = v.as_array().expect("a list of channels");
     assert_eq!(list.len(), 4, "{body}");
     assert!(list.iter().all(|c| c["backend"] == "dahdi"), "{body}");
+    let (code, body) = common::proc::http(&d.api, "GET", "/v1/spans", "");
+    assert_eq!(code, 200, "{body}");
+    let spans: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        spans,
+        serde_json::json!([{ "span": 1, "alarms": [], "dchannel": null }]),
+        "{body}"
+    );
     let phone = model.channel(3).unwrap();
     phone.phone_off_hook().unwrap();
     let offered = tipring_dahdi_model::wait_until(std::time::Duration::from_secs(5), || {

@@ -10,6 +10,7 @@
 //!   and device actions out, time passed in.
 //! * [`cid`]: caller ID sent to phones on FXS ports (Bell 202, ETSI V.23 after the first
 //!   ring or with line reversal and DT-AS before it, DTMF CLIP).
+//! * [`span`]: each span's alarms and D-channel state, for the API.
 //! * [`shard`]: the channels as a [`Shard`](crate::Shard): opened and set up from the
 //!   configuration's device root, one block per channel per tick on the card's clock.
 //!
@@ -19,7 +20,9 @@
 pub mod analog;
 pub mod cid;
 pub mod shard;
+pub mod span;
 pub mod sys;
 
 pub use cid::CidStyle;
-pub use shard::{DahdiChannel, DahdiConfig, DahdiError, DahdiShard, NodeStyle, build};
+pub use shard::{DahdiChannel, DahdiConfig, DahdiError, DahdiShard, NodeStyle, SpanConfig, build};
+pub use span::{SpanBoard, SpanCell};

@@ -25,6 +25,7 @@
 
 use super::analog::{Action, DeviceEvent, HookTiming, LineSignalling, Outputs, Supervision};
 use super::cid::{CidSender, CidStyle};
+use super::span::{SpanBoard, SpanCell};
 use super::sys;
 use crate::audio::{AudioFormat, Encoding, FramePeriod};
 use crate::channel::{ChannelInfo, ChannelKind};
@@ -68,6 +69,15 @@ pub struct DahdiChannel {
     pub echo_tail_ms: u16,
 }
 
+/// A span of the board: its number and its D-channel (PRI), if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanConfig {
+    /// DAHDI's span number.
+    pub number: u32,
+    /// The D-channel's DAHDI channel number.
+    pub dchannel: Option<u32>,
+}
+
 /// What [`build`] opens.
 #[derive(Debug, Clone)]
 pub struct DahdiConfig {
@@ -87,6 +97,8 @@ pub struct DahdiConfig {
     pub ring_cadence_ms: Vec<u32>,
     /// How phones on FXS ports are told who calls.
     pub caller_id: CidStyle,
+    /// The spans (for their status, and their D-channels, which are opened too).
+    pub spans: Vec<SpanConfig>,
 }
 
 /// Why a DAHDI shard could not be built.
@@ -167,12 +179,11 @@ fn kind_fits(kind: &ChannelKind, sig: libc::c_int) -> bool {
     }
 }
 
-/// Opens a channel and sets it up; returns the descriptor and its node.
-fn open_channel(
+/// Opens and binds a channel's node; returns it, its path and its parameters.
+fn open_node(
     cfg: &DahdiConfig,
     ch: &DahdiChannel,
-    block: usize,
-) -> Result<(File, PathBuf), DahdiError> {
+) -> Result<(File, PathBuf, sys::Params), DahdiError> {
     let path = match cfg.nodes {
         NodeStyle::Specify => cfg.root.join("channel"),
         NodeStyle::PerChannel => cfg
@@ -192,15 +203,7 @@ fn open_channel(
             source,
         })?;
     let fd = file;
-    let setup = |what: &'static str, e: sys::IoctlError| DahdiError::Setup {
-        channo: ch.channo,
-        path: path.clone(),
-        what,
-        errno: match e {
-            sys::IoctlError::Os { errno, .. } => errno,
-            sys::IoctlError::Size { .. } => Errno::EINVAL,
-        },
-    };
+    let setup = |what: &'static str, e: sys::IoctlError| setup_error(ch, &path, what, e);
     if cfg.nodes == NodeStyle::Specify {
         let mut n = ch.channo as libc::c_int;
         sys::ioctl_int(fd.as_fd(), sys::SPECIFY, &mut n)
@@ -209,6 +212,79 @@ fn open_channel(
     let mut params = sys::Params::default();
     sys::ioctl_ptr_mut(fd.as_fd(), sys::GET_PARAMS, &mut params)
         .map_err(|e| setup("reading its parameters (DAHDI_GET_PARAMS)", e))?;
+    Ok((fd, path, params))
+}
+
+fn setup_error(
+    ch: &DahdiChannel,
+    path: &std::path::Path,
+    what: &'static str,
+    e: sys::IoctlError,
+) -> DahdiError {
+    DahdiError::Setup {
+        channo: ch.channo,
+        path: path.to_path_buf(),
+        what,
+        errno: match e {
+            sys::IoctlError::Os { errno, .. } => errno,
+            sys::IoctlError::Size { .. } => Errno::EINVAL,
+        },
+    }
+}
+
+/// Opens a PRI span's D-channel: bound, checked to be an HDLC channel, with the buffers
+/// libpri uses (32 of 1 kB, immediate).
+fn open_dchannel(
+    cfg: &DahdiConfig,
+    span: u32,
+    channo: u32,
+    chanpos: u32,
+) -> Result<File, DahdiError> {
+    let ch = DahdiChannel {
+        channo,
+        span,
+        chanpos,
+        kind: ChannelKind::T1 {
+            span: crate::ids::SpanId(0),
+            slot: crate::ids::Timeslot(0),
+        },
+        echo_tail_ms: 0,
+    };
+    let (fd, path, params) = open_node(cfg, &ch)?;
+    if !matches!(params.sigtype, sys::SIG_HDLCFCS | sys::SIG_HARDHDLC) {
+        return Err(DahdiError::Signalling {
+            channo,
+            name: sys::c_str(&params.name),
+            kind: "the D-channel",
+            found: signalling_name(params.sigtype).0,
+        });
+    }
+    let bufs = sys::BufferInfo {
+        txbufpolicy: sys::POLICY_IMMEDIATE,
+        rxbufpolicy: sys::POLICY_IMMEDIATE,
+        numbufs: 32,
+        bufsize: 1024,
+        ..Default::default()
+    };
+    sys::ioctl_ptr(fd.as_fd(), sys::SET_BUFINFO, &bufs).map_err(|e| {
+        setup_error(
+            &ch,
+            &path,
+            "setting the D-channel's buffers (DAHDI_SET_BUFINFO)",
+            e,
+        )
+    })?;
+    Ok(fd)
+}
+
+/// Opens a channel and sets it up; returns the descriptor and its node.
+fn open_channel(
+    cfg: &DahdiConfig,
+    ch: &DahdiChannel,
+    block: usize,
+) -> Result<(File, PathBuf), DahdiError> {
+    let (fd, path, params) = open_node(cfg, ch)?;
+    let setup = |what: &'static str, e: sys::IoctlError| setup_error(ch, &path, what, e);
     if !kind_fits(&ch.kind, params.sigtype) {
         let name = sys::c_str(&params.name);
         return Err(DahdiError::Signalling {
@@ -266,6 +342,15 @@ struct Slot {
     sig: LineSignalling,
     kind: ChannelKind,
     id: ChannelId,
+    /// Index of its span in the board (`None`: a span the configuration doesn't list).
+    span: Option<usize>,
+}
+
+/// A PRI span's D-channel, kept drained.
+struct DChan {
+    fd: File,
+    /// Index of its span in the board.
+    span: usize,
 }
 
 /// Signals waiting for the engine.
@@ -282,6 +367,8 @@ pub struct DahdiShard {
     caller_id: CidStyle,
     ticks: u64,
     signals: heapless::Deque<(usize, Signal), SIGNALS>,
+    board: std::sync::Arc<SpanBoard>,
+    dchans: Vec<DChan>,
     /// Frames lost: read found no block (underrun), or write found no room.
     pub missing_blocks: u64,
     /// Signals dropped because the engine did not drain them.
@@ -334,6 +421,7 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
             echo_tail_ms: ch.echo_tail_ms,
         });
         slots.push(Slot {
+            span: cfg.spans.iter().position(|s| s.number == ch.span),
             cid: (ch.kind == ChannelKind::Fxs && cfg.caller_id != CidStyle::None)
                 .then(|| Box::new(CidSender::new())),
             dialling: false,
@@ -343,7 +431,44 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
             id,
         });
     }
+    let mut dchans = Vec::new();
+    for (i, sc) in cfg.spans.iter().enumerate() {
+        if let Some(d) = sc.dchannel {
+            let pos = cfg
+                .channels
+                .iter()
+                .find(|c| c.span == sc.number)
+                .map_or(d, |c| d + c.chanpos - c.channo);
+            dchans.push(DChan {
+                fd: open_dchannel(cfg, sc.number, d, pos)?,
+                span: i,
+            });
+        }
+    }
+    let board = SpanBoard {
+        spans: cfg
+            .spans
+            .iter()
+            .map(|s| SpanCell::new(s.number, s.dchannel))
+            .collect(),
+    };
+    // Each span's alarms as the driver has them now (on any of its channels).
+    for (i, cell) in board.spans.iter().enumerate() {
+        let fd = slots
+            .iter()
+            .find(|s| s.span == Some(i))
+            .map(|s| s.fd.as_fd())
+            .or_else(|| dchans.iter().find(|d| d.span == i).map(|d| d.fd.as_fd()));
+        if let Some(fd) = fd {
+            let mut p = sys::Params::default();
+            if sys::ioctl_ptr_mut(fd, sys::GET_PARAMS, &mut p).is_ok() {
+                cell.set_alarms(p.chan_alarms);
+            }
+        }
+    }
     Ok(DahdiShard {
+        board: std::sync::Arc::new(board),
+        dchans,
         infos,
         slots,
         block_bytes: 2 * block,
@@ -358,6 +483,56 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
 }
 
 impl DahdiShard {
+    /// The spans' status board (alarms, D-channels), for the API.
+    pub fn spans(&self) -> std::sync::Arc<SpanBoard> {
+        std::sync::Arc::clone(&self.board)
+    }
+
+    /// Drains the D-channels: frames are counted (nothing answers them yet), events
+    /// update the span's alarms and error count.
+    fn visit_dchannels(&mut self) {
+        let mut frame = [0u8; 1024];
+        for d in &self.dchans {
+            let cell = &self.board.spans[d.span];
+            for _ in 0..32 {
+                match (&d.fd).read(&mut frame) {
+                    Ok(0) => break,
+                    Ok(_) => cell.frame(),
+                    Err(e) if e.raw_os_error() == Some(sys::ELAST) => {
+                        for _ in 0..EVENTS_PER_VISIT {
+                            let mut code = 0;
+                            if sys::ioctl_int(d.fd.as_fd(), sys::GETEVENT, &mut code).is_err()
+                                || code == sys::EVENT_NONE
+                            {
+                                break;
+                            }
+                            match code {
+                                sys::EVENT_ALARM | sys::EVENT_NOALARM => {
+                                    let mut p = sys::Params::default();
+                                    let bits = match sys::ioctl_ptr_mut(
+                                        d.fd.as_fd(),
+                                        sys::GET_PARAMS,
+                                        &mut p,
+                                    ) {
+                                        Ok(()) => p.chan_alarms,
+                                        Err(_) if code == sys::EVENT_ALARM => sys::ALARM_RED as u32,
+                                        Err(_) => 0,
+                                    };
+                                    cell.set_alarms(bits);
+                                }
+                                sys::EVENT_ABORT | sys::EVENT_OVERRUN | sys::EVENT_BADFCS => {
+                                    cell.error();
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
     fn now(&self) -> u64 {
         self.ticks * self.period_ms
     }
@@ -376,6 +551,11 @@ impl DahdiShard {
             }
             let s = match s {
                 Signal::Alarm(_) => Signal::Alarm(self.alarm_kind(slot)),
+                Signal::AlarmCleared => {
+                    // What is left (a yellow alarm can outlast the red).
+                    let _ = self.alarm_kind(slot);
+                    Signal::AlarmCleared
+                }
                 s => s,
             };
             self.push(slot, s);
@@ -429,13 +609,17 @@ impl DahdiShard {
         }
     }
 
-    /// The alarm the channel's span reports now (red when the driver can't say).
+    /// The alarm the channel's span reports now (red when the driver can't say); the
+    /// span's status follows.
     fn alarm_kind(&self, slot: usize) -> Alarm {
         let mut p = sys::Params::default();
         let bits = match sys::ioctl_ptr_mut(self.slots[slot].fd.as_fd(), sys::GET_PARAMS, &mut p) {
             Ok(()) => p.chan_alarms as libc::c_int,
             Err(_) => sys::ALARM_RED,
         };
+        if let Some(i) = self.slots[slot].span {
+            self.board.spans[i].set_alarms(bits as u32);
+        }
         if bits & sys::ALARM_BLUE != 0 {
             Alarm::Blue
         } else if bits & sys::ALARM_YELLOW != 0 && bits & sys::ALARM_RED == 0 {
@@ -542,6 +726,9 @@ impl Shard for DahdiShard {
             }
         }
         self.ticks += 1;
+        if !self.dchans.is_empty() {
+            self.visit_dchannels();
+        }
         let now = self.now();
         for slot in 0..self.slots.len() {
             let mut out = Outputs::default();
