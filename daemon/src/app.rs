@@ -234,6 +234,7 @@ pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::d
                     PortKind::E1 => ChannelKind::E1 { span: sid, slot },
                 },
                 echo_tail_ms: u16::try_from(g.echo_tail_ms).unwrap_or(128),
+                em_wink: g.signalling == tipring_board::Signalling::EmWink,
             });
         }
     }

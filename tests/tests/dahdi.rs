@@ -665,6 +665,89 @@ signalling = "clear"
     assert!(span(&r).0.is_empty());
 }
 
+/// T1 trunks with E&M wink start (robbed bits): the far end seizes (A bit), Tipring winks,
+/// the far end sends the number in DTMF, the route for it takes the call and answers (off
+/// hook), the far end clears; and out: Tipring seizes, dials when the far end winks, the far
+/// end's off hook answers, Tipring clears.
+#[test]
+fn e_and_m_wink_start_trunks_both_ways() {
+    let profile = r#"
+[board]
+name = "test-em"
+description = "a T1 of E&M wink-start trunks on the DAHDI model"
+hardware = "dahdi"
+country = "us"
+caller_id = "none"
+
+[dahdi]
+root = "ROOT"
+
+[[span]]
+number = 1
+kind = "t1"
+framing = "d4"
+coding = "ami"
+timing = 1
+
+[[group]]
+name = "trunks"
+kind = "t1"
+span = 1
+channels = "1-24"
+signalling = "em-wink"
+"#;
+    let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
+        tipring_dahdi_model::DigitalSig::Em,
+    ));
+    let routes = vec![route(Match::Group("trunks".into()), Some("4XXX"), "ivr-c")];
+    let Some(mut r) = Rig::with("em", spec, profile, routes) else {
+        return;
+    };
+    // In.
+    let t = r.model.channel(1).unwrap();
+    t.set_rx_bits(0b1000).unwrap();
+    let winked = r.run_until(1_000, |_| t.flashes() == 1);
+    assert!(winked, "no wink: {:?}", r.model.ioctl_log(1));
+    r.run(300);
+    t.speak(&dtmf("4001"));
+    let answered = r.run_until(4_000, |_| t.off_hook());
+    assert!(answered, "not answered: {:?}", r.switch.calls());
+    let c = r.switch.call(1).expect("the call in");
+    assert_eq!(
+        (c.called.as_deref(), c.handler.as_deref()),
+        (Some("4001"), Some("ivr-c"))
+    );
+    t.set_rx_bits(0).unwrap();
+    let ended = r.run_until(2_000, |r| {
+        r.switch.call(1).is_some_and(|c| c.state == "ended")
+    });
+    assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
+    r.run(100);
+    assert!(!t.off_hook(), "still off hook after the far end cleared");
+
+    // Out.
+    let t = r.model.channel(2).unwrap();
+    let id = r
+        .switch
+        .originate(2, Some("5551234"), Some("ivr-c"), &params())
+        .expect("originate on the trunk");
+    let seized = r.run_until(1_000, |_| t.off_hook());
+    assert!(seized, "{:?}", r.model.ioctl_log(2));
+    r.run(200);
+    assert_eq!(t.dialled(), "", "dialled before the wink");
+    t.raise_event(tipring_hal::dahdi::sys::EVENT_WINKFLASH);
+    let dialled = r.run_until(3_000, |_| t.dialled() == "5551234" && !t.dialing());
+    assert!(dialled, "{:?}", r.switch.call(id.0).unwrap().events);
+    t.set_rx_bits(0b1000).unwrap();
+    let up = r.run_until(2_000, |r| {
+        r.switch.call(id.0).is_some_and(|c| c.state == "up")
+    });
+    assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
+    r.switch.hangup(id.0).unwrap();
+    let on_hook = r.run_until(1_000, |_| !t.off_hook());
+    assert!(on_hook, "{:?}", r.model.ioctl_log(2));
+}
+
 /// The shard ticks on the card's clock: one tick per block (20 ms), not slower (missed
 /// readiness) nor faster.
 #[test]

@@ -877,11 +877,14 @@ impl Switch {
                     self.answered(id);
                 }
                 Some(_) => {}
+                // Phones, and trunks seized by the far end (E&M), send a number first.
                 None if self.dial_plan
-                    && self
-                        .lines
-                        .get(&ch)
-                        .is_some_and(|l| l.info.kind == ChannelKind::Fxs) =>
+                    && self.lines.get(&ch).is_some_and(|l| {
+                        matches!(
+                            l.info.kind,
+                            ChannelKind::Fxs | ChannelKind::T1 { .. } | ChannelKind::E1 { .. }
+                        )
+                    }) =>
                 {
                     self.begin_dialling(ch);
                 }
@@ -1006,7 +1009,18 @@ impl Switch {
                     );
                 }
             }
-            Signal::Wink => {}
+            Signal::Wink => {
+                // E&M wink start: the far end is ready for the number.
+                if let Some(id) = call
+                    && matches!(
+                        self.calls.get(&id).and_then(|c| c.orig.clone()),
+                        Some(Orig::DialTone { .. })
+                    )
+                {
+                    self.note(id, "the far end winked");
+                    self.dial(id);
+                }
+            }
         }
     }
 
@@ -1231,7 +1245,8 @@ impl Switch {
 
     // ---- phones dialling (dial plan) ---------------------------------------------------
 
-    /// A phone went off hook: dial tone, then collect the number it dials.
+    /// A phone went off hook (dial tone), or a trunk was seized (E&M: the backend has
+    /// winked): collect the number that follows.
     fn begin_dialling(&mut self, ch: ChannelId) {
         let now = self.now;
         let Some(l) = self.lines.get_mut(&ch) else {
@@ -1240,16 +1255,21 @@ impl Switch {
         if l.alarm.is_some() || self.draining {
             return;
         }
+        let phone = l.info.kind == ChannelKind::Fxs;
         let op = dial_tone_op(ch);
         l.dialling = Some(Dialling {
             digits: String::new(),
             last: now,
-            tone: Some(op),
+            tone: phone.then_some(op),
             failed: false,
         });
-        let tone = self.plan.dial;
-        self.send(ch, MediaCommand::Tone { op, tone, ms: 0 });
-        self.push_stream(ch.0, None, "off hook: dial tone".into());
+        if phone {
+            let tone = self.plan.dial;
+            self.send(ch, MediaCommand::Tone { op, tone, ms: 0 });
+            self.push_stream(ch.0, None, "off hook: dial tone".into());
+        } else {
+            self.push_stream(ch.0, None, "seized: collecting the number".into());
+        }
     }
 
     /// A digit from a phone that has no call yet.
@@ -1607,8 +1627,16 @@ impl Switch {
                             if let Some(l) = self.lines.get_mut(&ch) {
                                 l.ringing = None;
                             }
-                        } else if self.line_control.contains_key(&ch) {
-                            // SIP (and later digital) calls answer with a message.
+                        } else if self.line_control.contains_key(&ch)
+                            || self.lines.get(&ch).is_some_and(|l| {
+                                matches!(
+                                    l.info.kind,
+                                    ChannelKind::T1 { .. } | ChannelKind::E1 { .. }
+                                )
+                            })
+                        {
+                            // SIP calls answer with a message; T1/E1 trunks (E&M) go off
+                            // hook.
                             self.send(ch, MediaCommand::Line(Command::Answer));
                         }
                         if let Some(c) = self.calls.get_mut(&id) {
@@ -1983,6 +2011,18 @@ impl Switch {
                     until: self.now + self.timing.dial_tone_ms,
                 }
             }
+            // T1/E1 timeslots whose signalling the media thread carries (E&M): seize,
+            // wait for the far end's go-ahead (a wink), dial.
+            ChannelKind::T1 { .. } | ChannelKind::E1 { .. }
+                if !self.line_control.contains_key(&ch) =>
+            {
+                if number.is_none() {
+                    return Err(SwitchError::NeedNumber(ch.0));
+                }
+                Orig::DialTone {
+                    until: self.now + self.timing.dial_tone_ms,
+                }
+            }
             ChannelKind::Sip | ChannelKind::T1 { .. } | ChannelKind::E1 { .. }
                 if self.line_control.contains_key(&ch) =>
             {
@@ -2044,7 +2084,10 @@ impl Switch {
             _ => {
                 self.send(ch, MediaCommand::DetectProgress(true));
                 self.send(ch, MediaCommand::Line(Command::Seize));
-                self.note(id, "seized; waiting for dial tone");
+                self.note(
+                    id,
+                    "seized; waiting for dial tone (or, on an E&M trunk, the wink)",
+                );
             }
         }
         Ok(id)

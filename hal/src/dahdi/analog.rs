@@ -168,6 +168,8 @@ pub enum LineSignalling {
     Fxo(Fxo),
     /// A digital timeslot.
     Digital(Digital),
+    /// A T1/E1 timeslot with E&M wink-start signalling (robbed bits or CAS).
+    EmWink(EmWink),
 }
 
 impl LineSignalling {
@@ -186,13 +188,23 @@ impl LineSignalling {
         }
     }
 
-    /// A driver event at `now` ms.
-    pub fn event(&mut self, ev: DeviceEvent, now: u64, out: &mut Outputs) {
-        let alarm = match self {
+    /// An E&M wink-start timeslot's machine.
+    pub fn em_wink() -> Self {
+        LineSignalling::EmWink(EmWink::default())
+    }
+
+    fn alarm_mut(&mut self) -> &mut bool {
+        match self {
             LineSignalling::Fxs(m) => &mut m.alarm,
             LineSignalling::Fxo(m) => &mut m.alarm,
             LineSignalling::Digital(m) => &mut m.alarm,
-        };
+            LineSignalling::EmWink(m) => &mut m.alarm,
+        }
+    }
+
+    /// A driver event at `now` ms.
+    pub fn event(&mut self, ev: DeviceEvent, now: u64, out: &mut Outputs) {
+        let alarm = self.alarm_mut();
         match ev {
             DeviceEvent::Alarm => {
                 *alarm = true;
@@ -210,6 +222,7 @@ impl LineSignalling {
         match self {
             LineSignalling::Fxs(m) => m.event(ev, now, out),
             LineSignalling::Fxo(m) => m.event(ev, now, out),
+            LineSignalling::EmWink(m) => m.event(ev, out),
             LineSignalling::Digital(_) => {}
         }
     }
@@ -239,11 +252,7 @@ impl LineSignalling {
         cmd: &Command,
         out: &mut Outputs,
     ) -> Result<(), HalError> {
-        let alarm = match self {
-            LineSignalling::Fxs(m) => m.alarm,
-            LineSignalling::Fxo(m) => m.alarm,
-            LineSignalling::Digital(m) => m.alarm,
-        };
+        let alarm = *self.alarm_mut();
         // Hanging up is always allowed: it only puts the port at rest.
         if alarm && !matches!(cmd, Command::Hangup(_)) {
             return Err(invalid(channel, cmd, "its span is in alarm"));
@@ -251,6 +260,7 @@ impl LineSignalling {
         match self {
             LineSignalling::Fxs(m) => m.command(channel, kind, cmd, out),
             LineSignalling::Fxo(m) => m.command(channel, kind, cmd, out),
+            LineSignalling::EmWink(m) => m.command(channel, kind, cmd, out),
             LineSignalling::Digital(_) => match cmd {
                 Command::Answer | Command::Hangup(_) | Command::Seize => Ok(()),
                 _ => Err(HalError::Unsupported {
@@ -268,6 +278,7 @@ impl LineSignalling {
             LineSignalling::Fxs(m) => m.alarm,
             LineSignalling::Fxo(m) => m.alarm,
             LineSignalling::Digital(m) => m.alarm,
+            LineSignalling::EmWink(m) => m.alarm,
         }
     }
 }
@@ -285,6 +296,123 @@ fn invalid(channel: ChannelId, cmd: &Command, s: &'static str) -> HalError {
 #[derive(Debug, Clone, Default)]
 pub struct Digital {
     alarm: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum EmState {
+    /// Both sides on hook.
+    #[default]
+    Idle,
+    /// The far end seized; Tipring winked and collects the address digits.
+    Incoming,
+    /// Tipring seized (`START`); waiting for the far end's wink.
+    Starting,
+    /// The far end winked: Tipring dials, then waits for the answer.
+    Outgoing,
+    /// Answered, either way.
+    Up,
+}
+
+/// An E&M wink-start trunk timeslot (DAHDI `e&m`, robbed bits on T1 or CAS on E1; the
+/// driver turns the far end's A bit into hook events and sends ours). Incoming: the far
+/// end's seizure is answered with a wink, then it sends the called number in band (DTMF)
+/// and the switch collects it as from a phone (no dial tone); answering goes off hook.
+/// Outgoing: Tipring seizes (`DAHDI_HOOK` `START`), the far end's wink says "send the
+/// number", `DAHDI_DIAL` sends it, and the far end's off hook is the answer. Either side's
+/// on hook clears.
+#[derive(Debug, Clone, Default)]
+pub struct EmWink {
+    state: EmState,
+    /// Tipring's side is off hook (answered or seized): a hang-up must put it back, even
+    /// after the far end cleared.
+    ours: bool,
+    alarm: bool,
+}
+
+impl EmWink {
+    fn event(&mut self, ev: DeviceEvent, out: &mut Outputs) {
+        match (ev, self.state) {
+            (DeviceEvent::RingOffHook, EmState::Idle) => {
+                out.act(Action::Hook(sys::HOOK_WINK));
+                self.state = EmState::Incoming;
+                out.signal(Signal::OffHook);
+            }
+            (DeviceEvent::WinkFlash, EmState::Starting) => {
+                self.state = EmState::Outgoing;
+                out.signal(Signal::Wink);
+            }
+            (DeviceEvent::RingOffHook, EmState::Outgoing) => {
+                self.state = EmState::Up;
+                out.signal(Signal::RemoteAnswer);
+            }
+            (DeviceEvent::DialComplete, EmState::Outgoing) => out.signal(Signal::DialComplete),
+            (DeviceEvent::OnHook, EmState::Incoming) => {
+                self.state = EmState::Idle;
+                out.signal(Signal::OnHook);
+            }
+            (DeviceEvent::OnHook, EmState::Up | EmState::Outgoing | EmState::Starting) => {
+                self.state = EmState::Idle;
+                out.signal(Signal::RemoteHangup(Cause::NORMAL_CLEARING));
+            }
+            _ => {}
+        }
+    }
+
+    fn command(
+        &mut self,
+        channel: ChannelId,
+        kind: ChannelKind,
+        cmd: &Command,
+        out: &mut Outputs,
+    ) -> Result<(), HalError> {
+        let state = |s| invalid(channel, cmd, s);
+        match cmd {
+            Command::Answer => match self.state {
+                EmState::Incoming => {
+                    out.act(Action::Hook(sys::HOOK_OFFHOOK));
+                    self.state = EmState::Up;
+                    self.ours = true;
+                    Ok(())
+                }
+                EmState::Up => Ok(()),
+                _ => Err(state("the far end has not seized the trunk")),
+            },
+            Command::Seize => match self.state {
+                EmState::Idle => {
+                    out.act(Action::Hook(sys::HOOK_START));
+                    self.state = EmState::Starting;
+                    self.ours = true;
+                    Ok(())
+                }
+                _ => Err(state("the trunk is in use")),
+            },
+            Command::Dial(d) => match self.state {
+                EmState::Outgoing => {
+                    out.act(Action::Dial(d.clone()));
+                    Ok(())
+                }
+                EmState::Starting => Err(state("the far end has not winked yet")),
+                _ => Err(state("the trunk is not seized")),
+            },
+            Command::Hangup(_) => {
+                if self.ours || self.state != EmState::Idle {
+                    out.act(Action::Hook(sys::HOOK_ONHOOK));
+                }
+                self.state = EmState::Idle;
+                self.ours = false;
+                Ok(())
+            }
+            Command::Ring
+            | Command::RingCaller(_)
+            | Command::RingOff
+            | Command::Flash
+            | Command::Call { .. } => Err(HalError::Unsupported {
+                channel,
+                kind,
+                command: cmd.verb(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -880,6 +1008,63 @@ mod tests {
         );
         let o = cmd(&mut m, ChannelKind::Fxo, Command::Flash).unwrap();
         assert_eq!(o.actions, [Action::Hook(sys::HOOK_FLASH)]);
+    }
+
+    #[test]
+    fn em_wink_start_both_ways() {
+        let t1 = ChannelKind::T1 {
+            span: crate::ids::SpanId(1),
+            slot: crate::ids::Timeslot(1),
+        };
+        // Incoming: seizure → wink, digits collected by the switch, answer, far clear.
+        let mut m = LineSignalling::em_wink();
+        let o = ev(&mut m, DeviceEvent::RingOffHook, 0);
+        assert_eq!(
+            (o.signals.as_slice(), o.actions.as_slice()),
+            (&[Signal::OffHook][..], &[Action::Hook(sys::HOOK_WINK)][..])
+        );
+        let o = cmd(&mut m, t1, Command::Answer).unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_OFFHOOK)]);
+        assert_eq!(
+            ev(&mut m, DeviceEvent::OnHook, 9_000).signals,
+            [Signal::RemoteHangup(Cause::NORMAL_CLEARING)]
+        );
+        // The far end cleared; our side goes back on hook when the call ends.
+        let o = cmd(&mut m, t1, Command::Hangup(Cause::NORMAL_CLEARING)).unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_ONHOOK)]);
+        // Outgoing: start, wink, dial, answer, our clear.
+        let o = cmd(&mut m, t1, Command::Seize).unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_START)]);
+        let d = Digits::parse(CH, "4001").unwrap();
+        let e = cmd(&mut m, t1, Command::Dial(d.clone())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "channel 1: cannot dial while the far end has not winked yet"
+        );
+        assert_eq!(
+            ev(&mut m, DeviceEvent::WinkFlash, 100).signals,
+            [Signal::Wink]
+        );
+        assert_eq!(
+            cmd(&mut m, t1, Command::Dial(d.clone())).unwrap().actions,
+            [Action::Dial(d)]
+        );
+        assert_eq!(
+            ev(&mut m, DeviceEvent::DialComplete, 600).signals,
+            [Signal::DialComplete]
+        );
+        assert_eq!(
+            ev(&mut m, DeviceEvent::RingOffHook, 2_000).signals,
+            [Signal::RemoteAnswer]
+        );
+        let o = cmd(&mut m, t1, Command::Hangup(Cause::NORMAL_CLEARING)).unwrap();
+        assert_eq!(o.actions, [Action::Hook(sys::HOOK_ONHOOK)]);
+        // A caller who clears before the number is complete is an on-hook.
+        ev(&mut m, DeviceEvent::RingOffHook, 10_000);
+        assert_eq!(
+            ev(&mut m, DeviceEvent::OnHook, 10_500).signals,
+            [Signal::OnHook]
+        );
     }
 
     #[test]

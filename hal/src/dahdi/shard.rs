@@ -67,6 +67,8 @@ pub struct DahdiChannel {
     pub kind: ChannelKind,
     /// Echo canceller tail, ms (0: none), run by the media engine.
     pub echo_tail_ms: u16,
+    /// T1/E1 timeslots: E&M wink-start signalling (else a clear channel).
+    pub em_wink: bool,
 }
 
 /// A span of the board: its number and its D-channel (PRI), if any.
@@ -249,6 +251,7 @@ fn open_dchannel(
             slot: crate::ids::Timeslot(0),
         },
         echo_tail_ms: 0,
+        em_wink: false,
     };
     let (fd, path, params) = open_node(cfg, &ch)?;
     if !matches!(params.sigtype, sys::SIG_HDLCFCS | sys::SIG_HARDHDLC) {
@@ -426,7 +429,11 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
                 .then(|| Box::new(CidSender::new())),
             dialling: false,
             fd,
-            sig: LineSignalling::new(&ch.kind, cfg.hook, cfg.supervision, cfg.caller_id),
+            sig: if ch.em_wink {
+                LineSignalling::em_wink()
+            } else {
+                LineSignalling::new(&ch.kind, cfg.hook, cfg.supervision, cfg.caller_id)
+            },
             kind: ch.kind,
             id,
         });

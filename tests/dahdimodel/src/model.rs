@@ -592,15 +592,29 @@ impl ChanCtl {
         self.read(|c| c.events.iter().copied().collect())
     }
 
-    /// E&M: sets the received CAS bits (`BITSCHANGED` when they change).
+    /// E&M: sets the received CAS bits. On an E&M channel a change of the A bit is the far
+    /// end's hook (`RINGOFFHOOK` when set, `ONHOOK` when cleared), as the driver reports
+    /// it; on a raw CAS channel any change is `BITSCHANGED`.
     ///
     /// # Errors
     /// [`ModelError::WrongPort`] unless an E&M channel.
     pub fn set_rx_bits(&self, bits: i32) -> Result<(), ModelError> {
         self.act("set_rx_bits", Some(Kind::Em), |c, _| {
-            if c.far.rxbits != bits & 0xF {
+            let old = c.far.rxbits;
+            if old != bits & 0xF {
                 c.far.rxbits = bits & 0xF;
-                c.raise(sys::EVENT_BITSCHANGED);
+                if c.sigtype == sys::SIG_CAS {
+                    // Raw CAS: the daemon reads the bits itself.
+                    c.raise(sys::EVENT_BITSCHANGED);
+                } else if (old ^ c.far.rxbits) & 0x8 != 0 {
+                    // E&M: the driver turns the A bit into hook events (the far end's
+                    // seizure, answer or clear), as dahdi-base does.
+                    c.raise(if c.far.rxbits & 0x8 != 0 {
+                        sys::EVENT_RINGOFFHOOK
+                    } else {
+                        sys::EVENT_ONHOOK
+                    });
+                }
             }
             Ok(())
         })

@@ -131,7 +131,10 @@ fn e1_cas_leaves_timeslot_16_unconfigured() {
     let em = model.channel(17).unwrap();
     ioctl_int(&f, sys::SETTXBITS, 0b1101).unwrap();
     assert_eq!(em.tx_bits(), 0b1101);
+    // E&M: the A bit is the far end's hook, reported as hook events.
     em.set_rx_bits(0b1001).unwrap();
-    assert_eq!(getevent(&f), sys::EVENT_BITSCHANGED);
+    assert_eq!(getevent(&f), sys::EVENT_RINGOFFHOOK);
     assert_eq!(ioctl_int(&f, sys::GETRXBITS, 0), Ok(0b1001));
+    em.set_rx_bits(0b0001).unwrap();
+    assert_eq!(getevent(&f), sys::EVENT_ONHOOK);
 }
