@@ -308,6 +308,47 @@ fn an_fxs_phone_dials_is_routed_and_flashes() {
     assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
 }
 
+/// ETSI caller ID before the first ring on an FXO line: the exchange reverses the
+/// polarity, sends DT-AS and V.23 FSK, restores the polarity and rings; the call is offered
+/// at the first ring with the caller's number.
+#[test]
+fn an_fxo_call_with_etsi_caller_id_before_the_ring() {
+    let Some(mut r) = Rig::new("etsi", vec![route(Match::Any, None, "ivr-c")]) else {
+        return;
+    };
+    let line = r.model.channel(2).unwrap();
+    let mut burst = tipring_hal::dahdi::cid::CidSender::new();
+    let caller = tipring_hal::Caller {
+        number: Some(tipring_hal::Digits::parse(ChannelId(2), "441632960123").unwrap()),
+        withheld: false,
+    };
+    let ms = burst.start(tipring_hal::dahdi::CidStyle::EtsiLineReversal, &caller);
+    let mut audio = vec![0i16; (ms as usize + 20) * 8];
+    burst.generate(&mut audio);
+    line.polarity().unwrap();
+    r.run(100);
+    line.speak(&audio);
+    r.run(u64::from(ms) + 200);
+    line.polarity().unwrap();
+    r.run(100);
+    assert!(r.switch.call(1).is_none(), "offered before the ring");
+    line.ring_begin().unwrap();
+    let offered = r.run_until(1_000, |r| r.switch.call(1).is_some());
+    assert!(offered, "not offered at the first ring");
+    assert_eq!(
+        r.switch.call(1).unwrap().caller.as_deref(),
+        Some("441632960123")
+    );
+    let answered = r.run_until(2_000, |_| line.line_seized());
+    assert!(answered);
+    line.ring_end().unwrap();
+    line.battery_drop().unwrap();
+    let ended = r.run_until(2_000, |r| {
+        r.switch.call(1).is_some_and(|c| c.state == "ended")
+    });
+    assert!(ended);
+}
+
 /// A call out on an FXO port: the port seizes the line, waits for dial tone (the exchange
 /// gives it), dials by `DAHDI_DIAL` (the exchange hears the DTMF, decoded), and the far
 /// end's answer reverses the polarity; the exchange's busy tone after the far end hung up

@@ -225,6 +225,9 @@ struct Line {
     alarm: Option<Alarm>,
     /// FXS: the phone is off hook and dialling a number (dial plan on).
     dialling: Option<Dialling>,
+    /// FXO: the line's polarity reversed while idle at this time: an ETSI caller ID comes
+    /// before the first ring.
+    pre_ring: Option<u64>,
 }
 
 /// A phone dialling a number: what it dialled, when the last digit came, and whether it
@@ -404,6 +407,7 @@ impl Switch {
                         redirect_reason: None,
                         alarm: None,
                         dialling: None,
+                        pre_ring: None,
                     },
                 )
             })
@@ -740,6 +744,23 @@ impl Switch {
         for ch in paused {
             self.number_complete(ch);
         }
+        // A reversal that no ring followed (a line test, a disconnect): forget it.
+        let stale: Vec<ChannelId> = self
+            .lines
+            .values()
+            .filter(|l| {
+                l.pre_ring
+                    .is_some_and(|t| now >= t + self.timing.ring_gone_ms)
+            })
+            .map(|l| l.info.id)
+            .collect();
+        for ch in stale {
+            if let Some(l) = self.lines.get_mut(&ch) {
+                l.pre_ring = None;
+                l.caller = None;
+            }
+            self.send(ch, MediaCommand::DetectCallerId(false));
+        }
         // Inbound calls whose ringing stopped: the caller gave up.
         let gone: Vec<(ChannelId, Option<CallId>)> = self
             .lines
@@ -807,10 +828,11 @@ impl Switch {
             }
             MediaEvent::CallerId(cid) => {
                 if let Some(l) = self.lines.get_mut(&ch)
-                    && l.ringing.is_some()
+                    && (l.ringing.is_some() || l.pre_ring.is_some())
                 {
                     l.caller = Some(cid);
-                    if l.call.is_none() {
+                    // Before the first ring (ETSI) the call is offered when it rings.
+                    if l.call.is_none() && l.ringing.is_some() {
                         self.offer(ch);
                     }
                 }
@@ -851,7 +873,13 @@ impl Switch {
                 }
                 let rings = l.ringing.map_or(1, |(n, _)| n + 1);
                 l.ringing = Some((rings, now));
-                if rings == 1 {
+                let early = if rings == 1 { l.pre_ring.take() } else { None };
+                if rings == 1 && early.is_some() && l.caller.is_some() {
+                    // The caller ID came before the ring (ETSI): offer now.
+                    if l.call.is_none() {
+                        self.offer(ch);
+                    }
+                } else if rings == 1 {
                     l.caller = None;
                     self.send(ch, MediaCommand::DetectCallerId(true));
                 } else if l.call.is_none() {
@@ -913,6 +941,21 @@ impl Switch {
                     } else {
                         self.end_call(id, cause, false);
                     }
+                }
+            }
+            Signal::Polarity
+                if call.is_none()
+                    && self.lines.get(&ch).is_some_and(|l| {
+                        l.info.kind == ChannelKind::Fxo && l.ringing.is_none() && l.alarm.is_none()
+                    }) =>
+            {
+                // An idle line reversing: ETSI's caller ID before the first ring follows.
+                // (The reversal back, before the ring, keeps what came.)
+                if let Some(l) = self.lines.get_mut(&ch)
+                    && l.pre_ring.replace(self.now).is_none()
+                {
+                    l.caller = None;
+                    self.send(ch, MediaCommand::DetectCallerId(true));
                 }
             }
             Signal::Polarity | Signal::RemoteAnswer => {
