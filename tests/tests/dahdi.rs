@@ -139,6 +139,38 @@ impl Rig {
     }
 }
 
+/// A profile with one T1 span (`ROOT` the mount) and one group of its channels, `trunks`.
+fn t1_profile(framing: &str, coding: &str, span_extra: &str, channels: &str, sig: &str) -> String {
+    format!(
+        r#"
+[board]
+name = "test-t1"
+description = "one T1 span on the DAHDI model"
+hardware = "dahdi"
+country = "us"
+caller_id = "none"
+
+[dahdi]
+root = "ROOT"
+
+[[span]]
+number = 1
+kind = "t1"
+framing = "{framing}"
+coding = "{coding}"
+timing = 1
+{span_extra}
+
+[[group]]
+name = "trunks"
+kind = "t1"
+span = 1
+channels = "{channels}"
+signalling = "{sig}"
+"#
+    )
+}
+
 fn profile_channels(p: &Profile) -> Vec<u32> {
     p.groups
         .iter()
@@ -634,37 +666,16 @@ fn echo_on_a_hybrid_is_cancelled() {
 /// layer 1 going down with a red alarm (the B-channels out of service) and back.
 #[test]
 fn a_pri_span_reports_its_d_channel_and_alarms() {
-    let profile = r#"
-[board]
-name = "test-t1"
-description = "one T1 PRI span on the DAHDI model"
-hardware = "dahdi"
-country = "us"
-caller_id = "none"
-
-[dahdi]
-root = "ROOT"
-
-[[span]]
-number = 1
-kind = "t1"
-framing = "esf"
-coding = "b8zs"
-timing = 1
-dchannel = 24
-
-[[group]]
-name = "pri"
-kind = "t1"
-span = 1
-channels = "1-23"
-signalling = "clear"
-"#;
+    let profile = t1_profile("esf", "b8zs", "dchannel = 24", "1-23", "clear");
     let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
         tipring_dahdi_model::DigitalSig::Pri,
     ));
-    let Some(mut r) = Rig::with("pri", spec, profile, vec![route(Match::Any, None, "ivr-c")])
-    else {
+    let Some(mut r) = Rig::with(
+        "pri",
+        spec,
+        &profile,
+        vec![route(Match::Any, None, "ivr-c")],
+    ) else {
         return;
     };
     r.run(200);
@@ -712,36 +723,12 @@ signalling = "clear"
 /// end's off hook answers, Tipring clears.
 #[test]
 fn e_and_m_wink_start_trunks_both_ways() {
-    let profile = r#"
-[board]
-name = "test-em"
-description = "a T1 of E&M wink-start trunks on the DAHDI model"
-hardware = "dahdi"
-country = "us"
-caller_id = "none"
-
-[dahdi]
-root = "ROOT"
-
-[[span]]
-number = 1
-kind = "t1"
-framing = "d4"
-coding = "ami"
-timing = 1
-
-[[group]]
-name = "trunks"
-kind = "t1"
-span = 1
-channels = "1-24"
-signalling = "em-wink"
-"#;
+    let profile = t1_profile("d4", "ami", "", "1-24", "em-wink");
     let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
         tipring_dahdi_model::DigitalSig::Em,
     ));
     let routes = vec![route(Match::Group("trunks".into()), Some("4XXX"), "ivr-c")];
-    let Some(mut r) = Rig::with("em", spec, profile, routes) else {
+    let Some(mut r) = Rig::with("em", spec, &profile, routes) else {
         return;
     };
     // In.
