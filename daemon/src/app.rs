@@ -209,6 +209,33 @@ fn sim_board(
     Ok((shards.into_iter().map(|s| Box::new(s) as _).collect(), sim))
 }
 
+/// A country's ring cadence for phones on FXS ports, as `DAHDI_SETCADENCE` takes it (ms on,
+/// ms off, …): the ringer rings in step with the ringback the caller hears.
+fn ring_cadence(country: &str) -> Vec<u32> {
+    use tipring_dsp::progress::plan::{PLANS, SegmentKind};
+    let Some(plan) = PLANS.iter().find(|p| p.name == country) else {
+        return Vec::new();
+    };
+    let mut out: Vec<u32> = Vec::new();
+    let mut last_on = None;
+    for seg in plan.ringback.segments() {
+        let on = seg.kind() != SegmentKind::Silence;
+        let ms = seg.duration_ms();
+        if ms == 0 {
+            return Vec::new(); // a continuous ringback says nothing about a cadence
+        }
+        match out.last_mut() {
+            Some(l) if last_on == Some(on) => *l += ms,
+            _ => out.push(ms),
+        }
+        last_on = Some(on);
+    }
+    if out.len() > 16 || !out.len().is_multiple_of(2) {
+        return Vec::new();
+    }
+    out
+}
+
 /// What the DAHDI backend opens for a profile: every channel of its groups, in the
 /// profile's order, under its device root.
 pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::dahdi::DahdiConfig {
@@ -245,7 +272,7 @@ pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::d
         period: FramePeriod::from_ms(frame_ms).unwrap_or_default(),
         hook: Default::default(),
         supervision: Default::default(),
-        ring_cadence_ms: Vec::new(),
+        ring_cadence_ms: ring_cadence(&p.country),
         spans: p
             .spans
             .iter()
@@ -650,5 +677,18 @@ impl Signals {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ring_cadence;
+
+    #[test]
+    fn ring_cadences_follow_the_countries_ringback() {
+        assert_eq!(ring_cadence("us"), [2000, 4000]);
+        assert_eq!(ring_cadence("uk"), [400, 200, 400, 2000]);
+        assert_eq!(ring_cadence("de"), [1000, 4000]);
+        assert!(ring_cadence("xx").is_empty());
     }
 }

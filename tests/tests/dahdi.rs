@@ -481,6 +481,7 @@ fn an_fxs_phone_is_told_who_calls() {
         .expect("originate to the phone");
     let rang = r.run_until(1_000, |_| phone.ringing());
     assert!(rang, "{:?}", r.model.ioctl_log(4));
+    assert_eq!(phone.cadence(), [2000, 4000], "the US plan's ring cadence");
     // Through the first ring and well into the silence after it.
     let heard_cid = r.run_until(5_000, |_| {
         !phone.heard().is_empty() && !phone.onhook_transfer_active()

@@ -152,11 +152,20 @@ impl Default for HookTiming {
 }
 
 /// Supervision options of an FXO line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Supervision {
     /// A polarity reversal back to normal after the answer's reversal is the far end's
-    /// hang-up.
+    /// hang-up (on by default: only a line that reversed at the answer can reverse back,
+    /// and one that does means the far end cleared).
     pub hangup_on_polarity: bool,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Supervision {
+            hangup_on_polarity: true,
+        }
+    }
 }
 
 /// The signalling of one DAHDI channel.

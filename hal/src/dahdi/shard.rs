@@ -575,8 +575,15 @@ impl DahdiShard {
                     if v == sys::HOOK_ONHOOK {
                         s.dialling = false;
                     }
+                    let on_hook = v == sys::HOOK_ONHOOK;
                     let mut v = v;
-                    sys::ioctl_int(fd, sys::HOOK, &mut v)
+                    let r = sys::ioctl_int(fd, sys::HOOK, &mut v);
+                    if on_hook {
+                        // The call is over: what is still buffered either way is stale.
+                        let mut both = sys::FLUSH_BOTH;
+                        let _ = sys::ioctl_int(fd, sys::FLUSH, &mut both);
+                    }
+                    r
                 }
                 Action::Polarity(rev) => {
                     let mut v = libc::c_int::from(rev);
