@@ -239,7 +239,7 @@ fn ring_cadence(country: &str) -> Vec<u32> {
 /// What the DAHDI backend opens for a profile: every channel of its groups, in the
 /// profile's order, under its device root.
 pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::dahdi::DahdiConfig {
-    use tipring_board::{CallerIdStandard, PortKind};
+    use tipring_board::{CallerIdStandard, PortKind, Signalling};
     use tipring_hal::dahdi::{CidStyle, DahdiChannel, DahdiConfig, NodeStyle};
     use tipring_hal::{ChannelKind, SpanId, Timeslot};
     let mut channels = Vec::new();
@@ -254,14 +254,17 @@ pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::d
                 channo: c,
                 span: span_no,
                 chanpos,
-                kind: match g.kind {
-                    PortKind::Fxs => ChannelKind::Fxs,
-                    PortKind::Fxo => ChannelKind::Fxo,
-                    PortKind::T1 => ChannelKind::T1 { span: sid, slot },
-                    PortKind::E1 => ChannelKind::E1 { span: sid, slot },
+                // A T1/E1 timeslot with loop-start emulation in robbed bits signals as an
+                // analog port does (DAHDI reports the same events), so call control treats
+                // it as one; its location still names the span.
+                kind: match (g.kind, g.signalling) {
+                    (_, Signalling::FxsLoopstart) | (PortKind::Fxs, _) => ChannelKind::Fxs,
+                    (_, Signalling::FxoLoopstart) | (PortKind::Fxo, _) => ChannelKind::Fxo,
+                    (PortKind::T1, _) => ChannelKind::T1 { span: sid, slot },
+                    (PortKind::E1, _) => ChannelKind::E1 { span: sid, slot },
                 },
                 echo_tail_ms: u16::try_from(g.echo_tail_ms).unwrap_or(128),
-                em_wink: g.signalling == tipring_board::Signalling::EmWink,
+                em_wink: g.signalling == Signalling::EmWink,
             });
         }
     }

@@ -777,6 +777,62 @@ fn e_and_m_wink_start_trunks_both_ways() {
     assert!(on_hook, "{:?}", r.model.ioctl_log(2));
 }
 
+/// A T1 of robbed-bit FXO loop-start channels (a channel bank's FXS ports at the far end)
+/// works as FXO lines: the exchange side rings channel 5, the IVR answers (off hook) and
+/// the channel is released when the call ends; a T1 of FXS loop-start channels rings its
+/// far-end phone.
+#[test]
+fn loop_start_emulation_on_t1_channels() {
+    let profile = t1_profile("esf", "b8zs", "", "1-24", "fxo-loopstart");
+    let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
+        tipring_dahdi_model::DigitalSig::FxoLoopStart,
+    ));
+    let Some(mut r) = Rig::with(
+        "t1fxo",
+        spec,
+        &profile,
+        vec![route(Match::Any, None, "ivr-c")],
+    ) else {
+        return;
+    };
+    assert_eq!(r.switch.channels()[4].kind, "fxo");
+    let line = r.model.channel(5).unwrap();
+    line.ring_begin().unwrap();
+    r.run(600);
+    line.ring_end().unwrap();
+    r.run(400);
+    line.ring_begin().unwrap();
+    let answered = r.run_until(2_000, |_| line.line_seized());
+    assert!(answered, "{:?}", r.switch.calls());
+    line.ring_end().unwrap();
+    // Loop start gives no disconnect signal (a battery drop says nothing here): Tipring
+    // clears, and the channel goes back on hook.
+    let id = r.switch.calls()[0].id;
+    r.switch.hangup(id).unwrap();
+    let released = r.run_until(1_000, |_| !line.line_seized());
+    assert!(released, "{:?}", r.model.ioctl_log(5));
+    drop(r);
+
+    let profile = t1_profile("esf", "b8zs", "", "1-24", "fxs-loopstart");
+    let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
+        tipring_dahdi_model::DigitalSig::FxsLoopStart,
+    ));
+    let Some(mut r) = Rig::with(
+        "t1fxs",
+        spec,
+        &profile,
+        vec![route(Match::Any, None, "ivr-c")],
+    ) else {
+        return;
+    };
+    let phone = r.model.channel(3).unwrap();
+    r.switch
+        .originate(3, None, Some("ivr-c"), &params())
+        .expect("ring the far-end phone");
+    let rang = r.run_until(1_000, |_| phone.ringing());
+    assert!(rang, "{:?}", r.model.ioctl_log(3));
+}
+
 /// The shard ticks on the card's clock: one tick per block (20 ms), not slower (missed
 /// readiness) nor faster.
 #[test]

@@ -87,14 +87,22 @@ impl SpanSpec {
                     DigitalSig::Pri if pos == 24 => sys::SIG_HDLCFCS,
                     DigitalSig::Pri | DigitalSig::Clear => sys::SIG_CLEAR,
                     DigitalSig::Em => sys::SIG_EM,
+                    DigitalSig::FxsLoopStart => sys::SIG_FXOLS,
+                    DigitalSig::FxoLoopStart => sys::SIG_FXSLS,
                 })
                 .collect(),
             SpanKind::E1(sig) => (1..=31)
                 .map(|pos| match sig {
                     DigitalSig::Pri if pos == 16 => sys::SIG_HDLCFCS,
-                    DigitalSig::Em if pos == 16 => 0,
+                    DigitalSig::Em | DigitalSig::FxsLoopStart | DigitalSig::FxoLoopStart
+                        if pos == 16 =>
+                    {
+                        0
+                    }
                     DigitalSig::Pri | DigitalSig::Clear => sys::SIG_CLEAR,
                     DigitalSig::Em => sys::SIG_EM_E1,
+                    DigitalSig::FxsLoopStart => sys::SIG_FXOLS,
+                    DigitalSig::FxoLoopStart => sys::SIG_FXSLS,
                 })
                 .collect(),
         }
@@ -123,7 +131,9 @@ impl SpanSpec {
         match &self.kind {
             SpanKind::Analog(_) => 0,
             SpanKind::T1(_) => LINE_ESF | LINE_B8ZS,
-            SpanKind::E1(DigitalSig::Em) => LINE_HDB3,
+            SpanKind::E1(DigitalSig::Em | DigitalSig::FxsLoopStart | DigitalSig::FxoLoopStart) => {
+                LINE_HDB3
+            }
             SpanKind::E1(_) => LINE_CCS | LINE_HDB3 | LINE_CRC4,
         }
     }
@@ -168,6 +178,13 @@ pub enum DigitalSig {
     /// E&M robbed-bit/CAS: `SIG_EM` (T1) or `SIG_EM_E1` (E1, whose timeslot 16 carries the
     /// signalling and is left unconfigured: opening it fails with `ENXIO`).
     Em,
+    /// Loop-start emulation in robbed bits/CAS where the span's channels are FXS ports
+    /// (a channel bank's FXO ports at the far end): `SIG_FXOLS`, behaving as analog FXS
+    /// ports (the test is the phone).
+    FxsLoopStart,
+    /// Loop-start emulation where the span's channels are FXO ports (the far end is a
+    /// channel bank's FXS ports, or an exchange): `SIG_FXSLS`, behaving as analog FXO ports.
+    FxoLoopStart,
 }
 
 /// An analog port, named as the card's port is named (the far end's signalling is the
