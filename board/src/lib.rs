@@ -62,7 +62,7 @@
 //! | `[board]` | `name`, `description`, `hardware` (`sim`, `dahdi`), `country` (`us`, `uk`, `de`, `fr`), `law` (`ulaw`, `alaw`), `caller_id` (`bell202`, `etsi-v23-dtas`, `etsi-v23-lr`, `etsi-v23-rp`, `dtmf`, `none`) |
 //! | `[dahdi]` | `root` (default `/dev/dahdi`), `sysfs` (default `/sys`): absolute paths |
 //! | `[[span]]` | `number`; `kind` (`analog`, `t1`, `e1`); `channels` (analog: the card's ports; T1 24, E1 31); `first_channel` (DAHDI's basechan; default: after the previous span); `framing` (T1 `d4`/`esf`, E1 `cas`/`ccs`); `coding` (T1 `ami`/`b8zs`, E1 `ami`/`hdb3`); `crc4` (E1); `lbo` 0..=7; `timing` (0 never the clock source, 1.. priority); `dchannel` (PRI: T1 channel 24, E1 timeslot 16) |
-//! | `[[group]]` | `name`; `kind` (`fxs`, `fxo`, `t1`, `e1`); `channels` (`"1-4,7"` or `[1, 2]`); `span`; `signalling` (analog `kewlstart`/`loopstart`/`groundstart`; T1/E1 `clear`, `em-wink`, `fxs-loopstart`, `fxo-loopstart`); `echo_tail_ms` |
+//! | `[[group]]` | `name`; `kind` (`fxs`, `fxo`, `t1`, `e1`); `channels` (`"1-4,7"` or `[1, 2]`); `span`; `signalling` (analog `kewlstart`/`loopstart`/`groundstart`; T1/E1 `clear`, `em-wink`, `fxs-loopstart`, `fxo-loopstart`); `echo_tail_ms`; `echo_canceller` (`tipring`, the default, or `hardware`: the card's) |
 //! | `[sip]` | `channels`: SIP call slots on a mixed box (the trunks are in `tipring.toml`) |
 //! | `[sim]` | `phones`, `trunks` (`hardware = "sim"` only) |
 //!
@@ -98,7 +98,7 @@ pub use channels::{format_list, parse_list};
 pub use detect::{Inventory, Mismatch, Roots, check};
 pub use error::ProfileError;
 pub use profile::{
-    COUNTRIES, CallerIdStandard, Coding, DahdiPaths, ECHO_TAILS_MS, Framing, Group, Hardware, Law,
-    MAX_CHANNEL, MAX_SLOTS, MAX_SPAN, PortKind, Profile, Signalling, SimSection, SipSection, Span,
-    SpanKind,
+    COUNTRIES, CallerIdStandard, Coding, DahdiPaths, ECHO_TAILS_MS, EchoCanceller, Framing, Group,
+    Hardware, Law, MAX_CHANNEL, MAX_SLOTS, MAX_SPAN, PortKind, Profile, Signalling, SimSection,
+    SipSection, Span, SpanKind,
 };

@@ -66,6 +66,7 @@ struct RawGroup {
     span: Option<Spanned<u32>>,
     signalling: Spanned<String>,
     echo_tail_ms: Option<Spanned<u32>>,
+    echo_canceller: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -861,6 +862,20 @@ fn groups(
             None if kind.is_analog() => 64,
             None => 0,
         };
+        let echo_canceller = match &g.echo_canceller {
+            Some(e) => EchoCanceller::from_name(e.get_ref()).ok_or_else(|| {
+                cx.err(
+                    e.span(),
+                    format!(
+                        "{}: {:?}: expected \"tipring\" (Tipring's own, in user space) or \
+                         \"hardware\" (the card's)",
+                        key("echo_canceller"),
+                        e.get_ref()
+                    ),
+                )
+            })?,
+            None => EchoCanceller::Tipring,
+        };
 
         for &c in &list {
             taken.insert(c, i);
@@ -872,6 +887,7 @@ fn groups(
             span: span.map(|s| s.number),
             signalling,
             echo_tail_ms,
+            echo_canceller,
         });
     }
     Ok(out)

@@ -131,6 +131,17 @@ named! {
 }
 
 named! {
+    /// Which echo canceller a group's channels use.
+    EchoCanceller {
+        /// Tipring's own, in the media engine (user space), with `echo_tail_ms`.
+        Tipring => "tipring",
+        /// The card's hardware canceller (VPM-class modules), enabled through DAHDI with
+        /// `echo_tail_ms`; Tipring's own then stays off for these channels.
+        Hardware => "hardware",
+    }
+}
+
+named! {
     /// A group's line signalling.
     Signalling {
         /// Analog loop start with disconnect supervision (loop current drop).
@@ -320,9 +331,11 @@ pub struct Group {
     pub span: Option<u32>,
     /// `signalling`.
     pub signalling: Signalling,
-    /// `echo_tail_ms`: Tipring's echo canceller tail, 0 (off), 32, 64 or 128; default 64
+    /// `echo_tail_ms`: the echo canceller's tail, 0 (off), 32, 64 or 128; default 64
     /// for analog ports, 0 for digital ones.
     pub echo_tail_ms: u32,
+    /// `echo_canceller`: `tipring` (default) or `hardware`.
+    pub echo_canceller: EchoCanceller,
 }
 
 /// `[sip]`: SIP channel slots of a mixed box.

@@ -64,6 +64,20 @@ impl Profile {
             "# Echo: Tipring's own echo canceller runs in user space, so no DAHDI echo canceller\n\
              # is configured here (no echocanceller= lines).",
         );
+        let hw: Vec<&str> = self
+            .groups
+            .iter()
+            .filter(|g| g.echo_tail_ms > 0 && g.echo_canceller == EchoCanceller::Hardware)
+            .map(|g| g.name.as_str())
+            .collect();
+        if !hw.is_empty() {
+            let _ = write!(
+                o,
+                " Groups using the card's hardware canceller ({}) have it enabled by tipringd \
+                 per channel.",
+                hw.join(", ")
+            );
+        }
         let tails: Vec<String> = self
             .groups
             .iter()

@@ -70,6 +70,9 @@ impl Profile {
             let _ = writeln!(o, "channels = {}", quoted(&format_list(&g.channels)));
             let _ = writeln!(o, "signalling = {}", quoted(g.signalling.as_str()));
             let _ = writeln!(o, "echo_tail_ms = {}", g.echo_tail_ms);
+            if g.echo_canceller != EchoCanceller::Tipring {
+                let _ = writeln!(o, "echo_canceller = {}", quoted(g.echo_canceller.as_str()));
+            }
         }
 
         if let Some(sip) = &self.sip {

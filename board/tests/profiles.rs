@@ -243,6 +243,12 @@ fn errors_name_file_line_column_and_key() {
         ),
         (
             "t1",
+            "echo_tail_ms = 0",
+            "echo_tail_ms = 0\necho_canceller = \"card\"",
+            "t1.toml:33:18: group[0].echo_canceller: \"card\": expected \"tipring\" (Tipring's own, in user space) or \"hardware\" (the card's)",
+        ),
+        (
+            "t1",
             "country = \"us\"",
             "country = \"nl\"",
             "t1.toml:8:11: board.country: \"nl\": Tipring has tone plans for us, uk, de or fr",

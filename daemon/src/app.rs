@@ -264,6 +264,7 @@ pub fn dahdi_config(p: &tipring_board::Profile, frame_ms: u32) -> tipring_hal::d
                     (PortKind::E1, _) => ChannelKind::E1 { span: sid, slot },
                 },
                 echo_tail_ms: u16::try_from(g.echo_tail_ms).unwrap_or(128),
+                hardware_ec: g.echo_canceller == tipring_board::EchoCanceller::Hardware,
                 em_wink: g.signalling == Signalling::EmWink,
             });
         }

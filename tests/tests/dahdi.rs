@@ -833,6 +833,34 @@ fn loop_start_emulation_on_t1_channels() {
     assert!(rang, "{:?}", r.model.ioctl_log(3));
 }
 
+/// A group that asks for the card's hardware echo canceller gets it enabled through
+/// `DAHDI_ECHOCANCEL_PARAMS` with its tail, and Tipring's own stays off on those channels;
+/// the other group keeps Tipring's.
+#[test]
+fn a_hardware_echo_canceller_is_enabled_instead_of_tipring_s() {
+    let profile = PROFILE.replace(
+        "channels = \"3-4\"\nsignalling = \"kewlstart\"\necho_tail_ms = 0",
+        "channels = \"3-4\"\nsignalling = \"kewlstart\"\necho_tail_ms = 64\necho_canceller = \"hardware\"",
+    );
+    assert_ne!(
+        profile, PROFILE,
+        "the test profile changed: update the replacement"
+    );
+    let spec = Spec::analog(&[Port::Fxo, Port::Fxo, Port::Fxs, Port::Fxs]);
+    let Some(r) = Rig::with(
+        "hwec",
+        spec,
+        &profile,
+        vec![route(Match::Any, None, "ivr-c")],
+    ) else {
+        return;
+    };
+    assert_eq!(r.model.channel(3).unwrap().echo_canceller_taps(), 512);
+    assert!(r.engine.echo(ChannelId(3)).is_none());
+    assert_eq!(r.model.channel(1).unwrap().echo_canceller_taps(), 0);
+    assert!(r.engine.echo(ChannelId(1)).is_some());
+}
+
 /// The shard ticks on the card's clock: one tick per block (20 ms), not slower (missed
 /// readiness) nor faster.
 #[test]

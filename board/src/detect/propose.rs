@@ -93,6 +93,7 @@ impl Inventory {
                                 span: Some(s.number),
                                 signalling: Signalling::Kewlstart,
                                 echo_tail_ms: 64,
+                                echo_canceller: EchoCanceller::Tipring,
                             });
                         }
                     }
@@ -113,6 +114,7 @@ impl Inventory {
                         span: Some(s.number),
                         signalling: Signalling::Clear,
                         echo_tail_ms: 0,
+                        echo_canceller: EchoCanceller::Tipring,
                     });
                 }
             }

@@ -65,8 +65,12 @@ pub struct DahdiChannel {
     pub chanpos: u32,
     /// The port kind, from Tipring's side.
     pub kind: ChannelKind,
-    /// Echo canceller tail, ms (0: none), run by the media engine.
+    /// Echo canceller tail, ms (0: none): Tipring's, run by the media engine, unless
+    /// `hardware_ec`.
     pub echo_tail_ms: u16,
+    /// Use the card's hardware echo canceller (enabled with `DAHDI_ECHOCANCEL_PARAMS`)
+    /// instead of Tipring's.
+    pub hardware_ec: bool,
     /// T1/E1 timeslots: E&M wink-start signalling (else a clear channel).
     pub em_wink: bool,
 }
@@ -251,6 +255,7 @@ fn open_dchannel(
             slot: crate::ids::Timeslot(0),
         },
         echo_tail_ms: 0,
+        hardware_ec: false,
         em_wink: false,
     };
     let (fd, path, params) = open_node(cfg, &ch)?;
@@ -324,6 +329,19 @@ fn open_channel(
     let mut linear = 1;
     sys::ioctl_int(fd.as_fd(), sys::SETLINEAR, &mut linear)
         .map_err(|e| setup("choosing linear audio (DAHDI_SETLINEAR)", e))?;
+    if ch.hardware_ec && ch.echo_tail_ms > 0 {
+        let ec = sys::EchoCanParams {
+            tap_length: u32::from(ch.echo_tail_ms) * 8,
+            param_count: 0,
+        };
+        sys::ioctl_ptr(fd.as_fd(), sys::ECHOCANCEL_PARAMS, &ec).map_err(|e| {
+            setup(
+                "enabling the card's echo canceller (DAHDI_ECHOCANCEL_PARAMS; does the card \
+                 have one?)",
+                e,
+            )
+        })?;
+    }
     if ch.kind == ChannelKind::Fxs && !cfg.ring_cadence_ms.is_empty() {
         let mut cadence = [0 as libc::c_int; 16];
         for (c, ms) in cadence.iter_mut().zip(&cfg.ring_cadence_ms) {
@@ -421,7 +439,8 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
             format,
             backend: "dahdi",
             location,
-            echo_tail_ms: ch.echo_tail_ms,
+            // The engine's canceller only where the card's is not used.
+            echo_tail_ms: if ch.hardware_ec { 0 } else { ch.echo_tail_ms },
         });
         slots.push(Slot {
             span: cfg.spans.iter().position(|s| s.number == ch.span),
