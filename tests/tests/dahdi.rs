@@ -861,6 +861,50 @@ fn a_hardware_echo_canceller_is_enabled_instead_of_tipring_s() {
     assert!(r.engine.echo(ChannelId(1)).is_some());
 }
 
+/// Channels opened through their per-channel nodes (`chan/001/00N`, already bound: no
+/// `DAHDI_SPECIFY`) work as through the generic node; a missing node names itself.
+#[test]
+fn per_channel_nodes_open_without_specify() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let root = std::env::temp_dir().join(format!("tipring-dahdi-nodes-{}", std::process::id()));
+    let spec = Spec::analog(&[Port::Fxo, Port::Fxo, Port::Fxs, Port::Fxs]);
+    let model = match Model::mount(&root, spec) {
+        Ok(m) => m,
+        Err(ModelError::Unavailable(why)) => {
+            eprintln!("SKIPPED: the DAHDI model cannot be mounted here: {why}");
+            return;
+        }
+        Err(e) => panic!("mounting the DAHDI model: {e}"),
+    };
+    let text = PROFILE.replace("ROOT", &root.display().to_string());
+    let profile = Profile::parse("t.toml", &text).unwrap();
+    let mut cfg = tipringd::app::dahdi_config(&profile, 20);
+    cfg.nodes = tipring_hal::dahdi::NodeStyle::PerChannel;
+    let mut shard = tipring_hal::dahdi::build(&cfg).expect("per-channel nodes");
+    // The location is the node's path when it fits the channel model's 48 bytes.
+    let node = format!("{}/chan/001/003", root.display());
+    let loc = shard.channels()[2].location.as_str();
+    assert!(loc == node || loc == "DAHDI channel 3 (span 1)", "{loc}");
+    for _ in 0..5 {
+        shard.wait_tick().unwrap();
+    }
+    let mut block = [0u8; 320];
+    assert_eq!(shard.read(0, &mut block).unwrap(), 320);
+    let log = model.ioctl_log(1);
+    assert!(!log.iter().any(|l| l.contains("SPECIFY")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("SET_BLOCKSIZE")), "{log:?}");
+    drop(shard);
+    cfg.channels[0].chanpos = 9;
+    let e = tipring_hal::dahdi::build(&cfg).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "DAHDI channel 1: cannot open {}/chan/001/009: ",
+            root.display()
+        )),
+        "{e}"
+    );
+}
+
 /// The shard ticks on the card's clock: one tick per block (20 ms), not slower (missed
 /// readiness) nor faster.
 #[test]

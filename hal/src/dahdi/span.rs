@@ -53,7 +53,8 @@ impl SpanCell {
     }
 
     /// The alarms in operators' words (`red`, `yellow`, `blue`, `loopback`, `recovering`,
-    /// `not open`).
+    /// `not open`, and a red alarm's cause: `loss of signal`, `loss of frame`,
+    /// `loss of multiframe`).
     pub fn alarms(&self) -> Vec<&'static str> {
         let bits = self.alarm_bits() as libc::c_int;
         [
@@ -63,6 +64,9 @@ impl SpanCell {
             (sys::ALARM_LOOPBACK, "loopback"),
             (sys::ALARM_RECOVER, "recovering"),
             (sys::ALARM_NOTOPEN, "not open"),
+            (sys::ALARM_LOS, "loss of signal"),
+            (sys::ALARM_LFA, "loss of frame"),
+            (sys::ALARM_LMFA, "loss of multiframe"),
         ]
         .iter()
         .filter(|(b, _)| bits & b != 0)
@@ -110,8 +114,8 @@ mod tests {
         let c = SpanCell::new(1, Some(24));
         assert!(c.layer1_up());
         assert!(c.alarms().is_empty());
-        c.set_alarms((sys::ALARM_RED | sys::ALARM_YELLOW) as u32);
-        assert_eq!(c.alarms(), ["red", "yellow"]);
+        c.set_alarms((sys::ALARM_RED | sys::ALARM_YELLOW | sys::ALARM_LOS) as u32);
+        assert_eq!(c.alarms(), ["red", "yellow", "loss of signal"]);
         assert!(!c.layer1_up());
         c.set_alarms(sys::ALARM_YELLOW as u32);
         assert!(c.layer1_up(), "a yellow alarm is the far end's problem");

@@ -438,6 +438,12 @@ pub const ALARM_RED: libc::c_int = 8;
 pub const ALARM_BLUE: libc::c_int = 16;
 /// The span is not open.
 pub const ALARM_NOTOPEN: libc::c_int = 32;
+/// Detail of a red alarm: loss of signal.
+pub const ALARM_LOS: libc::c_int = 1 << 8;
+/// Detail of a red alarm: loss of frame alignment.
+pub const ALARM_LFA: libc::c_int = 1 << 9;
+/// Detail of a red alarm: loss of multiframe alignment.
+pub const ALARM_LMFA: libc::c_int = 1 << 10;
 
 /// Signalling types ([`Params::sigtype`]): FXO port to a CO line, loop start.
 pub const SIG_FXSLS: libc::c_int = 0x2001;
@@ -518,6 +524,9 @@ pub const CONSTANTS: &[(&str, i64)] = &[
     ("DAHDI_ALARM_RED", ALARM_RED as i64),
     ("DAHDI_ALARM_BLUE", ALARM_BLUE as i64),
     ("DAHDI_ALARM_NOTOPEN", ALARM_NOTOPEN as i64),
+    ("DAHDI_ALARM_LOS", ALARM_LOS as i64),
+    ("DAHDI_ALARM_LFA", ALARM_LFA as i64),
+    ("DAHDI_ALARM_LMFA", ALARM_LMFA as i64),
     ("DAHDI_SIG_FXSLS", SIG_FXSLS as i64),
     ("DAHDI_SIG_FXSGS", SIG_FXSGS as i64),
     ("DAHDI_SIG_FXSKS", SIG_FXSKS as i64),
