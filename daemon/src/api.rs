@@ -51,6 +51,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/channels", get(channels))
         .route("/v1/spans", get(spans))
+        .route("/v1/records", get(records))
+        .route("/v1/records.csv", get(records_csv))
         .route("/v1/calls", get(calls).post(originate))
         .route("/v1/calls/{id}", get(call).delete(hangup))
         .route("/v1/handlers", get(handlers))
@@ -90,6 +92,85 @@ async fn health(State(s): State<Arc<Shared>>) -> Json<Value> {
 async fn channels(State(s): State<Arc<Shared>>) -> Json<Value> {
     let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
     Json(json!(sw.channels()))
+}
+
+/// The filters of `GET /v1/records[.csv]`: `from_ms`, `to_ms` (call end, Unix ms),
+/// `channel`, `handler`, `cause`, `limit` (1..=1000, default 100), `offset`.
+fn record_query(
+    q: &std::collections::HashMap<String, String>,
+) -> Result<crate::records::Query, ApiError> {
+    let num = |k: &str| -> Result<Option<u64>, ApiError> {
+        q.get(k)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| bad(format!("{k}: {v:?} is not a number")))
+            })
+            .transpose()
+    };
+    for k in q.keys() {
+        if !matches!(
+            k.as_str(),
+            "from_ms" | "to_ms" | "channel" | "handler" | "cause" | "limit" | "offset"
+        ) {
+            return Err(bad(format!(
+                "unknown filter {k:?} (from_ms, to_ms, channel, handler, cause, limit, offset)"
+            )));
+        }
+    }
+    let limit = num("limit")?.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad(format!("limit: {limit}: between 1 and 1000")));
+    }
+    let small = |k: &str| -> Result<Option<u32>, ApiError> {
+        num(k)?
+            .map(|v| u32::try_from(v).map_err(|_| bad(format!("{k}: {v} is too large"))))
+            .transpose()
+    };
+    Ok(crate::records::Query {
+        from_ms: num("from_ms")?,
+        to_ms: num("to_ms")?,
+        channel: small("channel")?,
+        handler: q.get("handler").cloned(),
+        cause: small("cause")?,
+        limit: limit as u32,
+        offset: small("offset")?.unwrap_or(0),
+    })
+}
+
+fn stored(
+    s: &Shared,
+    q: &crate::records::Query,
+) -> Result<Vec<crate::records::CallRecord>, ApiError> {
+    let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+    match sw.records(q) {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        None => Err(not_found(
+            "call records are not stored: set [records] path in the configuration",
+        )),
+    }
+}
+
+/// Stored call records, newest first, filtered and paged.
+async fn records(
+    State(s): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let q = record_query(&q)?;
+    Ok(Json(json!(stored(&s, &q)?)))
+}
+
+/// The same as CSV (RFC 4180).
+async fn records_csv(
+    State(s): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<([(axum::http::header::HeaderName, &'static str); 1], String), ApiError> {
+    let q = record_query(&q)?;
+    let body = crate::records::csv(&stored(&s, &q)?);
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        body,
+    ))
 }
 
 /// A DAHDI board's spans: alarms in words, and each PRI span's D-channel (its layer 1 and

@@ -185,6 +185,17 @@ pub(crate) fn raise_file_limit(needed: u64) {
     }
 }
 
+/// Where call records go: `[records] path`, else `calls.db` in systemd's state directory.
+fn records_path(cfg: &Config) -> Option<std::path::PathBuf> {
+    if let Some(p) = &cfg.records.path {
+        return Some(p.into());
+    }
+    let dir = std::env::var_os("STATE_DIRECTORY")?;
+    // systemd may list several, separated by ':'; the first is ours.
+    let first = dir.to_string_lossy().split(':').next()?.to_string();
+    Some(std::path::Path::new(&first).join("calls.db"))
+}
+
 /// The simulated board of `cfg`.
 fn sim_board(
     cfg: &Config,
@@ -379,6 +390,24 @@ pub fn run(cfg: Config) -> i32 {
         }
     }
     let (engines, link) = media::build(shards, plan);
+    let store = match records_path(&cfg) {
+        Some(path) => match crate::records::SqliteStore::open(&path) {
+            Ok(s) => {
+                tracing::info!(path = %path.display(), "call records are stored");
+                Some(s)
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                return 1;
+            }
+        },
+        None => {
+            tracing::info!(
+                "call records are kept in memory only: set [records] path to store them"
+            );
+            None
+        }
+    };
     let stats: Vec<Arc<TickStats>> = link.stats().to_vec();
 
     // Handlers.
@@ -437,6 +466,9 @@ pub fn run(cfg: Config) -> i32 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     switch.set_epoch_ms(epoch);
+    if let Some(s) = store {
+        switch.set_store(epoch, Box::new(s));
+    }
 
     // Media threads.
     let prio = (cfg.daemon.rt_priority > 0).then_some(i32::from(cfg.daemon.rt_priority));

@@ -34,6 +34,10 @@
 //! [groups]
 //! sales = [5, 6]
 //!
+//! [records]
+//! path = "/var/lib/tipring/calls.db"   # call records (SQLite, WAL); default: calls.db in
+//!                                 # $STATE_DIRECTORY under systemd, else memory only
+//!
 //! [handler.ivr-c]                 # given to the handler's init, as JSON
 //! ```
 
@@ -61,6 +65,8 @@ pub struct Config {
     pub handler: BTreeMap<String, toml::Table>,
     /// `[sip]`: SIP trunks (absent: no SIP).
     pub sip: Option<Sip>,
+    /// `[records]`: where call records are stored.
+    pub records: Records,
     /// The board profile `board.profile` names, resolved and checked.
     #[serde(skip)]
     pub profile: Option<tipring_board::Profile>,
@@ -219,6 +225,15 @@ impl Default for Daemon {
             rt_priority: 10,
         }
     }
+}
+
+/// `[records]`: call records in SQLite.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Records {
+    /// The database file. Default: `calls.db` in systemd's `STATE_DIRECTORY` when tipringd
+    /// runs under it; otherwise records are kept in memory only (the last 1 000).
+    pub path: Option<String>,
 }
 
 /// `[board]`.

@@ -20,5 +20,6 @@ pub mod config;
 pub mod handler;
 pub mod media;
 pub mod notify;
+pub mod records;
 pub mod sip;
 pub mod wav;

@@ -146,3 +146,90 @@ fn the_api_runs_a_call_and_refuses_bad_requests() {
     d.terminate();
     assert_eq!(d.wait(10), Some(0));
 }
+
+/// Call records: a finished call's record is in SQLite before the call shows as ended; the
+/// API filters and pages them and exports CSV; after `kill -9` of tipringd the record is
+/// still in the file.
+#[test]
+fn a_finished_calls_record_survives_kill_9() {
+    let db = std::env::temp_dir().join(format!("tipring-e2e-records-{}.db", std::process::id()));
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+    let mut d = Daemon::start(
+        &config(&format!("\n[records]\npath = \"{}\"\n", db.display())),
+        &[],
+    );
+    let api = d.api.clone();
+    let (st, b) = http(
+        &api,
+        "POST",
+        "/v1/sim/lines/3/ring",
+        "{\"caller\": {\"number\": \"5550123\"}}",
+    );
+    assert_eq!(st, 200, "{b}");
+    std::thread::sleep(Duration::from_millis(4500));
+    let (st, b) = http(
+        &api,
+        "POST",
+        "/v1/sim/lines/3/dial",
+        "{\"digits\": \"42#\"}",
+    );
+    assert_eq!(st, 200, "{b}");
+    let mut ended = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        let (_, b) = http(&api, "GET", "/v1/calls/1", "");
+        let call: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+        if call["state"] == "ended" {
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "the call did not end");
+    let (st, b) = http(&api, "GET", "/v1/records?channel=3&cause=16", "");
+    assert_eq!(st, 200, "{b}");
+    let list: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{b}");
+    assert_eq!(list[0]["caller"], "5550123");
+    assert_eq!(list[0]["digits"][0], "42");
+    assert_eq!(list[0]["handler"], "ivr-c");
+    let (_, b) = http(&api, "GET", "/v1/records?channel=4", "");
+    assert_eq!(b, "[]");
+    let (st, b) = http(&api, "GET", "/v1/records.csv?limit=5", "");
+    assert_eq!(st, 200, "{b}");
+    assert!(b.starts_with("run,call,channel,direction,"), "{b}");
+    assert!(b.contains(",3,inbound,ivr-c,"), "{b}");
+    let (st, b) = http(&api, "GET", "/v1/records?limit=0", "");
+    assert_eq!(
+        (st, b.contains("limit: 0: between 1 and 1000")),
+        (400, true),
+        "{b}"
+    );
+    let (st, b) = http(&api, "GET", "/v1/records?chanel=3", "");
+    assert_eq!(
+        (st, b.contains("unknown filter \\\"chanel\\\"")),
+        (400, true),
+        "{b}"
+    );
+    // kill -9: no chance to flush anything.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &d.child.id().to_string()])
+        .status();
+    let _ = d.child.wait();
+    let store = tipringd::records::SqliteStore::open(&db).expect("the records file");
+    use tipringd::records::CallStore;
+    let kept = store
+        .query(&tipringd::records::Query {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (kept[0].channel, kept[0].digits.clone()),
+        (3, vec!["42".to_string()])
+    );
+    assert_eq!(kept[0].cause, Some(16));
+    assert!(kept[0].duration_ms > 0, "{:?}", kept[0]);
+}

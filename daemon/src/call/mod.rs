@@ -248,6 +248,10 @@ pub struct Switch {
     routes: Vec<Route>,
     /// Some route names a number: phones that go off hook hear dial tone and dial one.
     dial_plan: bool,
+    /// Where finished calls' records go (this run's start, Unix ms, and the store).
+    store: Option<(u64, Box<dyn crate::records::CallStore>)>,
+    /// Records the store failed to take (kept in memory only).
+    pub record_failures: u64,
     plan: &'static TonePlan,
     timing: Timing,
     lines: BTreeMap<ChannelId, Line>,
@@ -418,6 +422,8 @@ impl Switch {
             link,
             handlers,
             dial_plan,
+            store: None,
+            record_failures: 0,
             routes,
             plan,
             timing: Timing::default(),
@@ -2361,6 +2367,18 @@ impl Switch {
                 c.view.vars = inst.ctx().vars.borrow().clone();
                 inst.destroy();
             }
+            // The record is written before anything can see the call as ended.
+            if let Some((run, store)) = self.store.as_mut() {
+                let r = crate::records::CallRecord::of(*run, &c.view);
+                if let Err(e) = store.record(&r) {
+                    self.record_failures += 1;
+                    tracing::error!(
+                        call = id.0,
+                        channel = c.view.channel,
+                        "{e}: the call's record is kept in memory only"
+                    );
+                }
+            }
             if self.ended.len() >= ENDED_KEPT {
                 self.ended.pop_front();
             }
@@ -2369,6 +2387,23 @@ impl Switch {
     }
 
     // ---- the API -----------------------------------------------------------------------
+
+    /// Stores every finished call's record in `store`, for the run that started at `run`
+    /// (Unix ms).
+    pub fn set_store(&mut self, run: u64, store: Box<dyn crate::records::CallStore>) {
+        self.store = Some((run, store));
+    }
+
+    /// Stored call records matching `q`; `None` when no store is configured.
+    ///
+    /// # Errors
+    /// The store could not be read.
+    pub fn records(
+        &self,
+        q: &crate::records::Query,
+    ) -> Option<Result<Vec<crate::records::CallRecord>, crate::records::StoreError>> {
+        self.store.as_ref().map(|(_, s)| s.query(q))
+    }
 
     /// Hangs up call `id` (normal clearing).
     ///
