@@ -56,6 +56,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/calls", get(calls).post(originate))
         .route("/v1/calls/{id}", get(call).delete(hangup))
         .route("/v1/handlers", get(handlers))
+        .route("/v1/handlers/{name}/enable", post(enable_handler))
         .route("/v1/events", get(events))
         .route("/v1/sim/lines/{n}/{action}", post(sim).get(sim_heard))
         .fallback(|| async { not_found("no such endpoint (see /v1/health, /v1/calls, /v1/channels, /v1/handlers, /v1/events)") })
@@ -299,18 +300,53 @@ async fn originate(State(s): State<Arc<Shared>>, b: Bytes) -> Result<Response, A
 async fn handlers(State(s): State<Arc<Shared>>) -> Json<Value> {
     let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
     let r = sw.handlers();
+    let hosts = sw.host_status();
     Json(json!({
-        "loaded": r.loaded().iter().map(|h| json!({
-            "name": h.name,
-            "version": h.version,
-            "file": h.path.display().to_string(),
-            "abi": format!("{}.{}", h.abi.0, h.abi.1),
-        })).collect::<Vec<_>>(),
+        "loaded": r.loaded().iter().map(|h| {
+            let mut v = json!({
+                "name": h.name,
+                "version": h.version,
+                "file": h.path.display().to_string(),
+                "abi": format!("{}.{}", h.abi.0, h.abi.1),
+                "isolation": if h.is_isolated() { "process" } else { "in-process" },
+                "state": "running",
+            });
+            if let Some(st) = hosts.get(&h.name) {
+                v["state"] = json!(st.state);
+                v["pid"] = json!(st.pid);
+                v["restarts"] = json!(st.restarts);
+                v["last_exit"] = json!(st.last_exit);
+                v["disabled"] = json!(st.disabled);
+            }
+            v
+        }).collect::<Vec<_>>(),
         "refused": r.refused().iter().map(|x| json!({
             "file": x.path.display().to_string(),
             "reason": x.reason,
         })).collect::<Vec<_>>(),
     }))
+}
+
+/// `POST /v1/handlers/NAME/enable`: a handler disabled for crashing takes calls again.
+async fn enable_handler(
+    State(s): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+    if sw.handlers().get(&name).is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no handler {name:?} is loaded"),
+        ));
+    }
+    if sw.enable_handler(&name) {
+        Ok(Json(json!({"handler": name, "enabled": true})))
+    } else {
+        Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("handler {name:?} is not disabled"),
+        ))
+    }
 }
 
 async fn events(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {

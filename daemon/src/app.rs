@@ -418,8 +418,14 @@ pub fn run(cfg: Config) -> i32 {
             |t| serde_json::to_string(t).unwrap_or_else(|_| "{}".into()),
         )
     };
+    let options = |name: &str| {
+        cfg.policy
+            .get(name)
+            .map(crate::config::PolicyEntry::options)
+            .unwrap_or_default()
+    };
     match &cfg.daemon.handlers_dir {
-        Some(dir) => registry.load_dir(dir, |stem| handler_config(stem)),
+        Some(dir) => registry.load_dir(dir, |stem| (handler_config(stem), options(stem))),
         None => {
             for f in example_handlers() {
                 let stem = f
@@ -432,7 +438,7 @@ pub fn run(cfg: Config) -> i32 {
                 } else {
                     "menu"
                 };
-                registry.load(&f, &handler_config(name));
+                registry.load_with(&f, &handler_config(name), &options(name));
             }
         }
     }

@@ -39,6 +39,17 @@
 //!                                 # $STATE_DIRECTORY under systemd, else memory only
 //!
 //! [handler.ivr-c]                 # given to the handler's init, as JSON
+//!
+//! [policy.ivr-c]                  # how tipringd runs the handler (every key optional)
+//! isolation = "process"           # process (default: its own supervised host) | in-process
+//! fallback = "apology"            # its calls when it fails: apology | handler:NAME
+//! apology = "tone:sit"            # file:PATH.wav | tone:NAME, played to answered calls
+//! max_calls = 100                 # calls at once (more are refused: busy, SIP 503)
+//! soft_budget_ms = 2              # a slower on_event is logged (handler.slow)
+//! hard_budget_ms = 500            # an event unanswered this long kills the host
+//! memory_mb = 256                 # resident memory that kills the host
+//! cpu_seconds = 0                 # RLIMIT_CPU over the host's life (0: none)
+//! open_files = 256                # RLIMIT_NOFILE
 //! ```
 
 use serde::Deserialize;
@@ -63,6 +74,8 @@ pub struct Config {
     pub groups: BTreeMap<String, Vec<u32>>,
     /// `[handler.NAME]`: each handler's init config.
     pub handler: BTreeMap<String, toml::Table>,
+    /// `[policy.NAME]`: how each handler is run.
+    pub policy: BTreeMap<String, PolicyEntry>,
     /// `[sip]`: SIP trunks (absent: no SIP).
     pub sip: Option<Sip>,
     /// `[records]`: where call records are stored.
@@ -70,6 +83,73 @@ pub struct Config {
     /// The board profile `board.profile` names, resolved and checked.
     #[serde(skip)]
     pub profile: Option<tipring_board::Profile>,
+}
+
+/// `[policy.NAME]`: how tipringd runs one handler.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyEntry {
+    /// `process` (default) or `in-process`.
+    pub isolation: Option<Spanned<String>>,
+    /// `apology` (default) or `handler:NAME`.
+    pub fallback: Option<Spanned<String>>,
+    /// The apology: `file:PATH.wav` or `tone:NAME` (default `tone:sit`).
+    pub apology: Option<Spanned<String>>,
+    /// Calls at once.
+    pub max_calls: Option<Spanned<u32>>,
+    /// ms.
+    pub soft_budget_ms: Option<Spanned<u64>>,
+    /// ms.
+    pub hard_budget_ms: Option<Spanned<u64>>,
+    /// MiB.
+    pub memory_mb: Option<Spanned<u64>>,
+    /// Seconds (0: none).
+    pub cpu_seconds: Option<u64>,
+    /// Open files.
+    pub open_files: Option<Spanned<u64>>,
+}
+
+impl PolicyEntry {
+    /// The load options it gives (checked by [`Config::parse`]).
+    pub fn options(&self) -> crate::handler::LoadOptions {
+        use crate::handler::{Fallback, Isolation, LoadOptions, Policy};
+        let mut o = LoadOptions::default();
+        if self
+            .isolation
+            .as_ref()
+            .is_some_and(|i| i.get_ref() == "in-process")
+        {
+            o.isolation = Isolation::InProcess;
+        }
+        let apology = self
+            .apology
+            .as_ref()
+            .map_or_else(|| "tone:sit".to_string(), |a| a.get_ref().clone());
+        o.policy = Policy {
+            fallback: match self.fallback.as_ref().map(|f| f.get_ref().as_str()) {
+                Some(f) if f.starts_with("handler:") => {
+                    Fallback::Handler(f["handler:".len()..].to_string())
+                }
+                _ => Fallback::Apology(apology),
+            },
+            max_calls: self.max_calls.as_ref().map(|m| *m.get_ref()),
+        };
+        let ms = std::time::Duration::from_millis;
+        if let Some(v) = &self.soft_budget_ms {
+            o.limits.soft_budget = ms(*v.get_ref());
+        }
+        if let Some(v) = &self.hard_budget_ms {
+            o.limits.hard_budget = ms(*v.get_ref());
+        }
+        if let Some(v) = &self.memory_mb {
+            o.limits.memory_bytes = *v.get_ref() << 20;
+        }
+        o.limits.cpu_seconds = self.cpu_seconds.filter(|&s| s > 0);
+        if let Some(v) = &self.open_files {
+            o.limits.open_files = *v.get_ref();
+        }
+        o
+    }
 }
 
 /// `[sip]`: the SIP user agent, its channels and trunks.
@@ -661,6 +741,97 @@ impl Config {
                 return Err(at(
                     r.handler.span(),
                     format!("route[{i}].group: no group {g:?} in [groups]"),
+                ));
+            }
+        }
+        for (name, p) in &cfg.policy {
+            let key = |k: &str| format!("policy.{name}.{k}");
+            if let Some(i) = &p.isolation
+                && !matches!(i.get_ref().as_str(), "process" | "in-process")
+            {
+                return Err(at(
+                    i.span(),
+                    format!(
+                        "{}: {:?}: expected \"process\" or \"in-process\"",
+                        key("isolation"),
+                        i.get_ref()
+                    ),
+                ));
+            }
+            if let Some(f) = &p.fallback {
+                let v = f.get_ref();
+                let ok = v == "apology"
+                    || v.strip_prefix("handler:")
+                        .is_some_and(|h| !h.is_empty() && h != name);
+                if !ok {
+                    return Err(at(
+                        f.span(),
+                        format!(
+                            "{}: {v:?}: expected \"apology\" or \"handler:NAME\" (another handler)",
+                            key("fallback")
+                        ),
+                    ));
+                }
+            }
+            if let Some(a) = &p.apology {
+                let v = a.get_ref();
+                let ok = v.starts_with("tone:") || (v.starts_with("file:") && v.ends_with(".wav"));
+                if !ok {
+                    return Err(at(
+                        a.span(),
+                        format!(
+                            "{}: {v:?}: expected file:PATH.wav or tone:NAME",
+                            key("apology")
+                        ),
+                    ));
+                }
+            }
+            for (k, v, lo, hi) in [
+                (
+                    "max_calls",
+                    p.max_calls
+                        .as_ref()
+                        .map(|v| (u64::from(*v.get_ref()), v.span())),
+                    1,
+                    100_000,
+                ),
+                (
+                    "soft_budget_ms",
+                    p.soft_budget_ms.as_ref().map(|v| (*v.get_ref(), v.span())),
+                    1,
+                    60_000,
+                ),
+                (
+                    "hard_budget_ms",
+                    p.hard_budget_ms.as_ref().map(|v| (*v.get_ref(), v.span())),
+                    10,
+                    600_000,
+                ),
+                (
+                    "memory_mb",
+                    p.memory_mb.as_ref().map(|v| (*v.get_ref(), v.span())),
+                    16,
+                    1 << 20,
+                ),
+                (
+                    "open_files",
+                    p.open_files.as_ref().map(|v| (*v.get_ref(), v.span())),
+                    16,
+                    1 << 20,
+                ),
+            ] {
+                if let Some((v, span)) = v
+                    && !(lo..=hi).contains(&v)
+                {
+                    return Err(at(span, format!("{}: {v}: expected {lo}..={hi}", key(k))));
+                }
+            }
+            if let (Some(s), Some(h)) = (&p.soft_budget_ms, &p.hard_budget_ms)
+                && s.get_ref() >= h.get_ref()
+            {
+                return Err(at(
+                    s.span(),
+                    format!("{}: must be below hard_budget_ms", key("soft_budget_ms")),
                 ));
             }
         }

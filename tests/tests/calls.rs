@@ -8,7 +8,7 @@ use std::path::Path;
 use tipring_dsp::cid::CallerId;
 use tipring_hal::sim::{self, Script, Step};
 use tipringd::call::{Match, Route};
-use tipringd::handler::Registry;
+use tipringd::handler::{Isolation, LoadOptions, Registry};
 
 fn route(m: Match, handler: &str) -> Route {
     Route {
@@ -149,8 +149,19 @@ fn a_refused_handler_leaves_the_others_working() {
         .expect("a C compiler");
     assert!(ok.success());
     std::fs::write(dir.join("c-notes.so"), "this is not a shared object").unwrap();
+    // Each file is probed in a throwaway host first (tipringd --handler-host); the good one
+    // then runs in process beside this test's switch.
     let mut reg = Registry::default();
-    reg.load_dir(&dir, |_| "{}".into());
+    reg.set_host_program(common::proc::tipringd());
+    reg.load_dir(&dir, |_| {
+        (
+            "{}".into(),
+            LoadOptions {
+                isolation: Isolation::InProcess,
+                ..LoadOptions::default()
+            },
+        )
+    });
     let refused: Vec<String> = reg.refused().iter().map(|r| r.reason.clone()).collect();
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert!(refused[0].contains("built for ABI 2.0"), "{refused:?}");

@@ -14,11 +14,17 @@ struct Args {
     /// Check the config and exit (0: valid).
     #[arg(long)]
     check: bool,
+    /// Run as an isolated handler's host (tipringd starts these itself).
+    #[arg(long, value_name = "SO", hide = true)]
+    handler_host: Option<PathBuf>,
 }
 
 fn main() {
     let args = Args::parse();
     tipringd::app::init_logging();
+    if let Some(so) = args.handler_host {
+        std::process::exit(tipringd::handler::process::host_main(&so));
+    }
     let cfg = match tipringd::app::load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {

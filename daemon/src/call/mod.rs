@@ -31,7 +31,12 @@ pub use view::{CallView, ChannelView, EventView, RtpView, StreamEvent};
 
 use crate::handler::host::{CallCtx, Request, WakeBoard};
 use crate::handler::instance::HostEvent;
-use crate::handler::{Handler, Instance, Outcome, Registry};
+use crate::handler::process::HostNote;
+use crate::handler::remote::CREATE;
+use crate::handler::wire::FromHost;
+use crate::handler::{
+    Attached, Delivery, Fallback, Handler, HostStatus, Hosts, Instance, Outcome, Registry, Remote,
+};
 use crate::media::{MediaCommand, MediaEvent, MediaLink, OpEnd, OpId};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, mpsc};
@@ -191,8 +196,10 @@ struct Call {
     number: Option<Digits>,
     /// Outbound: the calling number to present, and whether to withhold it.
     presentation: Presentation,
-    instance: Option<Instance>,
+    instance: Option<Attached>,
     handler: Option<Arc<Handler>>,
+    /// The handler failed and the call plays its apology (this op) before it ends.
+    apology: Option<u64>,
     /// A handler's originate: (parent call, its op).
     parent: Option<(CallId, u64)>,
     /// Bridged to (call, our bridge op if we asked for it).
@@ -245,6 +252,8 @@ struct Dialling {
 pub struct Switch {
     link: MediaLink,
     handlers: Registry,
+    /// Isolated handlers' host processes.
+    hosts: Hosts,
     routes: Vec<Route>,
     /// Some route names a number: phones that go off hook hear dial tone and dial one.
     dial_plan: bool,
@@ -418,9 +427,16 @@ impl Switch {
             .collect();
         let (line_tx, line_rx) = mpsc::channel();
         let dial_plan = routes.iter().any(|r| r.number.is_some());
+        let mut hosts = Hosts::default();
+        for h in handlers.loaded() {
+            if let Some(spec) = h.isolated() {
+                hosts.add(Arc::clone(h), spec.clone());
+            }
+        }
         Switch {
             link,
             handlers,
+            hosts,
             dial_plan,
             store: None,
             record_failures: 0,
@@ -606,6 +622,7 @@ impl Switch {
     /// Does everything due at `now` (ms, monotonic, never decreasing).
     pub fn step(&mut self, now: u64) {
         self.now = self.now.max(now);
+        self.host_notes();
         while let Ok((ch, ev)) = self.line_rx.try_recv() {
             let incoming = matches!(ev, LineEvent::Incoming { .. });
             if !self.line_event(now, ch, ev) && incoming {
@@ -1275,6 +1292,12 @@ impl Switch {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
+        if c.apology.is_some_and(|a| a == op) {
+            // The failed handler's apology was played (or could not be): the call ends.
+            c.apology = None;
+            self.end_call(id, Cause::TEMPORARY_FAILURE, true);
+            return;
+        }
         if let Some(inst) = &c.instance
             && c.media.is_none()
         {
@@ -1545,6 +1568,7 @@ impl Switch {
                 presentation: Presentation::default(),
                 instance: None,
                 handler,
+                apology: None,
                 parent,
                 bridge: None,
                 media: None,
@@ -1563,7 +1587,9 @@ impl Switch {
         id
     }
 
-    /// Creates the handler instance for call `id`; false (and the call ended) if refused.
+    /// Creates the handler instance for call `id`; false (and the call ended, or handed to
+    /// the fallback) if refused or the handler cannot take it. An isolated handler's
+    /// instance is created by message: the call's events wait until its host answers.
     fn attach(&mut self, id: CallId, handler: Arc<Handler>, params: &str) -> bool {
         let Some(c) = self.calls.get(&id) else {
             return false;
@@ -1574,21 +1600,145 @@ impl Switch {
             handler.name.as_str().into(),
             Arc::clone(&self.wake_board),
         );
+        if handler.is_isolated() {
+            return match self.hosts.host(&handler.name) {
+                Ok(host) => {
+                    let r = Remote::create(host, Arc::clone(&handler), ctx, params);
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.instance = Some(Attached::Remote(r));
+                    }
+                    true
+                }
+                Err(why) => {
+                    self.fallback(id, &handler, &why);
+                    false
+                }
+            };
+        }
         match Instance::create(Arc::clone(&handler), ctx, params) {
             Ok(inst) => {
                 if let Some(c) = self.calls.get_mut(&id) {
-                    c.instance = Some(inst);
+                    c.instance = Some(Attached::Local(inst));
                 }
                 true
             }
             Err((rc, _ctx)) => {
-                tracing::warn!(call = id.0, handler = %handler.name, "the handler refused the call ({rc})");
-                self.note(id, format!("handler refused the call ({rc})"));
-                if let Some(c) = self.calls.get_mut(&id) {
-                    c.handler = None;
-                }
-                self.end_call(id, Cause::CALL_REJECTED, true);
+                self.refused(id, &handler.name, rc);
                 false
+            }
+        }
+    }
+
+    /// The handler's instance_create refused call `id`.
+    fn refused(&mut self, id: CallId, handler: &str, rc: i32) {
+        tracing::warn!(call = id.0, handler = %handler, "the handler refused the call ({rc})");
+        self.note(id, format!("handler refused the call ({rc})"));
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.handler = None;
+            c.instance = None;
+            c.pending.clear();
+        }
+        self.end_call(id, Cause::CALL_REJECTED, true);
+    }
+
+    /// Call `id`'s handler failed (`why`): the handler's fallback takes the call. The
+    /// instance is dropped without a word to it (its host is gone or going).
+    fn fallback(&mut self, id: CallId, handler: &Arc<Handler>, why: &str) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if c.ending {
+            return;
+        }
+        c.instance = None;
+        c.pending.clear();
+        c.timers.clear();
+        let up = c.state == State::Up;
+        let vars = std::mem::take(&mut c.view.vars);
+        c.view.vars = vars;
+        tracing::error!(
+            call = id.0,
+            channel = c.channel.0,
+            handler = %handler.name,
+            "the handler failed: {why}; its fallback takes the call"
+        );
+        self.note(id, format!("handler {} failed: {why}", handler.name));
+        // Whatever the handler had running stops.
+        if let Some(m) = self.calls.get_mut(&id).and_then(|c| c.media.take()) {
+            let op = m.op();
+            if let MediaOp::Record {
+                writer: Some(WavOut(w)),
+                ..
+            } = m
+            {
+                let _ = w.finalize();
+            }
+            if let Some(ch) = self.calls.get(&id).map(|c| c.channel) {
+                self.send(ch, MediaCommand::Stop { op: OpId(op) });
+            }
+        }
+        match handler.policy.fallback.clone() {
+            Fallback::Handler(name) if name != handler.name => {
+                let Some(next) = self.handlers.get(&name).cloned() else {
+                    self.note(id, format!("fallback handler {name} is not loaded"));
+                    self.end_call(id, Cause::TEMPORARY_FAILURE, true);
+                    return;
+                };
+                self.note(id, format!("handed to {} {}", next.name, next.version));
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.handler = Some(Arc::clone(&next));
+                    c.view.handler = Some(next.name.clone());
+                    c.view.handler_version = Some(next.version.clone());
+                }
+                let inbound = self.calls.get(&id).is_some_and(|c| c.inbound);
+                let detail = serde_json::json!({
+                    "direction": if inbound { "inbound" } else { "outbound" },
+                    "fallback_from": handler.name,
+                    "answered": up,
+                })
+                .to_string();
+                // The fallback's own policy applies if it fails too; never a loop back.
+                if self.attach(id, next, "{}") {
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.pending.push_back(HostEvent {
+                            kind: sys::TIPRING_EV_OFFER,
+                            detail,
+                            ..Default::default()
+                        });
+                        // An answered call is connected already: the new handler hears
+                        // so right after the offer (its answer completes at once).
+                        if up {
+                            c.pending.push_back(HostEvent {
+                                kind: sys::TIPRING_EV_ANSWERED,
+                                ..Default::default()
+                            });
+                        }
+                    }
+                    self.run(id);
+                }
+            }
+            Fallback::Apology(src) if up => {
+                let op = crate::handler::host::next_op();
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.apology = Some(op);
+                    c.view.outcome = Some("fallback");
+                }
+                self.request(
+                    id,
+                    op,
+                    crate::handler::host::Request::Play {
+                        src,
+                        barge_in: false,
+                        loops: 1,
+                        collect: None,
+                    },
+                );
+            }
+            _ => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.view.outcome = Some("fallback");
+                }
+                self.end_call(id, Cause::TEMPORARY_FAILURE, true);
             }
         }
     }
@@ -1596,42 +1746,212 @@ impl Switch {
     // ---- delivering to handlers ------------------------------------------------------
 
     /// Delivers the call's pending events one at a time, carrying out the handler's
-    /// requests after each.
+    /// requests after each. An isolated handler's event goes out by message and the rest
+    /// wait for its answer ([`Self::host_note`]).
     fn run(&mut self, id: CallId) {
         for _ in 0..1000 {
             let Some(c) = self.calls.get_mut(&id) else {
-                return;
-            };
-            let Some(ev) = c.pending.pop_front() else {
                 return;
             };
             let Some(inst) = c.instance.as_mut() else {
                 c.pending.clear();
                 return;
             };
-            let outcome = inst.deliver(&ev);
-            let reqs: Vec<(u64, Request)> = inst.ctx().requests.borrow_mut().drain(..).collect();
-            let vars = inst.ctx().vars.borrow().clone();
-            c.view.vars = vars;
-            for (op, r) in reqs {
-                self.request(id, op, r);
-            }
-            if let Outcome::Failed(rc) = outcome
-                && self.calls.get(&id).is_some_and(|c| !c.ending)
-            {
-                let name = self
-                    .calls
-                    .get(&id)
-                    .and_then(|c| c.handler.as_ref().map(|h| h.name.clone()))
-                    .unwrap_or_default();
-                tracing::error!(call = id.0, handler = %name, "the handler failed ({rc}); hanging up");
-                self.note(id, format!("handler failed ({rc})"));
-                self.end_call(id, Cause::TEMPORARY_FAILURE, true);
+            if inst.in_flight().is_some() {
                 return;
+            }
+            let Some(ev) = c.pending.pop_front() else {
+                return;
+            };
+            match inst.deliver(&ev) {
+                Delivery::Sent => return,
+                Delivery::Done(outcome) => {
+                    if !self.delivered(id, outcome) {
+                        return;
+                    }
+                }
             }
         }
         tracing::error!(call = id.0, "the handler keeps making events; hanging up");
         self.end_call(id, Cause::TEMPORARY_FAILURE, true);
+    }
+
+    /// After a callback returned: carries out its requests; a failed callback hangs the
+    /// call up. False if the call is over.
+    fn delivered(&mut self, id: CallId, outcome: Outcome) -> bool {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let Some(inst) = c.instance.as_ref() else {
+            return false;
+        };
+        let reqs: Vec<(u64, Request)> = inst.ctx().requests.borrow_mut().drain(..).collect();
+        let vars = inst.ctx().vars.borrow().clone();
+        c.view.vars = vars;
+        for (op, r) in reqs {
+            self.request(id, op, r);
+        }
+        if let Outcome::Failed(rc) = outcome
+            && self.calls.get(&id).is_some_and(|c| !c.ending)
+        {
+            let name = self
+                .calls
+                .get(&id)
+                .and_then(|c| c.handler.as_ref().map(|h| h.name.clone()))
+                .unwrap_or_default();
+            tracing::error!(call = id.0, handler = %name, "the handler failed ({rc}); hanging up");
+            self.note(id, format!("handler failed ({rc})"));
+            self.end_call(id, Cause::TEMPORARY_FAILURE, true);
+            return false;
+        }
+        self.calls.get(&id).is_some_and(|c| !c.ending)
+    }
+
+    /// Reports from isolated handlers' hosts: answers, wakes, readiness, deaths. Then the
+    /// hard time budget and the hosts' upkeep (restarts, memory).
+    fn host_notes(&mut self) {
+        while let Some(n) = self.hosts.poll() {
+            self.host_note(n);
+        }
+        let now = std::time::Instant::now();
+        let mut late: Vec<(u32, String)> = Vec::new();
+        for c in self.calls.values() {
+            if let Some(Attached::Remote(r)) = &c.instance
+                && let Some(f) = r.in_flight
+            {
+                let budget = self.hosts.hard_budget(&r.host.handler);
+                if now.duration_since(f.since) > budget && !late.iter().any(|l| l.0 == r.host.id) {
+                    late.push((
+                        r.host.id,
+                        format!(
+                            "it did not answer {} for call {} within {} ms",
+                            event_name(f.kind),
+                            c.id.0,
+                            budget.as_millis()
+                        ),
+                    ));
+                }
+            }
+        }
+        for (host, why) in late {
+            self.hosts.kill(host, why);
+        }
+        self.hosts.tick();
+    }
+
+    fn host_note(&mut self, note: HostNote) {
+        match note {
+            HostNote::Msg(host, FromHost::Ready { .. }) => self.hosts.ready(host),
+            HostNote::Msg(host, FromHost::Identity { .. }) => {
+                self.hosts.kill(host, "it identified itself unasked".into());
+            }
+            HostNote::Msg(host, FromHost::InitFailed { reason }) => {
+                // Its end report follows; this is the reason to give.
+                self.hosts.kill(host, format!("its init failed: {reason}"));
+            }
+            HostNote::Msg(host, FromHost::Wake { call, token }) => {
+                if let Some(c) = self.calls.get_mut(&CallId(call))
+                    && let Some(Attached::Remote(r)) = &c.instance
+                    && r.host.id == host
+                {
+                    c.pending.push_back(HostEvent {
+                        kind: sys::TIPRING_EV_WAKE,
+                        wake_token: token,
+                        ..Default::default()
+                    });
+                }
+            }
+            HostNote::Msg(
+                host,
+                FromHost::Done {
+                    call,
+                    rc,
+                    requests,
+                    vars,
+                    took_us: _,
+                },
+            ) => {
+                let id = CallId(call);
+                let Some(c) = self.calls.get_mut(&id) else {
+                    return; // an answer for a call that ended meanwhile
+                };
+                let Some(Attached::Remote(r)) = c.instance.as_mut() else {
+                    return;
+                };
+                if r.host.id != host {
+                    return;
+                }
+                let Some(flight) = r.in_flight.take() else {
+                    self.hosts
+                        .kill(host, format!("it answered for call {call} unasked"));
+                    return;
+                };
+                if let Err(why) = r.answered(requests, vars) {
+                    self.hosts.kill(host, why);
+                    return;
+                }
+                let name = r.host.handler.clone();
+                if flight.kind == CREATE {
+                    if rc != 0 {
+                        self.refused(id, &name, rc);
+                        return;
+                    }
+                } else {
+                    let outcome = if rc == 0 {
+                        Outcome::Ok
+                    } else {
+                        Outcome::Failed(rc)
+                    };
+                    if !self.delivered(id, outcome) {
+                        return;
+                    }
+                }
+                self.run(id);
+            }
+            HostNote::Gone(host, why) => {
+                let Some(name) = self.hosts.gone(host, &why) else {
+                    return;
+                };
+                let hit: Vec<CallId> = self
+                    .calls
+                    .values()
+                    .filter(
+                        |c| matches!(&c.instance, Some(Attached::Remote(r)) if r.host.id == host),
+                    )
+                    .map(|c| c.id)
+                    .collect();
+                if !hit.is_empty() {
+                    tracing::error!(
+                        handler = %name,
+                        calls = hit.len(),
+                        "the handler's host {why}; its calls get the fallback"
+                    );
+                }
+                for id in hit {
+                    if let Some(h) = self.calls.get(&id).and_then(|c| c.handler.clone()) {
+                        self.fallback(id, &h, &format!("its host {why}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each isolated handler's host state.
+    pub fn host_status(&self) -> BTreeMap<String, HostStatus> {
+        self.hosts.status()
+    }
+
+    /// Re-enables a handler disabled for crashing; false if it was not disabled.
+    pub fn enable_handler(&mut self, name: &str) -> bool {
+        self.hosts.enable(name)
+    }
+
+    /// Events sent to isolated hosts and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.calls
+            .values()
+            .filter(|c| c.instance.as_ref().is_some_and(|i| i.in_flight().is_some()))
+            .count()
     }
 
     fn fail_op(&mut self, id: CallId, op: u64, why: &str) {
@@ -2359,8 +2679,7 @@ impl Switch {
             while let Some(ev) = c.pending.pop_front() {
                 if let Some(inst) = c.instance.as_mut() {
                     // Requests made now are moot: the call is over.
-                    let _ = inst.deliver(&ev);
-                    inst.ctx().requests.borrow_mut().clear();
+                    inst.deliver_last(&ev);
                 }
             }
             if let Some(inst) = c.instance.take() {
@@ -2554,5 +2873,22 @@ fn tone_name(t: ProgressTone) -> &'static str {
         ProgressTone::Sit(_) => "SIT",
         ProgressTone::Cng => "fax CNG",
         ProgressTone::Ced => "fax CED",
+    }
+}
+
+/// An event kind in words, for log lines.
+fn event_name(kind: u32) -> &'static str {
+    match kind {
+        CREATE => "instance_create",
+        sys::TIPRING_EV_OFFER => "OFFER",
+        sys::TIPRING_EV_ANSWERED => "ANSWERED",
+        sys::TIPRING_EV_OP_COMPLETE => "OP_COMPLETE",
+        sys::TIPRING_EV_DTMF => "DTMF",
+        sys::TIPRING_EV_HANGUP => "HANGUP",
+        sys::TIPRING_EV_TIMER => "TIMER",
+        sys::TIPRING_EV_WAKE => "WAKE",
+        sys::TIPRING_EV_MESSAGE => "MESSAGE",
+        sys::TIPRING_EV_FLASH => "FLASH",
+        _ => "an event",
     }
 }

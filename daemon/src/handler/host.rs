@@ -22,7 +22,7 @@ pub(crate) const MAX_VARS: usize = 64;
 pub(crate) const MAX_VAR_LEN: usize = 4096;
 
 /// Digit-collection limits, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CollectSpec {
     /// 1–64.
     pub max_digits: u32,
@@ -38,8 +38,9 @@ pub struct CollectSpec {
     pub flush: bool,
 }
 
-/// What a handler asked for, queued until its callback returns.
-#[derive(Debug, Clone, PartialEq)]
+/// What a handler asked for, queued until its callback returns (and, from an isolated
+/// host, relayed over its socket: see [`super::wire`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Request {
     /// Answer.
     Answer,
@@ -85,7 +86,7 @@ pub enum Request {
     /// Stop an operation.
     Stop(u64),
     /// Send DTMF.
-    SendDtmf(Digits),
+    SendDtmf(#[serde(with = "digits_text")] Digits),
     /// A timer.
     Timer(u32),
 }
@@ -156,6 +157,27 @@ static NEXT_OP: AtomicU64 = AtomicU64::new(1);
 /// A new operation id (never 0).
 pub fn next_op() -> u64 {
     NEXT_OP.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Makes this process hand out operation ids from `base` on (a handler host does, so that
+/// ids stay unique across hosts).
+pub fn set_op_base(base: u64) {
+    NEXT_OP.store(base.max(1), Ordering::Relaxed);
+}
+
+/// Digits travel as text and are checked again when they arrive.
+mod digits_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tipring_hal::{ChannelId, Digits};
+
+    pub(super) fn serialize<S: Serializer>(d: &Digits, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(d.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Digits, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        Digits::parse(ChannelId(0), s).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Runs `f` (a callback into a handler) with `ctx` as the current call.

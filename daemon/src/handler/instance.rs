@@ -59,7 +59,10 @@ impl Instance {
         ctx: Box<CallCtx>,
         params: &str,
     ) -> Result<Self, (i32, Box<CallCtx>)> {
-        let Some(create) = handler.vtable.instance_create else {
+        let Some((vtable, global)) = handler.loaded() else {
+            return Err((-1, ctx));
+        };
+        let Some(create) = vtable.instance_create else {
             return Err((-1, ctx));
         };
         let mut instance: *mut c_void = std::ptr::null_mut();
@@ -68,7 +71,7 @@ impl Instance {
             len: params.len(),
         };
         let ch = ctx.as_channel();
-        let global = handler.global.0;
+        let global = global.0;
         let rc = with_call(&ctx, || {
             // SAFETY: the handler's instance_create with its global, our live channel
             // context, a params string valid for the call and an out-pointer to a local.
@@ -96,7 +99,7 @@ impl Instance {
 
     /// Delivers one event.
     pub fn deliver(&mut self, ev: &HostEvent) -> Outcome {
-        let Some(on_event) = self.handler.vtable.on_event else {
+        let Some(on_event) = self.handler.loaded().and_then(|(v, _)| v.on_event) else {
             return Outcome::Failed(-1);
         };
         let s = |v: &String| sys::tipring_str {
@@ -130,7 +133,7 @@ impl Instance {
 
     /// Destroys the instance (exactly once), then frees the call's context.
     pub fn destroy(self) {
-        if let Some(destroy) = self.handler.vtable.instance_destroy {
+        if let Some(destroy) = self.handler.loaded().and_then(|(v, _)| v.instance_destroy) {
             let inst = self.instance;
             with_call(&self.ctx, || {
                 // SAFETY: the handler's instance_destroy with the instance it created; this

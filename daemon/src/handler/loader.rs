@@ -2,6 +2,9 @@
 //! A file that fails any step is refused with the reason; the others load regardless.
 
 use super::host::HOST_API;
+use super::process::{Limits, default_program, probe};
+
+use super::supervise::Isolated;
 use std::ffi::{CStr, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,8 +22,93 @@ pub struct Handler {
     pub path: PathBuf,
     /// The ABI version it was built for.
     pub abi: (u16, u16),
-    pub(crate) vtable: Vtable,
-    pub(crate) global: Global,
+    /// Where it runs.
+    pub(crate) code: Code,
+    /// What its calls get when it fails, and how many it may take.
+    pub policy: Policy,
+}
+
+/// Where a handler's code runs.
+#[derive(Debug)]
+pub(crate) enum Code {
+    /// Loaded into this process.
+    InProcess {
+        /// Its vtable.
+        vtable: Vtable,
+        /// Its global state.
+        global: Global,
+    },
+    /// In its own supervised host process.
+    Isolated(Isolated),
+}
+
+impl Handler {
+    /// Its vtable and global state, when it is loaded into this process.
+    pub(crate) fn loaded(&self) -> Option<(Vtable, Global)> {
+        match &self.code {
+            Code::InProcess { vtable, global } => Some((*vtable, *global)),
+            Code::Isolated(_) => None,
+        }
+    }
+
+    /// Whether it runs in its own host process.
+    pub fn is_isolated(&self) -> bool {
+        matches!(self.code, Code::Isolated(_))
+    }
+
+    /// How its hosts run, when it is isolated.
+    pub fn isolated(&self) -> Option<&Isolated> {
+        match &self.code {
+            Code::Isolated(i) => Some(i),
+            Code::InProcess { .. } => None,
+        }
+    }
+}
+
+/// Where a handler runs (config `isolation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// Its own supervised host process (the default).
+    #[default]
+    Process,
+    /// Inside tipringd: for first-party, audited handlers only.
+    InProcess,
+}
+
+/// What a failed handler's calls get (config `fallback`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// An apology (`file:PATH.wav` or `tone:NAME`) on an answered call, then hang up with
+    /// cause 41 (temporary failure); an unanswered call is refused with 41 at once.
+    Apology(String),
+    /// The call goes to this handler instead (it gets `OFFER` as a new call would).
+    Handler(String),
+}
+
+impl Default for Fallback {
+    fn default() -> Self {
+        Fallback::Apology("tone:sit".into())
+    }
+}
+
+/// A handler's policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// What its calls get when it fails.
+    pub fallback: Fallback,
+    /// Calls it may have at once (`None`: no limit of its own).
+    pub max_calls: Option<u32>,
+}
+
+/// How to load a handler.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Where it runs.
+    pub isolation: Isolation,
+    /// Its host's limits (process mode).
+    pub limits: Limits,
+    /// Its policy.
+    pub policy: Policy,
 }
 
 /// A handler's static vtable.
@@ -62,12 +150,16 @@ pub struct Refused {
 pub struct Registry {
     loaded: Vec<Arc<Handler>>,
     refused: Vec<Refused>,
+    program: Option<PathBuf>,
+    probes: u32,
 }
 
 impl Registry {
-    /// Loads every `*.so` in `dir` (sorted by name), giving each the JSON config `config`
-    /// returns for its file stem. Refusals are kept with their reason and logged.
-    pub fn load_dir(&mut self, dir: &Path, config: impl Fn(&str) -> String) {
+    /// Loads every `*.so` in `dir` (sorted by name). Each is probed in a throwaway host
+    /// first; `choose` gives the init config (JSON) and load options for the name the
+    /// handler reports (so versioned file names, `ivr-1.4.2.so`, share one config).
+    /// Refusals are kept with their reason and logged.
+    pub fn load_dir(&mut self, dir: &Path, choose: impl Fn(&str) -> (String, LoadOptions)) {
         let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -80,19 +172,84 @@ impl Registry {
         };
         files.sort();
         for f in files {
-            let stem = f
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_string();
-            self.load(&f, &config(&stem));
+            self.load_probed(&f, &choose);
         }
     }
 
-    /// Loads one file with `config` (JSON); returns the handler, or `None` if refused (the
-    /// reason is in [`refused`](Self::refused) and the log).
+    /// The program isolated handlers' hosts run (default: `tipringd`, found by
+    /// [`default_program`]).
+    pub fn set_host_program(&mut self, program: PathBuf) {
+        self.program = Some(program);
+    }
+
+    /// The program isolated handlers' hosts run.
+    pub fn host_program(&self) -> PathBuf {
+        self.program.clone().unwrap_or_else(default_program)
+    }
+
+    /// Loads one trusted file in process with `config` (JSON) and the default policy,
+    /// without a probe (tests, first-party code); returns the handler, or `None` if
+    /// refused (the reason is in [`refused`](Self::refused) and the log).
     pub fn load(&mut self, path: &Path, config: &str) -> Option<Arc<Handler>> {
-        match open(path, config) {
+        let h = open(path, config).map(|mut h| {
+            h.policy = Policy::default();
+            h
+        });
+        self.admit(path, h)
+    }
+
+    /// Probes one file in a throwaway host, then loads it as `opts` say: in its own host
+    /// (nothing of it runs in this process), or in process.
+    pub fn load_with(
+        &mut self,
+        path: &Path,
+        config: &str,
+        opts: &LoadOptions,
+    ) -> Option<Arc<Handler>> {
+        self.load_probed(path, &|_: &str| (config.to_string(), opts.clone()))
+    }
+
+    fn load_probed(
+        &mut self,
+        path: &Path,
+        choose: &dyn Fn(&str) -> (String, LoadOptions),
+    ) -> Option<Arc<Handler>> {
+        let program = self.host_program();
+        self.probes += 1;
+        // Probe hosts number down from the top (the supervisor's count up from 1); a
+        // probe hands out no operation ids anyway.
+        let id = u32::MAX - self.probes;
+        let probed = match probe(&program, path, id, choose) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.refuse(path, reason);
+                return None;
+            }
+        };
+        let loaded = match probed.options.isolation {
+            Isolation::InProcess => open(path, &probed.config),
+            Isolation::Process => Ok(Handler {
+                name: probed.name,
+                version: probed.version,
+                path: path.to_path_buf(),
+                abi: probed.abi,
+                code: Code::Isolated(Isolated {
+                    config: probed.config,
+                    limits: probed.options.limits.clone(),
+                    program,
+                }),
+                policy: Policy::default(),
+            }),
+        };
+        let loaded = loaded.map(|mut h| {
+            h.policy = probed.options.policy.clone();
+            h
+        });
+        self.admit(path, loaded)
+    }
+
+    fn admit(&mut self, path: &Path, loaded: Result<Handler, String>) -> Option<Arc<Handler>> {
+        match loaded {
             Ok(h) => {
                 if let Some(other) = self.get(&h.name) {
                     self.refuse(
@@ -109,6 +266,7 @@ impl Registry {
                     handler = %h.name,
                     version = %h.version,
                     file = %path.display(),
+                    isolation = if h.is_isolated() { "process" } else { "in-process" },
                     "handler loaded"
                 );
                 let h = Arc::new(h);
@@ -164,7 +322,19 @@ unsafe fn static_str(p: *const std::ffi::c_char, what: &str) -> Result<&'static 
     c.to_str().map_err(|_| format!("its {what} is not UTF-8"))
 }
 
-fn open(path: &Path, config: &str) -> Result<Handler, String> {
+/// A handler's identity, read from its vtable without running its `init`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub(crate) vtable: &'static sys::tipring_handler_vtable,
+    pub(crate) name: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) abi: (u16, u16),
+}
+
+/// Opens `path` (once per process: a second open of the same file returns the same
+/// library) and checks its entry symbol, ABI and vtable; runs nothing of the handler but
+/// its constructors and its entry function.
+pub(crate) fn entry(path: &Path) -> Result<Entry, String> {
     let flags = libc::RTLD_NOW | libc::RTLD_LOCAL;
     // SAFETY: loading a shared object runs its constructors: that is the trust an
     // in-process handler is given (process isolation is the alternative).
@@ -239,6 +409,22 @@ fn open(path: &Path, config: &str) -> Result<Handler, String> {
     if !missing.is_empty() {
         return Err(format!("its vtable lacks {}", missing.join(", ")));
     }
+    Ok(Entry {
+        vtable,
+        name,
+        version,
+        abi: (major, minor),
+    })
+}
+
+/// Opens `path` and runs the handler's `init` with `config` (JSON).
+pub(crate) fn open(path: &Path, config: &str) -> Result<Handler, String> {
+    let Entry {
+        vtable,
+        name,
+        version,
+        abi,
+    } = entry(path)?;
     let mut global: *mut c_void = std::ptr::null_mut();
     let init = vtable.init.ok_or("its vtable lacks init")?;
     let cfg = sys::tipring_str {
@@ -259,9 +445,12 @@ fn open(path: &Path, config: &str) -> Result<Handler, String> {
         name: name.to_string(),
         version: version.to_string(),
         path: path.to_path_buf(),
-        abi: (major, minor),
-        vtable: Vtable(vtable),
-        global: Global(global),
+        abi,
+        code: Code::InProcess {
+            vtable: Vtable(vtable),
+            global: Global(global),
+        },
+        policy: Policy::default(),
     })
 }
 

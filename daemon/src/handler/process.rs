@@ -1,0 +1,765 @@
+//! Handler host processes: one supervised process per isolated handler, running its `.so`
+//! behind the same host table as in-process handlers, and speaking [`super::wire`] with
+//! tipringd over a `SOCK_SEQPACKET` socket pair.
+//!
+//! **In tipringd** ([`HostProc`]): the host is `tipringd --handler-host FILE` (the daemon's
+//! own executable, so there is nothing extra to install), started with its end of the
+//! socket as fd 3, its resource limits set, and `PR_SET_PDEATHSIG` so that it dies with
+//! tipringd. A reader thread per host turns its datagrams into [`HostNote`]s on a channel
+//! the switch drains on its clock; at end of file it reaps the process and reports how it
+//! ended, in words. Sends never block the control thread (`MSG_DONTWAIT`): a host that
+//! stops reading is killed. Signals go through a pidfd, so a reaped host's recycled pid is
+//! never hit.
+//!
+//! **In the host** ([`host_main`]): load the handler (its `init` runs here, not in
+//! tipringd), then serve one message at a time: create instances, deliver events with the
+//! switch's view of the call, answer each with the requests the handler queued. Wake
+//! tokens from handler threads are forwarded within 5 ms.
+
+use super::host::{CallCtx, WakeBoard, set_op_base};
+use super::instance::{HostEvent, Instance, Outcome};
+use super::loader::{Handler, LoadOptions, entry, open};
+use super::wire::{self, FromHost, MAX_DATAGRAM, ToHost};
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+use tipring_hal::{CallId, ChannelId};
+
+/// The host's end of the socket, in the host.
+pub const HOST_FD: RawFd = 3;
+
+/// Resource limits and time budgets of one handler's hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// An `on_event` slower than this is logged (`handler.slow`).
+    pub soft_budget: Duration,
+    /// An event unanswered this long kills the host.
+    pub hard_budget: Duration,
+    /// Resident memory above this kills the host (sampled; the data segment is capped at
+    /// twice it as a backstop).
+    pub memory_bytes: u64,
+    /// CPU seconds over the host's whole life (`RLIMIT_CPU`), if limited.
+    pub cpu_seconds: Option<u64>,
+    /// Open files (`RLIMIT_NOFILE`).
+    pub open_files: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            soft_budget: Duration::from_millis(2),
+            hard_budget: Duration::from_millis(500),
+            memory_bytes: 256 << 20,
+            cpu_seconds: None,
+            open_files: 256,
+        }
+    }
+}
+
+/// What a host's reader thread reports.
+#[derive(Debug)]
+pub enum HostNote {
+    /// A message.
+    Msg(u32, FromHost),
+    /// The host ended; why, in words.
+    Gone(u32, String),
+}
+
+/// A running host, as tipringd sees it.
+#[derive(Debug)]
+pub struct HostProc {
+    /// Its number (unique in this tipringd; its operation ids start at `id << 40`).
+    pub id: u32,
+    /// The handler's name.
+    pub handler: String,
+    /// Its process id.
+    pub pid: u32,
+    /// When it started.
+    pub started: Instant,
+    sock: OwnedFd,
+    pidfd: Option<OwnedFd>,
+    exited: Arc<AtomicBool>,
+    why: Arc<Mutex<Option<String>>>,
+}
+
+fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: a two-int array for socketpair to fill.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: two fresh descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn set_rlimit(what: libc::__rlimit_resource_t, v: u64) -> io::Result<()> {
+    let r = libc::rlimit {
+        rlim_cur: v,
+        rlim_max: v,
+    };
+    // SAFETY: setrlimit with a valid struct; async-signal-safe (it runs after fork).
+    if unsafe { libc::setrlimit(what, &r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Receives one datagram into `buf` (blocking unless `flags` says otherwise); `Ok(0)` is
+/// end of file.
+fn recv(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+fn send(fd: RawFd, buf: &[u8], flags: libc::c_int) -> io::Result<()> {
+    loop {
+        // SAFETY: `buf` is readable for its length.
+        let n = unsafe {
+            libc::send(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                flags | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// How a process ended, in an operator's words.
+pub fn describe_exit(st: std::process::ExitStatus) -> String {
+    match (st.code(), st.signal()) {
+        (Some(0), _) => "exited".into(),
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(sig)) => {
+            let name = match sig {
+                libc::SIGSEGV => "SIGSEGV (segmentation fault)",
+                libc::SIGABRT => "SIGABRT (aborted)",
+                libc::SIGBUS => "SIGBUS (bus error)",
+                libc::SIGFPE => "SIGFPE (arithmetic fault)",
+                libc::SIGILL => "SIGILL (illegal instruction)",
+                libc::SIGKILL => "SIGKILL",
+                libc::SIGXCPU => "SIGXCPU (CPU time limit)",
+                libc::SIGTERM => "SIGTERM",
+                _ => "",
+            };
+            if name.is_empty() {
+                format!("killed by signal {sig}")
+            } else {
+                format!("killed by {name}")
+            }
+        }
+        (None, None) => "ended".into(),
+    }
+}
+
+impl HostProc {
+    /// Starts a host for the handler in `file` (named `handler` for log lines), sends it
+    /// `init`, and starts its reader thread, which reports on `notes`.
+    ///
+    /// # Errors
+    /// The socket, the process or the thread could not be made.
+    pub fn spawn(
+        program: &Path,
+        file: &Path,
+        handler: &str,
+        id: u32,
+        limits: &Limits,
+        init: &ToHost,
+        notes: mpsc::Sender<HostNote>,
+    ) -> io::Result<Arc<HostProc>> {
+        let (mine, theirs) = socket_pair()?;
+        let child_fd = theirs.as_raw_fd();
+        let data = limits.memory_bytes.saturating_mul(2);
+        let cpu = limits.cpu_seconds;
+        let files = limits.open_files;
+        let mut cmd = Command::new(program);
+        cmd.arg("--handler-host")
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        // SAFETY: the closure only makes async-signal-safe system calls (dup2, fcntl,
+        // prctl, setrlimit) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if child_fd == HOST_FD {
+                    // dup2 onto itself would keep close-on-exec.
+                    if libc::fcntl(HOST_FD, libc::F_SETFD, 0) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                } else if libc::dup2(child_fd, HOST_FD) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                set_rlimit(libc::RLIMIT_DATA, data)?;
+                set_rlimit(libc::RLIMIT_NOFILE, files)?;
+                set_rlimit(libc::RLIMIT_CORE, 0)?;
+                if let Some(s) = cpu {
+                    set_rlimit(libc::RLIMIT_CPU, s)?;
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        drop(theirs);
+        let pid = child.id();
+        // SAFETY: pidfd_open on our own unreaped child.
+        let pfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0) };
+        let pidfd = (pfd >= 0).then(|| {
+            // SAFETY: a fresh descriptor we now own.
+            unsafe { OwnedFd::from_raw_fd(pfd as RawFd) }
+        });
+        let host = Arc::new(HostProc {
+            id,
+            handler: handler.to_string(),
+            pid,
+            started: Instant::now(),
+            sock: mine,
+            pidfd,
+            exited: Arc::new(AtomicBool::new(false)),
+            why: Arc::new(Mutex::new(None)),
+        });
+        if let Err(e) = host.send(init) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(e));
+        }
+        let reader = host.sock.try_clone()?;
+        let exited = Arc::clone(&host.exited);
+        let why = Arc::clone(&host.why);
+        let name = handler.to_string();
+        let killer = Arc::clone(&host);
+        let spawned = std::thread::Builder::new()
+            .name(format!("host-{id}"))
+            .spawn(move || {
+                let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+                loop {
+                    match recv(reader.as_raw_fd(), &mut buf, 0) {
+                        Ok(0) => break,
+                        Ok(n) => match wire::decode(&buf[..n]) {
+                            Ok(m) => {
+                                if notes.send(HostNote::Msg(id, m)).is_err() {
+                                    break;
+                                }
+                            }
+                            Err(e) => killer.kill(format!("it sent {e}")),
+                        },
+                        Err(e) => {
+                            killer.kill(format!("its socket failed: {e}"));
+                            break;
+                        }
+                    }
+                }
+                drop(killer);
+                let how = match child.wait() {
+                    Ok(st) => describe_exit(st),
+                    Err(e) => format!("could not be reaped: {e}"),
+                };
+                exited.store(true, Ordering::SeqCst);
+                let text = match why.lock().map(|w| w.clone()) {
+                    Ok(Some(w)) => format!("{w} ({how})"),
+                    _ => how,
+                };
+                tracing::debug!(handler = %name, host = id, "handler host ended: {text}");
+                let _ = notes.send(HostNote::Gone(id, text));
+            });
+        if let Err(e) = spawned {
+            host.kill("its reader thread could not start".into());
+            return Err(e);
+        }
+        Ok(host)
+    }
+
+    /// Sends a message without ever blocking.
+    ///
+    /// # Errors
+    /// The host is gone, or not reading (its socket is full): in words.
+    pub fn send(&self, msg: &ToHost) -> Result<(), String> {
+        let buf = wire::encode(msg).map_err(|e| e.to_string())?;
+        send(self.sock.as_raw_fd(), &buf, libc::MSG_DONTWAIT).map_err(|e| {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                "it stopped reading its socket".to_string()
+            } else {
+                format!("its socket failed: {e}")
+            }
+        })
+    }
+
+    /// Kills the host (SIGKILL) for `why`, which its end report will carry (the first
+    /// reason given wins).
+    pub fn kill(&self, why: String) {
+        if let Ok(mut w) = self.why.lock()
+            && w.is_none()
+        {
+            *w = Some(why);
+        }
+        if self.exited.load(Ordering::SeqCst) {
+            return;
+        }
+        match &self.pidfd {
+            Some(p) => {
+                // SAFETY: pidfd_send_signal on our pidfd, no siginfo.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        p.as_raw_fd(),
+                        libc::SIGKILL,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+            }
+            None => {
+                // SAFETY: kill on our child's pid, which is not reaped yet (`exited`).
+                unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+    }
+
+    /// Whether it has ended.
+    pub fn exited(&self) -> bool {
+        self.exited.load(Ordering::SeqCst)
+    }
+
+    /// Its resident memory, bytes (from `/proc`).
+    pub fn resident(&self) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/statm", self.pid)).ok()?;
+        let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+        Some(pages * page)
+    }
+}
+
+/// What a probe found.
+#[derive(Debug, Clone)]
+pub struct Probed {
+    /// The handler's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its ABI.
+    pub abi: (u16, u16),
+    /// The init config it was given.
+    pub config: String,
+    /// How it is to be loaded.
+    pub options: LoadOptions,
+}
+
+/// Test-loads `file` in a throwaway host: the entry symbol, the ABI version and `init`
+/// (with the config `choose` gives for the handler's name) must all succeed before the
+/// handler takes a call.
+///
+/// # Errors
+/// Why the handler cannot be used, in one line.
+pub fn probe(
+    program: &Path,
+    file: &Path,
+    id: u32,
+    choose: impl Fn(&str) -> (String, LoadOptions),
+) -> Result<Probed, String> {
+    let (tx, rx) = mpsc::channel();
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("handler");
+    let host = HostProc::spawn(
+        program,
+        file,
+        stem,
+        id,
+        &Limits::default(),
+        &ToHost::Identify,
+        tx,
+    )
+    .map_err(|e| format!("cannot start a handler host ({}): {e}", program.display()))?;
+    let deadline = Duration::from_secs(10);
+    let mut chosen: Option<Probed> = None;
+    let answer = loop {
+        match rx.recv_timeout(deadline) {
+            Ok(HostNote::Msg(_, FromHost::Identity { name, version, abi })) => {
+                if chosen.is_some() {
+                    break Err("the probe host identified itself twice".into());
+                }
+                let (config, options) = choose(&name);
+                let init = ToHost::Init {
+                    config: config.clone(),
+                    op_base: u64::from(id) << 40,
+                    soft_budget_us: options.limits.soft_budget.as_micros() as u64,
+                };
+                if let Err(e) = host.send(&init) {
+                    break Err(format!("the probe host {e}"));
+                }
+                chosen = Some(Probed {
+                    name,
+                    version,
+                    abi,
+                    config,
+                    options,
+                });
+            }
+            Ok(HostNote::Msg(_, FromHost::Ready { .. })) => match chosen.take() {
+                Some(p) => break Ok(p),
+                None => break Err("the probe host answered out of turn".into()),
+            },
+            Ok(HostNote::Msg(_, FromHost::InitFailed { reason })) => break Err(reason),
+            Ok(HostNote::Msg(..)) => continue,
+            Ok(HostNote::Gone(_, how)) => {
+                break Err(format!("the probe host {how} while loading it"));
+            }
+            Err(_) => {
+                host.kill("the probe took longer than 10 s".into());
+                break Err("loading it took longer than 10 s (its init hangs?)".into());
+            }
+        }
+    };
+    let _ = host.send(&ToHost::Shutdown);
+    // The probe host ends by itself after Shutdown; make sure of it without waiting long.
+    loop {
+        match rx.recv_timeout(Duration::from_secs(2)) {
+            Ok(HostNote::Gone(..)) => break,
+            Ok(_) => continue,
+            Err(_) => {
+                host.kill("the probe host did not exit after the probe".into());
+                break;
+            }
+        }
+    }
+    answer
+}
+
+// ---- the host process ------------------------------------------------------------------
+
+fn host_send(fd: RawFd, m: &FromHost) -> bool {
+    match wire::encode(m) {
+        Ok(b) => send(fd, &b, 0).is_ok(),
+        Err(e) => {
+            tracing::error!("handler host: cannot send an answer: {e}");
+            false
+        }
+    }
+}
+
+fn poll_in(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    Ok(n > 0)
+}
+
+/// The handler host's main: serves tipringd on fd [`HOST_FD`] until it closes the socket or
+/// says `Shutdown`. Returns the process's exit status.
+pub fn host_main(file: &Path) -> i32 {
+    // SAFETY: reading the socket type of fd 3 into an int.
+    let is_socket = unsafe {
+        let mut ty: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        libc::getsockopt(
+            HOST_FD,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut ty).cast(),
+            &mut len,
+        ) == 0
+            && ty == libc::SOCK_SEQPACKET
+    };
+    if !is_socket {
+        eprintln!(
+            "tipringd --handler-host is started by tipringd itself (fd 3 must be its socket)"
+        );
+        return 2;
+    }
+    let fd = HOST_FD;
+    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    let mut next = || match recv(fd, &mut buf, 0) {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(wire::decode_to_host(&buf[..n])),
+    };
+    let mut first = next();
+    if let Some(Ok(ToHost::Identify)) = first {
+        let answer = match entry(file) {
+            Ok(e) => FromHost::Identity {
+                name: e.name.to_string(),
+                version: e.version.to_string(),
+                abi: e.abi,
+            },
+            Err(reason) => FromHost::InitFailed { reason },
+        };
+        let failed = matches!(answer, FromHost::InitFailed { .. });
+        host_send(fd, &answer);
+        if failed {
+            return 1;
+        }
+        first = next();
+    }
+    let Some(first) = first else {
+        return 1;
+    };
+    let (config, soft) = match first {
+        Ok(ToHost::Init {
+            config,
+            op_base,
+            soft_budget_us,
+        }) => {
+            set_op_base(op_base);
+            (config, Duration::from_micros(soft_budget_us))
+        }
+        Ok(other) => {
+            tracing::error!("handler host: expected Init first, got {other:?}");
+            return 3;
+        }
+        Err(e) => {
+            tracing::error!("handler host: {e}");
+            return 3;
+        }
+    };
+    let handler = match open(file, &config) {
+        Ok(h) => Arc::new(h),
+        Err(reason) => {
+            host_send(fd, &FromHost::InitFailed { reason });
+            return 1;
+        }
+    };
+    host_send(
+        fd,
+        &FromHost::Ready {
+            name: handler.name.clone(),
+            version: handler.version.clone(),
+            abi: handler.abi,
+        },
+    );
+    let code = serve(fd, &handler, soft, &mut buf);
+    if let Some((vtable, global)) = handler.loaded()
+        && let Some(shutdown) = vtable.shutdown
+    {
+        // SAFETY: the handler's shutdown with its global, once, after every instance.
+        unsafe { shutdown(global.0) };
+    }
+    code
+}
+
+fn serve(fd: RawFd, handler: &Arc<Handler>, soft: Duration, buf: &mut [u8]) -> i32 {
+    let name: Arc<str> = handler.name.as_str().into();
+    let board = WakeBoard::default();
+    let mut calls: HashMap<u64, Instance> = HashMap::new();
+    loop {
+        let timeout = if calls.is_empty() { 1000 } else { 5 };
+        match poll_in(fd, timeout) {
+            Ok(true) => {
+                let msg = match recv(fd, buf, 0) {
+                    Ok(0) => return 0,
+                    Ok(n) => wire::decode_to_host(&buf[..n]),
+                    Err(e) => {
+                        tracing::error!(handler = %name, "handler host: socket: {e}");
+                        return 1;
+                    }
+                };
+                let msg = match msg {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::error!(handler = %name, "handler host: from tipringd: {e}");
+                        return 3;
+                    }
+                };
+                match msg {
+                    ToHost::Init { .. } | ToHost::Identify => {
+                        tracing::error!(handler = %name, "handler host: a second Init");
+                        return 3;
+                    }
+                    ToHost::Create {
+                        call,
+                        channel,
+                        params,
+                    } => {
+                        let ctx = CallCtx::new(
+                            CallId(call),
+                            ChannelId(channel),
+                            Arc::clone(&name),
+                            Arc::clone(&board),
+                        );
+                        let t0 = Instant::now();
+                        let (rc, requests) =
+                            match Instance::create(Arc::clone(handler), ctx, &params) {
+                                Ok(inst) => {
+                                    let r: Vec<_> =
+                                        inst.ctx().requests.borrow_mut().drain(..).collect();
+                                    calls.insert(call, inst);
+                                    (0, r)
+                                }
+                                Err((rc, _ctx)) => (rc, Vec::new()),
+                            };
+                        let ok = host_send(
+                            fd,
+                            &FromHost::Done {
+                                call,
+                                rc,
+                                requests,
+                                vars: None,
+                                took_us: t0.elapsed().as_micros() as u64,
+                            },
+                        );
+                        if !ok {
+                            return 1;
+                        }
+                    }
+                    ToHost::Event { call, state, ev } => {
+                        let Some(inst) = calls.get_mut(&call) else {
+                            tracing::warn!(handler = %name, call, "handler host: an event for an unknown call");
+                            continue;
+                        };
+                        let ctx = inst.ctx();
+                        ctx.media_busy.set(state.media_busy);
+                        ctx.gone.set(state.gone);
+                        ctx.timers.set(state.timers as usize);
+                        let before: BTreeMap<String, String> = ctx.vars.borrow().clone();
+                        let kind = ev.kind;
+                        let t0 = Instant::now();
+                        let outcome = inst.deliver(&HostEvent {
+                            kind: ev.kind,
+                            op: ev.op,
+                            result: ev.result,
+                            cause: ev.cause,
+                            digits: ev.digits,
+                            detail: ev.detail,
+                            wake_token: ev.wake_token,
+                            mono_ns: ev.mono_ns,
+                        });
+                        let took = t0.elapsed();
+                        let ctx = inst.ctx();
+                        if took > soft {
+                            tracing::warn!(
+                                handler = %name,
+                                call,
+                                channel = ctx.channel.0,
+                                event = kind,
+                                "handler.slow: on_event took {:.1} ms (budget {:.1} ms)",
+                                took.as_secs_f64() * 1e3,
+                                soft.as_secs_f64() * 1e3
+                            );
+                        }
+                        let requests: Vec<_> = ctx.requests.borrow_mut().drain(..).collect();
+                        let vars = {
+                            let v = ctx.vars.borrow();
+                            (*v != before).then(|| v.clone())
+                        };
+                        let rc = match outcome {
+                            Outcome::Ok => 0,
+                            Outcome::Failed(rc) => rc,
+                        };
+                        let ok = host_send(
+                            fd,
+                            &FromHost::Done {
+                                call,
+                                rc,
+                                requests,
+                                vars,
+                                took_us: took.as_micros() as u64,
+                            },
+                        );
+                        if !ok {
+                            return 1;
+                        }
+                    }
+                    ToHost::Destroy { call } => {
+                        if let Some(inst) = calls.remove(&call) {
+                            inst.destroy();
+                        }
+                    }
+                    ToHost::Shutdown => {
+                        for (_, inst) in calls.drain() {
+                            inst.destroy();
+                        }
+                        return 0;
+                    }
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(handler = %name, "handler host: poll: {e}");
+                return 1;
+            }
+        }
+        // Wake tokens from handler threads.
+        let woken = match board.lock() {
+            Ok(mut b) => std::mem::take(&mut *b),
+            Err(_) => Vec::new(),
+        };
+        for id in woken {
+            let Some(inst) = calls.get(&id.0) else {
+                continue;
+            };
+            let tokens: Vec<u64> = match inst.ctx().wakes.lock() {
+                Ok(mut w) => w.drain(..).collect(),
+                Err(_) => Vec::new(),
+            };
+            for token in tokens {
+                if !host_send(fd, &FromHost::Wake { call: id.0, token }) {
+                    return 1;
+                }
+            }
+        }
+    }
+}
+
+/// The default program for handler hosts: this executable when it is `tipringd`, else
+/// `tipringd` beside it (a test binary or the CLI).
+pub fn default_program() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tipringd"));
+    if exe.file_name().is_some_and(|n| n == "tipringd") {
+        return exe;
+    }
+    let mut dirs = Vec::new();
+    if let Some(d) = exe.parent() {
+        dirs.push(d.to_path_buf());
+        if let Some(p) = d.parent() {
+            dirs.push(p.to_path_buf());
+        }
+    }
+    dirs.into_iter()
+        .map(|d| d.join("tipringd"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("tipringd"))
+}

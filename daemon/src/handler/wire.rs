@@ -1,0 +1,442 @@
+//! The handler-host protocol: what tipringd and an isolated handler host say to each other
+//! over their `SOCK_SEQPACKET` unix socket.
+//!
+//! One message per datagram (the socket keeps the boundaries): a two-byte header, the
+//! magic `b'T'` and [`VERSION`], then the message in [postcard](https://docs.rs/postcard)'s
+//! compact serde encoding. A peer speaking another version is refused by name rather than
+//! misread. Nothing here trusts the other side: [`decode`] refuses oversized, truncated,
+//! trailing-garbage and unknown-variant datagrams with a reason, and tipringd checks every
+//! request a host relays ([`check_request`]) exactly as the in-process host table does.
+//!
+//! The conversation: tipringd may ask [`ToHost::Identify`] first (a probe does, to pick the
+//! handler's config by its name); then it sends [`ToHost::Init`]; the host loads the `.so`, runs
+//! its `init` and answers [`FromHost::Ready`] (or [`FromHost::InitFailed`] and exits). Then
+//! for every call, [`ToHost::Create`] and one [`ToHost::Event`] at a time, each answered by
+//! [`FromHost::Done`] with the requests the handler queued; [`ToHost::Destroy`] needs no
+//! answer. [`FromHost::Wake`] arrives whenever a handler thread calls `wake()`.
+
+use super::host::{CollectSpec, Request};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The protocol version both sides must speak.
+pub const VERSION: u8 = 1;
+/// The first byte of every datagram.
+pub const MAGIC: u8 = b'T';
+/// The largest datagram either side sends or accepts (the handler's call variables are
+/// bounded well below it: 64 × 4 KiB).
+pub const MAX_DATAGRAM: usize = 512 * 1024;
+/// The most requests one callback may queue.
+pub const MAX_REQUESTS: usize = 256;
+
+/// The switch's view of a call's state, sent with every event so that the host-side
+/// checks (`TIPRING_EBUSY`, `TIPRING_EGONE`, the timer limit) see what an in-process
+/// handler would.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallState {
+    /// A media operation is running.
+    pub media_busy: bool,
+    /// The call has ended.
+    pub gone: bool,
+    /// Timers running.
+    pub timers: u32,
+}
+
+/// An event, as it travels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireEvent {
+    /// `TIPRING_EV_*`.
+    pub kind: u32,
+    /// Operation id.
+    pub op: u64,
+    /// `TIPRING_R_*`.
+    pub result: u32,
+    /// Q.850 cause.
+    pub cause: u32,
+    /// Digits.
+    pub digits: String,
+    /// JSON detail.
+    pub detail: String,
+    /// WAKE token.
+    pub wake_token: u64,
+    /// Monotonic time, ns.
+    pub mono_ns: u64,
+}
+
+/// tipringd → host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToHost {
+    /// Say who the handler is (name, version, ABI) without running its `init`: a probe
+    /// asks this first, to pick the config for that name.
+    Identify,
+    /// Load the handler and run its `init`: the first message but for `Identify`.
+    Init {
+        /// The handler's init config (JSON).
+        config: String,
+        /// Operation ids this host hands out start here (each host has its own range, so
+        /// ids stay unique across hosts and the in-process handlers).
+        op_base: u64,
+        /// An `on_event` slower than this is logged (`handler.slow`), µs.
+        soft_budget_us: u64,
+    },
+    /// Create the instance for a new call.
+    Create {
+        /// The call.
+        call: u64,
+        /// Its channel.
+        channel: u32,
+        /// The route's params (JSON).
+        params: String,
+    },
+    /// Deliver one event.
+    Event {
+        /// The call.
+        call: u64,
+        /// The switch's state of the call.
+        state: CallState,
+        /// The event.
+        ev: WireEvent,
+    },
+    /// Destroy the call's instance (after its HANGUP).
+    Destroy {
+        /// The call.
+        call: u64,
+    },
+    /// Finish: destroy nothing more, run the handler's `shutdown`, exit.
+    Shutdown,
+}
+
+/// host → tipringd.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromHost {
+    /// The answer to `Identify`.
+    Identity {
+        /// Its name.
+        name: String,
+        /// Its version.
+        version: String,
+        /// The ABI it was built for.
+        abi: (u16, u16),
+    },
+    /// The handler loaded and its `init` succeeded.
+    Ready {
+        /// Its name.
+        name: String,
+        /// Its version.
+        version: String,
+        /// The ABI it was built for.
+        abi: (u16, u16),
+    },
+    /// The handler could not be loaded; the host exits.
+    InitFailed {
+        /// Why, in one line.
+        reason: String,
+    },
+    /// The answer to a `Create` or an `Event`.
+    Done {
+        /// The call.
+        call: u64,
+        /// The callback's return code (0 = fine).
+        rc: i32,
+        /// What the handler asked for, in order, with their operation ids.
+        requests: Vec<(u64, Request)>,
+        /// The call's variables, when the callback changed them.
+        vars: Option<BTreeMap<String, String>>,
+        /// How long the callback ran, µs.
+        took_us: u64,
+    },
+    /// A handler thread woke the call.
+    Wake {
+        /// The call.
+        call: u64,
+        /// The token.
+        token: u64,
+    },
+}
+
+/// A datagram that is not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Empty, or just the header.
+    #[error("a truncated message ({0} bytes)")]
+    Truncated(usize),
+    /// Larger than [`MAX_DATAGRAM`].
+    #[error("a message of {0} bytes (at most {MAX_DATAGRAM})")]
+    TooLarge(usize),
+    /// Not this protocol.
+    #[error("not a handler-host message (first byte {0:#04x})")]
+    Magic(u8),
+    /// Another version.
+    #[error("protocol version {0}; this side speaks {VERSION}")]
+    Version(u8),
+    /// The body does not decode.
+    #[error("a malformed message: {0}")]
+    Body(String),
+    /// Bytes after the message.
+    #[error("{0} bytes after the message")]
+    Trailing(usize),
+    /// Too many requests in one answer.
+    #[error("{0} requests in one answer (at most {MAX_REQUESTS})")]
+    Requests(usize),
+}
+
+/// Encodes a message into a datagram.
+///
+/// # Errors
+/// The message does not fit in [`MAX_DATAGRAM`] (serialisation itself cannot fail for
+/// these types).
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![MAGIC, VERSION];
+    let body = postcard::to_stdvec(msg).map_err(|e| WireError::Body(e.to_string()))?;
+    out.extend_from_slice(&body);
+    if out.len() > MAX_DATAGRAM {
+        return Err(WireError::TooLarge(out.len()));
+    }
+    Ok(out)
+}
+
+fn body<'a, T: Deserialize<'a>>(buf: &'a [u8]) -> Result<T, WireError> {
+    if buf.len() > MAX_DATAGRAM {
+        return Err(WireError::TooLarge(buf.len()));
+    }
+    if buf.len() < 3 {
+        return Err(WireError::Truncated(buf.len()));
+    }
+    if buf[0] != MAGIC {
+        return Err(WireError::Magic(buf[0]));
+    }
+    if buf[1] != VERSION {
+        return Err(WireError::Version(buf[1]));
+    }
+    let (msg, rest) =
+        postcard::take_from_bytes::<T>(&buf[2..]).map_err(|e| WireError::Body(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(WireError::Trailing(rest.len()));
+    }
+    Ok(msg)
+}
+
+/// Decodes a datagram from a host.
+///
+/// # Errors
+/// Anything but exactly one well-formed message of this version.
+pub fn decode(buf: &[u8]) -> Result<FromHost, WireError> {
+    let m: FromHost = body(buf)?;
+    if let FromHost::Done { requests, .. } = &m
+        && requests.len() > MAX_REQUESTS
+    {
+        return Err(WireError::Requests(requests.len()));
+    }
+    Ok(m)
+}
+
+/// Decodes a datagram from tipringd (in the host).
+///
+/// # Errors
+/// Anything but exactly one well-formed message of this version.
+pub fn decode_to_host(buf: &[u8]) -> Result<ToHost, WireError> {
+    body(buf)
+}
+
+fn check_collect(c: &CollectSpec) -> Result<(), String> {
+    if !(1..=64).contains(&c.max_digits) {
+        return Err("collect: max_digits must be 1-64".into());
+    }
+    if !c
+        .term
+        .chars()
+        .all(|d| matches!(d, '0'..='9' | '*' | '#' | 'A'..='D'))
+    {
+        return Err("collect: term_digits must be digits".into());
+    }
+    Ok(())
+}
+
+/// Checks a request relayed by a host the way the in-process host table checks it when a
+/// handler makes it: a host is a separate program, and what it sends is input.
+///
+/// # Errors
+/// What is wrong, in one line.
+pub fn check_request(r: &Request) -> Result<(), String> {
+    const LONG: usize = 4096;
+    match r {
+        Request::Answer | Request::Bridge(_) | Request::Stop(_) | Request::Timer(_) => Ok(()),
+        Request::Hangup(c) if (1..=127).contains(c) => Ok(()),
+        Request::Hangup(c) => Err(format!("hangup: cause {c} is not 1-127")),
+        Request::Originate { dest, opts } => {
+            if !dest.starts_with("channel:") || dest.len() > LONG || opts.len() > LONG * 16 {
+                return Err("originate: destination must be channel:N[/NUMBER]".into());
+            }
+            Ok(())
+        }
+        Request::Transfer(d) if !d.is_empty() && d.len() <= LONG => Ok(()),
+        Request::Transfer(_) => Err("transfer: empty or overlong destination".into()),
+        Request::Play { src, collect, .. } => {
+            if !(src.starts_with("file:") || src.starts_with("tone:")) || src.len() > LONG {
+                return Err("play: source must be file:PATH or tone:NAME".into());
+            }
+            collect.as_ref().map_or(Ok(()), check_collect)
+        }
+        Request::Collect(c) => check_collect(c),
+        Request::Record {
+            dest, max_ms, term, ..
+        } => {
+            if !dest.starts_with("file:") || !dest.ends_with(".wav") || dest.len() > LONG {
+                return Err("record: destination must be file:PATH.wav".into());
+            }
+            if !(1..=3_600_000).contains(max_ms) {
+                return Err("record: max_ms must be 1-3600000".into());
+            }
+            if term.len() > 16 {
+                return Err("record: term_digits too long".into());
+            }
+            Ok(())
+        }
+        Request::SendDtmf(d) if d.is_empty() => Err("send_dtmf: no digits".into()),
+        Request::SendDtmf(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tipring_hal::{ChannelId, Digits};
+
+    fn done() -> FromHost {
+        FromHost::Done {
+            call: 7,
+            rc: 0,
+            requests: vec![
+                (1 << 40, Request::Answer),
+                (
+                    (1 << 40) + 1,
+                    Request::Play {
+                        src: "file:/p/hello.wav".into(),
+                        barge_in: true,
+                        loops: 1,
+                        collect: Some(CollectSpec {
+                            max_digits: 4,
+                            term: "#".into(),
+                            first_digit_ms: 10_000,
+                            inter_digit_ms: 5_000,
+                            total_ms: 0,
+                            flush: false,
+                        }),
+                    },
+                ),
+                (
+                    0,
+                    Request::SendDtmf(Digits::parse(ChannelId(1), "12#").unwrap()),
+                ),
+            ],
+            vars: Some([("digits".to_string(), "1234".to_string())].into()),
+            took_us: 12,
+        }
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let m = done();
+        assert_eq!(decode(&encode(&m).unwrap()).unwrap(), m);
+        let t = ToHost::Event {
+            call: 3,
+            state: CallState {
+                media_busy: true,
+                gone: false,
+                timers: 2,
+            },
+            ev: WireEvent {
+                kind: 4,
+                digits: "5".into(),
+                ..Default::default()
+            },
+        };
+        assert_eq!(decode_to_host(&encode(&t).unwrap()).unwrap(), t);
+    }
+
+    #[test]
+    fn bad_datagrams_are_refused_by_name() {
+        let good = encode(&done()).unwrap();
+        assert_eq!(decode(&[]), Err(WireError::Truncated(0)));
+        assert_eq!(decode(&good[..2]), Err(WireError::Truncated(2)));
+        assert_eq!(decode(b"XY\0"), Err(WireError::Magic(b'X')));
+        let mut v = good.clone();
+        v[1] = 9;
+        assert_eq!(
+            decode(&v).unwrap_err().to_string(),
+            "protocol version 9; this side speaks 1"
+        );
+        let mut v = good.clone();
+        v.push(0);
+        assert_eq!(decode(&v), Err(WireError::Trailing(1)));
+        assert!(matches!(
+            decode(&good[..good.len() - 3]),
+            Err(WireError::Body(_))
+        ));
+        // An unknown variant.
+        assert!(matches!(
+            decode(&[MAGIC, VERSION, 99]),
+            Err(WireError::Body(_))
+        ));
+        assert!(matches!(
+            decode(&vec![MAGIC; MAX_DATAGRAM + 1]),
+            Err(WireError::TooLarge(_))
+        ));
+        // Every truncation of a good message is refused, none panics.
+        for n in 0..good.len() {
+            assert!(decode(&good[..n]).is_err(), "{n}");
+        }
+    }
+
+    #[test]
+    fn too_many_requests_are_refused() {
+        let m = FromHost::Done {
+            call: 1,
+            rc: 0,
+            requests: vec![(1, Request::Answer); MAX_REQUESTS + 1],
+            vars: None,
+            took_us: 0,
+        };
+        assert_eq!(
+            decode(&encode(&m).unwrap()),
+            Err(WireError::Requests(MAX_REQUESTS + 1))
+        );
+    }
+
+    #[test]
+    fn relayed_requests_are_checked() {
+        assert!(check_request(&Request::Hangup(16)).is_ok());
+        assert!(check_request(&Request::Hangup(0)).is_err());
+        assert!(
+            check_request(&Request::Play {
+                src: "http://x".into(),
+                barge_in: false,
+                loops: 1,
+                collect: None
+            })
+            .is_err()
+        );
+        assert!(
+            check_request(&Request::Collect(CollectSpec {
+                max_digits: 65,
+                term: String::new(),
+                first_digit_ms: 0,
+                inter_digit_ms: 0,
+                total_ms: 0,
+                flush: false
+            }))
+            .is_err()
+        );
+        assert!(
+            check_request(&Request::Record {
+                dest: "file:/tmp/x.wav".into(),
+                max_ms: 0,
+                final_silence_ms: 0,
+                term: String::new(),
+                beep: false
+            })
+            .is_err()
+        );
+        assert!(check_request(&Request::SendDtmf(Digits::default())).is_err());
+    }
+}
