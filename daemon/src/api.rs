@@ -57,6 +57,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/calls/{id}", get(call).delete(hangup))
         .route("/v1/handlers", get(handlers))
         .route("/v1/handlers/{name}/enable", post(enable_handler))
+        .route("/v1/handlers/reload", post(reload_handlers))
+        .route("/v1/config/reload", post(reload_config))
         .route("/v1/events", get(events))
         .route("/v1/sim/lines/{n}/{action}", post(sim).get(sim_heard))
         .fallback(|| async { not_found("no such endpoint (see /v1/health, /v1/calls, /v1/channels, /v1/handlers, /v1/events)") })
@@ -258,11 +260,10 @@ async fn originate(State(s): State<Arc<Shared>>, b: Bytes) -> Result<Response, A
     let channel = match (req.channel, &req.group) {
         (Some(c), None) => c,
         (None, Some(g)) => {
-            let members = s
-                .groups
-                .get(g)
+            let members = sw
+                .group_members(g)
                 .ok_or_else(|| bad(format!("group {g:?}: no such group")))?;
-            sw.idle_of(members).ok_or_else(|| {
+            sw.idle_of(&members).ok_or_else(|| {
                 ApiError(
                     StatusCode::CONFLICT,
                     format!("group {g:?}: no idle channel"),
@@ -324,7 +325,40 @@ async fn handlers(State(s): State<Arc<Shared>>) -> Json<Value> {
             "file": x.path.display().to_string(),
             "reason": x.reason,
         })).collect::<Vec<_>>(),
+        "retiring": sw.retired_hosts().into_iter().map(|(name, version, pid, calls)| json!({
+            "name": name,
+            "version": version,
+            "pid": pid,
+            "calls": calls,
+        })).collect::<Vec<_>>(),
     }))
+}
+
+/// `POST /v1/handlers/reload`: the handlers directory again; new versions take new calls.
+async fn reload_handlers(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
+    let r = tokio::task::spawn_blocking(move || {
+        let cfg = s.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        crate::reload::handlers(&s.switch, &cfg)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    r.map(|rep| Json(json!(rep)))
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+/// `POST /v1/config/reload`: the config file again (as SIGHUP); a broken file gets 400
+/// with its place and reason, and the running config stays.
+async fn reload_config(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
+    let r = tokio::task::spawn_blocking(move || crate::reload::config(&s.switch, &s.config))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match r {
+        Ok(rep) => Ok(Json(json!(rep))),
+        Err(e) => {
+            tracing::error!("config reload refused, the running config stays: {e}");
+            Err(ApiError(StatusCode::BAD_REQUEST, e))
+        }
+    }
 }
 
 /// `POST /v1/handlers/NAME/enable`: a handler disabled for crashing takes calls again.

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::handler::Registry;
 use crate::media::{self, TickStats};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -26,13 +26,13 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// Media threads' counters.
     pub media: Vec<Arc<TickStats>>,
-    /// Channel groups.
-    pub groups: HashMap<String, Vec<u32>>,
     /// What the sim board's far ends did and heard, per line, newest last (at most
     /// [`SIM_HEARD`] each): `GET /v1/sim/lines/{n}/heard`.
     pub sim_heard: Mutex<HashMap<u32, std::collections::VecDeque<(u64, String)>>>,
     /// A DAHDI board's spans: alarms and D-channels (`GET /v1/spans`).
     pub spans: Option<Arc<tipring_hal::dahdi::SpanBoard>>,
+    /// The config running (replaced by a reload that succeeds).
+    pub config: Mutex<Config>,
 }
 
 /// Reports kept per sim line.
@@ -91,26 +91,6 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
             }
         }
     }
-}
-
-/// The example handlers built with the daemon: the C one (a path fixed at build time) and
-/// the Rust one (built next to the binaries).
-fn example_handlers() -> Vec<PathBuf> {
-    let mut v = vec![PathBuf::from(tipring_example_ivr_c::SO_PATH)];
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        for cand in [
-            dir.join("libtipring_example_menu.so"),
-            dir.join("deps/libtipring_example_menu.so"),
-        ] {
-            if cand.exists() {
-                v.push(cand);
-                break;
-            }
-        }
-    }
-    v
 }
 
 fn directory(cfg: &Config) -> Directory {
@@ -410,47 +390,6 @@ pub fn run(cfg: Config) -> i32 {
     };
     let stats: Vec<Arc<TickStats>> = link.stats().to_vec();
 
-    // Handlers.
-    let mut registry = Registry::default();
-    let handler_config = |name: &str| {
-        cfg.handler.get(name).map_or_else(
-            || "{}".to_string(),
-            |t| serde_json::to_string(t).unwrap_or_else(|_| "{}".into()),
-        )
-    };
-    let options = |name: &str| {
-        cfg.policy
-            .get(name)
-            .map(crate::config::PolicyEntry::options)
-            .unwrap_or_default()
-    };
-    match &cfg.daemon.handlers_dir {
-        Some(dir) => registry.load_dir(dir, |stem| (handler_config(stem), options(stem))),
-        None => {
-            for f in example_handlers() {
-                let stem = f
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let name = if stem.contains("ivr_c") {
-                    "ivr-c"
-                } else {
-                    "menu"
-                };
-                registry.load_with(&f, &handler_config(name), &options(name));
-            }
-        }
-    }
-    for r in cfg.routes() {
-        if registry.get(&r.handler).is_none() {
-            tracing::error!(
-                handler = %r.handler,
-                "a route names a handler that is not loaded; its calls will not be answered"
-            );
-        }
-    }
-
     let groups: HashMap<String, Vec<u32>> = cfg.groups.clone().into_iter().collect();
     let mut by_channel: HashMap<u32, Vec<String>> = HashMap::new();
     for (g, chans) in &groups {
@@ -458,7 +397,26 @@ pub fn run(cfg: Config) -> i32 {
             by_channel.entry(*c).or_default().push(g.clone());
         }
     }
-    let mut switch = Switch::new(link, registry, cfg.routes(), plan, &by_channel);
+    // Handlers: each probed in a throwaway host, then run as its policy says.
+    let switch = Mutex::new(Switch::new(
+        link,
+        Registry::default(),
+        cfg.routes(),
+        plan,
+        &by_channel,
+    ));
+    if let Err(e) = crate::reload::handlers(&switch, &cfg) {
+        tracing::error!("{e}");
+    }
+    let mut switch = switch.into_inner().unwrap_or_else(|p| p.into_inner());
+    for r in cfg.routes() {
+        if switch.handlers().get(&r.handler).is_none() {
+            tracing::error!(
+                handler = %r.handler,
+                "a route names a handler that is not loaded; its calls will not be answered"
+            );
+        }
+    }
     let sip_setup = sip_setup.map(|(mut setup, line, chans)| {
         switch.set_line_control(&chans, line);
         // The SIP shard was pushed last: it runs on the last media thread.
@@ -511,9 +469,9 @@ pub fn run(cfg: Config) -> i32 {
         stream: tx,
         draining: AtomicBool::new(false),
         media: stats,
-        groups,
         sim_heard: Mutex::new(HashMap::new()),
         spans,
+        config: Mutex::new(cfg.clone()),
     });
 
     // The control loop: the switch's clock.
@@ -525,6 +483,11 @@ pub fn run(cfg: Config) -> i32 {
             .name("tipring-control".into())
             .spawn(move || {
                 let start = Instant::now();
+                let bell = shared
+                    .switch
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .doorbell();
                 while !stop.load(Relaxed) {
                     let now = start.elapsed().as_millis() as u64;
                     let events = {
@@ -552,7 +515,8 @@ pub fn run(cfg: Config) -> i32 {
                             line.push_back((r.at_ms, sim_report_text(&r.event)));
                         }
                     }
-                    std::thread::sleep(Duration::from_millis(5));
+                    // The clock's tick, cut short when an isolated handler answers.
+                    bell.wait(Duration::from_millis(5));
                 }
             })
     };
@@ -646,7 +610,32 @@ pub fn run(cfg: Config) -> i32 {
             })
         });
 
+        // SIGHUP: reload the config (and with it the handlers).
+        let mut signals = signals;
+        if let Some(mut hup) = signals.hup.take() {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let shared = Arc::clone(&shared);
+                    let r = tokio::task::spawn_blocking(move || {
+                        crate::reload::config(&shared.switch, &shared.config)
+                    })
+                    .await;
+                    match r {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::error!(
+                            "SIGHUP: config reload refused, the running config stays: {e}"
+                        ),
+                        Err(e) => tracing::error!("SIGHUP: config reload failed: {e}"),
+                    }
+                }
+            });
+        }
+        // A new version dropped into the handlers directory is picked up by itself.
+        let watcher = spawn_handler_watch(Arc::clone(&shared));
+
         signals.wait().await;
+        watcher.abort();
         tracing::info!(
             "shutting down: no new calls; active calls have {}s to finish",
             drain.as_secs()
@@ -694,10 +683,58 @@ pub fn run(cfg: Config) -> i32 {
     status
 }
 
-/// SIGTERM and SIGINT, caught from creation on.
+/// Watches the handlers directory (its modification time changes when a file is added,
+/// renamed or removed) and reloads the handlers when it changes and has been quiet for a
+/// second (a copy in progress is not probed half written).
+fn spawn_handler_watch(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let stamp = |shared: &Shared| {
+            let dir = shared
+                .config
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .daemon
+                .handlers_dir
+                .clone()?;
+            std::fs::metadata(&dir).and_then(|m| m.modified()).ok()
+        };
+        let mut seen = stamp(&shared);
+        let mut changed_at: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = stamp(&shared);
+            if now != seen {
+                seen = now;
+                changed_at = Some(Instant::now());
+                continue;
+            }
+            if changed_at.is_some_and(|t| t.elapsed() >= Duration::from_secs(1)) {
+                changed_at = None;
+                let sh = Arc::clone(&shared);
+                let r = tokio::task::spawn_blocking(move || {
+                    let cfg = sh.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    crate::reload::handlers(&sh.switch, &cfg)
+                })
+                .await;
+                match r {
+                    Ok(Ok(rep)) if !rep.installed.is_empty() => {
+                        tracing::info!("handlers directory changed: {}", rep.installed.join(", "))
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("handlers directory: {e}"),
+                    Err(e) => tracing::error!("handlers reload failed: {e}"),
+                }
+            }
+        }
+    })
+}
+
+/// SIGTERM, SIGINT and SIGHUP, caught from creation on.
 struct Signals {
     term: Option<tokio::signal::unix::Signal>,
     int: Option<tokio::signal::unix::Signal>,
+    /// SIGHUP (config reload), taken by its own task.
+    hup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
@@ -706,6 +743,7 @@ impl Signals {
         Signals {
             term: signal(SignalKind::terminate()).ok(),
             int: signal(SignalKind::interrupt()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
         }
     }
 

@@ -83,6 +83,12 @@ pub struct Config {
     /// The board profile `board.profile` names, resolved and checked.
     #[serde(skip)]
     pub profile: Option<tipring_board::Profile>,
+    /// The file it was read from (`None`: built-in defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+    /// The file's text (a reload compares sections).
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// `[policy.NAME]`: how tipringd runs one handler.
@@ -448,7 +454,9 @@ impl Config {
             column: 0,
             message: format!("cannot read: {e}"),
         })?;
-        Self::parse(&path.display().to_string(), &text)
+        let mut c = Self::parse(&path.display().to_string(), &text)?;
+        c.source = Some(path.to_path_buf());
+        Ok(c)
     }
 
     /// Parses `text` (from `file`, for messages).
@@ -469,6 +477,7 @@ impl Config {
             let span = e.span().unwrap_or(0..0);
             at(span, e.message().trim().to_string())
         })?;
+        cfg.text = text.to_string();
         if let Some(p) = cfg.board.profile.clone() {
             let name = p.get_ref();
             let looks_like_path = name.contains('/') || name.ends_with(".toml");

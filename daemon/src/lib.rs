@@ -21,5 +21,6 @@ pub mod handler;
 pub mod media;
 pub mod notify;
 pub mod records;
+pub mod reload;
 pub mod sip;
 pub mod wav;

@@ -1936,6 +1936,70 @@ impl Switch {
         }
     }
 
+    /// Rung whenever an isolated handler's host reports: a control loop waiting on it
+    /// (instead of sleeping) acts on a host's answer at once.
+    pub fn doorbell(&self) -> Arc<crate::handler::process::Doorbell> {
+        self.hosts.doorbell()
+    }
+
+    /// The channels of group `name`, if any channel is in it.
+    pub fn group_members(&self, name: &str) -> Option<Vec<u32>> {
+        let v: Vec<u32> = self
+            .lines
+            .values()
+            .filter(|l| l.groups.iter().any(|g| g == name))
+            .map(|l| l.info.id.0)
+            .collect();
+        (!v.is_empty()).then_some(v)
+    }
+
+    /// Replaces the routes and the channels' groups (a config reload): calls up keep the
+    /// handler they have; new calls follow the new routes.
+    pub fn set_routes(&mut self, routes: Vec<Route>, groups: &HashMap<u32, Vec<String>>) {
+        self.dial_plan = routes.iter().any(|r| r.number.is_some());
+        self.routes = routes;
+        for (id, l) in &mut self.lines {
+            l.groups = groups.get(&id.0).cloned().unwrap_or_default();
+        }
+    }
+
+    /// Puts a prepared handler in place (a reload): new calls go to it; calls up keep the
+    /// version they have.
+    pub fn install_handler(&mut self, h: Handler) {
+        let (new, old) = self.handlers.install(h);
+        match new.isolated() {
+            Some(spec) => self.hosts.upgrade(Arc::clone(&new), spec.clone()),
+            None => self.hosts.remove(&new.name),
+        }
+        match old {
+            Some(old) => tracing::info!(
+                handler = %new.name,
+                from = %old.version,
+                to = %new.version,
+                file = %new.path.display(),
+                "handler replaced: new calls go to the new version"
+            ),
+            None => tracing::info!(
+                handler = %new.name,
+                version = %new.version,
+                file = %new.path.display(),
+                isolation = if new.is_isolated() { "process" } else { "in-process" },
+                "handler loaded"
+            ),
+        }
+    }
+
+    /// The files a reload refused.
+    pub fn set_refused(&mut self, refused: Vec<crate::handler::Refused>) {
+        self.handlers.set_refused(refused);
+    }
+
+    /// Hosts of replaced versions still finishing their calls: (handler, version, pid,
+    /// calls).
+    pub fn retired_hosts(&self) -> Vec<(String, String, u32, usize)> {
+        self.hosts.retired()
+    }
+
     /// Each isolated handler's host state.
     pub fn host_status(&self) -> BTreeMap<String, HostStatus> {
         self.hosts.status()

@@ -10,6 +10,7 @@ pub mod cid;
 pub mod client;
 pub mod dsp;
 pub mod engine_bench;
+pub mod handler_bench;
 pub mod sip_bench;
 
 use clap::{Parser, Subcommand};
@@ -76,11 +77,33 @@ enum Command {
         /// Call id.
         id: u64,
     },
-    /// Loaded handlers, and refused ones with the reason.
-    Handlers,
+    /// Handlers: loaded ones (isolation, host state, why one is disabled), refused ones
+    /// with the reason, old versions finishing their calls; reload or re-enable them.
+    Handlers {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        action: Option<HandlersCommand>,
+    },
+    /// Read the config file again (as SIGHUP does): a broken file is refused with its place
+    /// and reason, and the running config stays.
+    Reload,
     /// Play the sim board's far ends (phones, the exchange).
     #[command(subcommand)]
     Sim(client::SimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum HandlersCommand {
+    /// Loaded and refused handlers (the default).
+    List,
+    /// Scan the handlers directory again: new versions take new calls, calls up finish on
+    /// the version they started with.
+    Reload,
+    /// Let a handler disabled for crashing take calls again.
+    Enable {
+        /// The handler's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +120,19 @@ enum BenchCommand {
         /// Media threads to spread the channels over.
         #[arg(long, default_value_t = 1)]
         threads: usize,
+    },
+    /// Handler isolation's cost: the event round trip to an isolated handler host (p50,
+    /// p99), and a whole IVR call isolated against in process (wall and CPU time).
+    Handlers {
+        /// The handler (default: the example C handler, ivr-c).
+        #[arg(long, value_name = "SO")]
+        file: Option<std::path::PathBuf>,
+        /// Round trips to time.
+        #[arg(long, default_value_t = 20_000)]
+        events: u32,
+        /// Whole calls to run each way.
+        #[arg(long, default_value_t = 5_000)]
+        calls: u32,
     },
     /// SIP channels' media on one thread, real sockets on loopback: G.711 RTP both ways with
     /// in-band DTMF on every call; calls per core at real time and tick lateness.
@@ -149,6 +185,11 @@ pub fn run() -> i32 {
             threads,
         }) => engine_bench::run(channels, seconds, threads),
         Command::Bench(BenchCommand::SipMedia { calls, seconds }) => sip_bench::run(calls, seconds),
+        Command::Bench(BenchCommand::Handlers {
+            file,
+            events,
+            calls,
+        }) => handler_bench::run(file.as_deref(), events, calls),
         Command::Status => client::get(&cli.api, "/v1/health").and_then(|v| client::print(&v)),
         Command::Channels => client::get(&cli.api, "/v1/channels").and_then(|v| client::print(&v)),
         Command::Calls => client::get(&cli.api, "/v1/calls").and_then(|v| client::print(&v)),
@@ -185,7 +226,23 @@ pub fn run() -> i32 {
         Command::Hangup { id } => {
             client::delete(&cli.api, &format!("/v1/calls/{id}")).and_then(|v| client::print(&v))
         }
-        Command::Handlers => client::get(&cli.api, "/v1/handlers").and_then(|v| client::print(&v)),
+        Command::Handlers {
+            action: Some(HandlersCommand::Reload),
+        } => client::post(&cli.api, "/v1/handlers/reload", &serde_json::json!({}))
+            .and_then(|v| client::print(&v)),
+        Command::Handlers {
+            action: Some(HandlersCommand::Enable { name }),
+        } => client::post(
+            &cli.api,
+            &format!("/v1/handlers/{name}/enable"),
+            &serde_json::json!({}),
+        )
+        .and_then(|v| client::print(&v)),
+        Command::Reload => client::post(&cli.api, "/v1/config/reload", &serde_json::json!({}))
+            .and_then(|v| client::print(&v)),
+        Command::Handlers {
+            action: None | Some(HandlersCommand::List),
+        } => client::get(&cli.api, "/v1/handlers").and_then(|v| client::print(&v)),
         Command::Sim(cmd) => client::sim(&cli.api, cmd).and_then(|v| client::print(&v)),
     };
     match result {

@@ -26,6 +26,33 @@ pub struct Handler {
     pub(crate) code: Code,
     /// What its calls get when it fails, and how many it may take.
     pub policy: Policy,
+    /// The file as it was when loaded, and the config and options it was loaded with: a
+    /// reload loads it again only when one of them changed.
+    pub(crate) origin: Origin,
+}
+
+/// What a handler was loaded from, to tell whether a reload changes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// Device, inode, modification time (ns) and size of the file.
+    pub(crate) file: Option<(u64, u64, i128, u64)>,
+    /// The init config.
+    pub(crate) config: String,
+    /// The load options.
+    pub(crate) options: LoadOptions,
+}
+
+/// The identity of `path` as it is now (a new version written by `mv` or under a new
+/// name has another inode; one rewritten in place, another time or size).
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64, i128, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((
+        m.dev(),
+        m.ino(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        m.size(),
+    ))
 }
 
 /// Where a handler's code runs.
@@ -101,7 +128,7 @@ pub struct Policy {
 }
 
 /// How to load a handler.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Where it runs.
     pub isolation: Isolation,
@@ -151,7 +178,6 @@ pub struct Registry {
     loaded: Vec<Arc<Handler>>,
     refused: Vec<Refused>,
     program: Option<PathBuf>,
-    probes: u32,
 }
 
 impl Registry {
@@ -215,20 +241,35 @@ impl Registry {
         choose: &dyn Fn(&str) -> (String, LoadOptions),
     ) -> Option<Arc<Handler>> {
         let program = self.host_program();
-        self.probes += 1;
+        let loaded = Self::prepare(&program, path, choose);
+        self.admit(path, loaded)
+    }
+
+    /// Probes `path` in a throwaway host and makes it ready to take calls as the options
+    /// `choose` gives for its name say (in process: loaded here now). Needs no registry,
+    /// so a reload runs it without holding up call control.
+    ///
+    /// # Errors
+    /// Why the file cannot be used, in one line.
+    pub fn prepare(
+        program: &Path,
+        path: &Path,
+        choose: &dyn Fn(&str) -> (String, LoadOptions),
+    ) -> Result<Handler, String> {
+        static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         // Probe hosts number down from the top (the supervisor's count up from 1); a
         // probe hands out no operation ids anyway.
-        let id = u32::MAX - self.probes;
-        let probed = match probe(&program, path, id, choose) {
-            Ok(p) => p,
-            Err(reason) => {
-                self.refuse(path, reason);
-                return None;
-            }
+        let id = u32::MAX - 1 - PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = file_id(path);
+        let probed = probe(program, path, id, choose)?;
+        let origin = Origin {
+            file,
+            config: probed.config.clone(),
+            options: probed.options.clone(),
         };
-        let loaded = match probed.options.isolation {
-            Isolation::InProcess => open(path, &probed.config),
-            Isolation::Process => Ok(Handler {
+        let mut h = match probed.options.isolation {
+            Isolation::InProcess => open(path, &probed.config)?,
+            Isolation::Process => Handler {
                 name: probed.name,
                 version: probed.version,
                 path: path.to_path_buf(),
@@ -236,16 +277,47 @@ impl Registry {
                 code: Code::Isolated(Isolated {
                     config: probed.config,
                     limits: probed.options.limits.clone(),
-                    program,
+                    program: program.to_path_buf(),
                 }),
                 policy: Policy::default(),
-            }),
+                origin: Origin::default(),
+            },
         };
-        let loaded = loaded.map(|mut h| {
-            h.policy = probed.options.policy.clone();
-            h
-        });
-        self.admit(path, loaded)
+        h.policy = probed.options.policy.clone();
+        h.origin = origin;
+        Ok(h)
+    }
+
+    /// Whether `path`, loaded with `config` and `opts`, is what a loaded handler already
+    /// runs (a reload skips it).
+    pub fn is_current(&self, path: &Path, choose: &dyn Fn(&str) -> (String, LoadOptions)) -> bool {
+        let id = file_id(path);
+        self.loaded.iter().any(|h| {
+            h.path == path && h.origin.file == id && {
+                let (config, options) = choose(&h.name);
+                h.origin.config == config && h.origin.options == options
+            }
+        })
+    }
+
+    /// Puts a prepared handler in place: a handler of the same name is replaced for new
+    /// calls (calls up keep theirs); returns the one replaced.
+    pub fn install(&mut self, h: Handler) -> (Arc<Handler>, Option<Arc<Handler>>) {
+        let h = Arc::new(h);
+        let old = match self.loaded.iter_mut().find(|x| x.name == h.name) {
+            Some(slot) => Some(std::mem::replace(slot, Arc::clone(&h))),
+            None => {
+                self.loaded.push(Arc::clone(&h));
+                None
+            }
+        };
+        self.refused.retain(|r| r.path != h.path);
+        (h, old)
+    }
+
+    /// Replaces the refusals (a reload rescanned every file).
+    pub fn set_refused(&mut self, refused: Vec<Refused>) {
+        self.refused = refused;
     }
 
     fn admit(&mut self, path: &Path, loaded: Result<Handler, String>) -> Option<Arc<Handler>> {
@@ -451,6 +523,14 @@ pub(crate) fn open(path: &Path, config: &str) -> Result<Handler, String> {
             global: Global(global),
         },
         policy: Policy::default(),
+        origin: Origin {
+            file: file_id(path),
+            config: config.to_string(),
+            options: LoadOptions {
+                isolation: Isolation::InProcess,
+                ..LoadOptions::default()
+            },
+        },
     })
 }
 

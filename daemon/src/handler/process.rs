@@ -71,6 +71,64 @@ pub enum HostNote {
     Gone(u32, String),
 }
 
+/// Wakes a thread waiting for hosts' reports (the daemon's control loop) as soon as one
+/// arrives, so that an answer is acted on at once rather than at the loop's next tick.
+#[derive(Debug, Default)]
+pub struct Doorbell {
+    rung: Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Doorbell {
+    /// Rings.
+    pub fn ring(&self) {
+        if let Ok(mut r) = self.rung.lock() {
+            *r = true;
+            self.cv.notify_all();
+        }
+    }
+
+    /// Waits until rung (since the last wait) or `timeout`.
+    pub fn wait(&self, timeout: Duration) {
+        let Ok(mut r) = self.rung.lock() else {
+            return;
+        };
+        if !*r {
+            r = match self.cv.wait_timeout(r, timeout) {
+                Ok((g, _)) => g,
+                Err(_) => return,
+            };
+        }
+        *r = false;
+    }
+}
+
+/// Where a host's reader thread reports: a channel, and a bell to ring after each report.
+#[derive(Debug, Clone)]
+pub struct Notes {
+    /// The channel.
+    pub tx: mpsc::Sender<HostNote>,
+    /// The bell.
+    pub bell: Option<Arc<Doorbell>>,
+}
+
+impl Notes {
+    /// Reports `n`; false if nobody listens any more.
+    pub fn send(&self, n: HostNote) -> bool {
+        let ok = self.tx.send(n).is_ok();
+        if let Some(b) = &self.bell {
+            b.ring();
+        }
+        ok
+    }
+}
+
+impl From<mpsc::Sender<HostNote>> for Notes {
+    fn from(tx: mpsc::Sender<HostNote>) -> Self {
+        Notes { tx, bell: None }
+    }
+}
+
 /// A running host, as tipringd sees it.
 #[derive(Debug)]
 pub struct HostProc {
@@ -82,6 +140,8 @@ pub struct HostProc {
     pub pid: u32,
     /// When it started.
     pub started: Instant,
+    /// Calls whose instance it holds.
+    pub calls: std::sync::atomic::AtomicUsize,
     sock: OwnedFd,
     pidfd: Option<OwnedFd>,
     exited: Arc<AtomicBool>,
@@ -195,8 +255,9 @@ impl HostProc {
         id: u32,
         limits: &Limits,
         init: &ToHost,
-        notes: mpsc::Sender<HostNote>,
+        notes: impl Into<Notes>,
     ) -> io::Result<Arc<HostProc>> {
+        let notes: Notes = notes.into();
         let (mine, theirs) = socket_pair()?;
         let child_fd = theirs.as_raw_fd();
         let data = limits.memory_bytes.saturating_mul(2);
@@ -246,6 +307,7 @@ impl HostProc {
             handler: handler.to_string(),
             pid,
             started: Instant::now(),
+            calls: std::sync::atomic::AtomicUsize::new(0),
             sock: mine,
             pidfd,
             exited: Arc::new(AtomicBool::new(false)),
@@ -270,7 +332,7 @@ impl HostProc {
                         Ok(0) => break,
                         Ok(n) => match wire::decode(&buf[..n]) {
                             Ok(m) => {
-                                if notes.send(HostNote::Msg(id, m)).is_err() {
+                                if !notes.send(HostNote::Msg(id, m)) {
                                     break;
                                 }
                             }
@@ -293,7 +355,7 @@ impl HostProc {
                     _ => how,
                 };
                 tracing::debug!(handler = %name, host = id, "handler host ended: {text}");
-                let _ = notes.send(HostNote::Gone(id, text));
+                notes.send(HostNote::Gone(id, text));
             });
         if let Err(e) = spawned {
             host.kill("its reader thread could not start".into());

@@ -80,6 +80,8 @@ impl Remote {
         if let Err(e) = host.send(&msg) {
             host.kill(e);
         }
+        host.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Remote {
             host,
             handler,
@@ -147,6 +149,14 @@ impl Remote {
             *ctx.vars.borrow_mut() = v;
         }
         Ok(())
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        self.host
+            .calls
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -218,6 +228,7 @@ impl Attached {
                 if let Err(e) = r.host.send(&ToHost::Destroy { call: r.ctx.call.0 }) {
                     r.host.kill(e);
                 }
+                // Dropping `r` counts the call off its host (a retired host then ends).
             }
         }
     }

@@ -3,7 +3,7 @@
 //! time budget enforced by the switch's clock.
 
 use super::loader::Handler;
-use super::process::{HostNote, HostProc, Limits};
+use super::process::{Doorbell, HostNote, HostProc, Limits, Notes};
 use super::wire::ToHost;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -67,7 +67,9 @@ struct Slot {
 pub struct Hosts {
     slots: BTreeMap<String, Slot>,
     by_id: HashMap<u32, String>,
-    tx: mpsc::Sender<HostNote>,
+    /// Hosts of replaced versions, finishing their calls.
+    retired: Vec<(Arc<HostProc>, String)>,
+    tx: Notes,
     rx: mpsc::Receiver<HostNote>,
     next_id: u32,
 }
@@ -78,7 +80,11 @@ impl Default for Hosts {
         Hosts {
             slots: BTreeMap::new(),
             by_id: HashMap::new(),
-            tx,
+            retired: Vec::new(),
+            tx: Notes {
+                tx,
+                bell: Some(Arc::new(Doorbell::default())),
+            },
             rx,
             // 0 is the in-process handlers' op range.
             next_id: 1,
@@ -104,6 +110,63 @@ impl Hosts {
         };
         self.start(&mut slot);
         self.slots.insert(name, slot);
+    }
+
+    /// The bell rung whenever a host reports.
+    pub fn doorbell(&self) -> Arc<Doorbell> {
+        self.tx.bell.clone().unwrap_or_default()
+    }
+
+    /// A new version of a handler (or a new handler): new calls go to a new host; the old
+    /// host keeps its calls until they end, then is asked to finish.
+    pub fn upgrade(&mut self, handler: Arc<Handler>, spec: Isolated) {
+        let Some(mut s) = self.slots.remove(&handler.name) else {
+            self.add(handler, spec);
+            return;
+        };
+        if let Some(old) = s.host.take() {
+            tracing::info!(
+                handler = %handler.name,
+                from = %s.handler.version,
+                to = %handler.version,
+                pid = old.pid,
+                calls = old.calls.load(std::sync::atomic::Ordering::Relaxed),
+                "new calls go to the new version; the old host finishes its calls"
+            );
+            self.retired.push((old, s.handler.version.clone()));
+        }
+        s.handler = handler;
+        s.spec = spec;
+        s.deaths.clear();
+        s.disabled = None;
+        s.restart_at = None;
+        s.last_exit = None;
+        self.start(&mut s);
+        self.slots.insert(s.handler.name.clone(), s);
+    }
+
+    /// A handler now in process (a reload changed its isolation): its host retires.
+    pub fn remove(&mut self, handler: &str) {
+        if let Some(mut s) = self.slots.remove(handler)
+            && let Some(old) = s.host.take()
+        {
+            self.retired.push((old, s.handler.version.clone()));
+        }
+    }
+
+    /// Hosts of replaced versions still finishing calls: (handler, version, pid, calls).
+    pub fn retired(&self) -> Vec<(String, String, u32, usize)> {
+        self.retired
+            .iter()
+            .map(|(h, v)| {
+                (
+                    h.handler.clone(),
+                    v.clone(),
+                    h.pid,
+                    h.calls.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// A new host number.
@@ -244,9 +307,23 @@ impl Hosts {
         }
     }
 
-    /// Restarts hosts whose back-off is over; kills hosts over their memory limit.
+    /// Restarts hosts whose back-off is over; kills hosts over their memory limit; tells
+    /// retired hosts without calls to finish.
     pub fn tick(&mut self) {
         let now = Instant::now();
+        self.retired.retain(|(h, _)| {
+            if h.exited() {
+                return false;
+            }
+            if h.calls.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                tracing::info!(handler = %h.handler, pid = h.pid, "the old version's host finished its calls");
+                if h.send(&ToHost::Shutdown).is_err() {
+                    h.kill("it did not take its shutdown".into());
+                }
+                return false;
+            }
+            true
+        });
         let due: Vec<String> = self
             .slots
             .iter()
@@ -336,6 +413,9 @@ impl Hosts {
             if let Some(h) = &s.host {
                 let _ = h.send(&ToHost::Shutdown);
             }
+        }
+        for (h, _) in &self.retired {
+            let _ = h.send(&ToHost::Shutdown);
         }
     }
 }

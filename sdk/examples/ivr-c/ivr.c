@@ -19,6 +19,12 @@
 
 #include "tipring/handler.h"
 
+/* The version it reports; a build may set another (-DIVR_VERSION=\"2.0.0\") to try a live
+   upgrade. */
+#ifndef IVR_VERSION
+#define IVR_VERSION "1.0.0"
+#endif
+
 static const tipring_host_api *host;
 
 enum step { GREETING, READBACK, GOODBYE, DONE };
@@ -189,7 +195,7 @@ static const tipring_handler_vtable vtable = {
     .abi_major = TIPRING_ABI_MAJOR,
     .abi_minor = TIPRING_ABI_MINOR,
     .name = "ivr-c",
-    .version = "1.0.0",
+    .version = IVR_VERSION,
     .caps = TIPRING_CAP_THREADSAFE_GLOBAL,
     .init = ivr_init,
     .shutdown = ivr_shutdown,

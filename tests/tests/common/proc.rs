@@ -37,6 +37,8 @@ pub struct Daemon {
     pub child: Child,
     pub log: mpsc::Receiver<String>,
     pub api: String,
+    /// The config file it runs on.
+    pub config: PathBuf,
 }
 
 impl Daemon {
@@ -102,6 +104,7 @@ impl Daemon {
             child,
             log: rx,
             api,
+            config: cfg,
         }
     }
 

@@ -1,0 +1,235 @@
+//! Live upgrades and config reloads on `tipringd`, with calls up: a new handler version
+//! dropped into the handlers directory takes the new calls while the calls up finish on
+//! the old one (no call dropped); a broken config on SIGHUP, or through the API, is refused
+//! with its place and the daemon serves on with the old one.
+
+mod common;
+
+use common::proc::{Daemon, http};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn json(api: &str, path: &str) -> Value {
+    let (st, b) = http(api, "GET", path, "");
+    assert_eq!(st, 200, "{path}: {b}");
+    serde_json::from_str(&b).unwrap_or_else(|_| panic!("{path}: not JSON: {b}"))
+}
+
+fn post(api: &str, path: &str, body: &str) {
+    let (st, b) = http(api, "POST", path, body);
+    assert_eq!(st, 200, "POST {path} {body}: {b}");
+}
+
+fn wait_calls(api: &str, secs: u64, what: &str, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let calls = json(api, "/v1/calls");
+        let calls = calls.as_array().cloned().unwrap_or_default();
+        if f(&calls) {
+            return calls;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} within {secs} s; calls:\n{}",
+            calls
+                .iter()
+                .map(|c| format!(
+                    "{} ch {} {} {} {} {}",
+                    c["id"],
+                    c["channel"],
+                    c["handler_version"],
+                    c["state"],
+                    c["cause"],
+                    c["events"]
+                ))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn ivr(list: &Value) -> Value {
+    list["loaded"]
+        .as_array()
+        .and_then(|l| l.iter().find(|h| h["name"] == "ivr-c"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The example C handler built as another version.
+fn build_ivr(version: &str, out: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tmp = out.with_extension("tmp");
+    let ok = std::process::Command::new("cc")
+        .args(["-std=c11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden"])
+        .arg(format!("-DIVR_VERSION=\"{version}\""))
+        .arg("-I")
+        .arg(root.join("sdk/include"))
+        .arg("-o")
+        .arg(&tmp)
+        .arg(root.join("sdk/examples/ivr-c/ivr.c"))
+        .status()
+        .expect("a C compiler");
+    assert!(ok.success());
+    // Installed the way an operator should: written elsewhere, renamed into place.
+    std::fs::rename(&tmp, out).unwrap();
+}
+
+fn code(n: u32) -> String {
+    format!("{:04}", (n * 7919) % 10_000)
+}
+
+fn dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tipring-e2e-upgrade-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_new_version_takes_new_calls_while_old_calls_finish() {
+    const UP: u32 = 50;
+    let handlers = dir("live");
+    std::os::unix::fs::symlink(
+        tipring_example_ivr_c::SO_PATH,
+        handlers.join("ivr-c-1.0.0.so"),
+    )
+    .unwrap();
+    let cfg = format!(
+        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\nhandlers_dir = \"{}\"\n\n\
+         [board]\nphones = {}\ntrunks = 0\n\n\
+         [[route]]\nany = true\nhandler = \"ivr-c\"\nparams = {{ prompts = \"{}\" }}\n",
+        handlers.display(),
+        2 * UP,
+        common::prompts().display()
+    );
+    let mut d = Daemon::start(&cfg, &[]);
+    let api = d.api.clone();
+    let v1 = ivr(&json(&api, "/v1/handlers"));
+    assert_eq!(v1["version"], "1.0.0", "{v1:#}");
+
+    // 50 calls up on 1.0.0, waiting for their digits.
+    for n in 1..=UP {
+        post(&api, &format!("/v1/sim/lines/{n}/offhook"), "{}");
+    }
+    wait_calls(&api, 20, "50 calls up", |c| {
+        c.iter().filter(|c| c["state"] == "up").count() == UP as usize
+    });
+
+    // 2.0.0 is dropped into the directory: picked up by itself.
+    build_ivr("2.0.0", &handlers.join("ivr-c-2.0.0.so"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let list = loop {
+        let list = json(&api, "/v1/handlers");
+        if ivr(&list)["version"] == "2.0.0" && ivr(&list)["state"] == "running" {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "2.0.0 not in place: {list:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_ne!(ivr(&list)["pid"], v1["pid"], "{list:#}");
+    let retiring = &list["retiring"];
+    assert_eq!(retiring[0]["version"], "1.0.0", "{list:#}");
+    assert_eq!(retiring[0]["calls"], UP, "{list:#}");
+    // A second reload finds nothing new, and says 1.0.0 is superseded.
+    let (st, b) = http(&api, "POST", "/v1/handlers/reload", "");
+    assert_eq!(st, 200, "{b}");
+    let rep: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(rep["installed"], Value::Array(vec![]), "{rep:#}");
+    assert!(
+        rep["superseded"].to_string().contains("ivr-c-1.0.0.so"),
+        "{rep:#}"
+    );
+
+    // 50 new calls: on 2.0.0.
+    for n in UP + 1..=2 * UP {
+        post(&api, &format!("/v1/sim/lines/{n}/offhook"), "{}");
+    }
+    wait_calls(&api, 20, "100 calls up", |c| {
+        c.iter().filter(|c| c["state"] == "up").count() == 2 * UP as usize
+    });
+    for n in 1..=2 * UP {
+        post(
+            &api,
+            &format!("/v1/sim/lines/{n}/dial"),
+            &format!("{{\"digits\": \"{}\"}}", code(n)),
+        );
+    }
+    let calls = wait_calls(&api, 60, "every call ended", |c| {
+        c.len() == 2 * UP as usize && c.iter().all(|c| c["state"] == "ended")
+    });
+    for c in &calls {
+        let ch = c["channel"].as_u64().unwrap() as u32;
+        let want = if ch <= UP { "1.0.0" } else { "2.0.0" };
+        assert_eq!(c["handler_version"], want, "{c:#}");
+        assert_eq!(c["cause"], 16, "call on {ch} dropped? {c:#}");
+        assert_eq!(c["vars"]["digits"], code(ch).as_str(), "{c:#}");
+    }
+    // The old host finished its calls and went.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = json(&api, "/v1/handlers");
+        if list["retiring"] == Value::Array(vec![]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old host stays: {list:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.terminate();
+    assert_eq!(d.wait(20), Some(0));
+    let _ = std::fs::remove_dir_all(&handlers);
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_the_old_one() {
+    let base = format!(
+        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 1\n\n\
+         [board]\nphones = 2\ntrunks = 0\n\n\
+         [[route]]\nany = true\nhandler = \"ivr-c\"\nparams = {{ prompts = \"{}\" }}\n",
+        common::prompts().display()
+    );
+    let d = Daemon::start(&base, &[]);
+    let api = d.api.clone();
+    // The file goes bad; SIGHUP.
+    std::fs::write(&d.config, format!("{base}\n[board.nope]\n")).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &d.child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut said = String::new();
+    while Instant::now() < deadline && !said.contains("config reload refused") {
+        if let Ok(l) = d.log.recv_timeout(Duration::from_millis(200)) {
+            said = l;
+        }
+    }
+    assert!(said.contains("config reload refused"), "{said}");
+    assert!(said.contains(&format!("{}:", d.config.display())), "{said}");
+    // Through the API: 400 with the place.
+    let (st, b) = http(&api, "POST", "/v1/config/reload", "");
+    assert_eq!(st, 400, "{b}");
+    assert!(
+        b.contains(&format!("{}:", d.config.display())) && b.contains("nope"),
+        "the place and the key: {b}"
+    );
+    // Still serving with the old config: a call runs to its end.
+    post(&api, "/v1/sim/lines/1/offhook", "{}");
+    wait_calls(&api, 10, "the call up", |c| {
+        c.iter().any(|c| c["state"] == "up")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    post(&api, "/v1/sim/lines/1/dial", "{\"digits\": \"42#\"}");
+    let calls = wait_calls(&api, 20, "the call ended", |c| {
+        c.iter().any(|c| c["state"] == "ended")
+    });
+    assert_eq!(calls[0]["cause"], 16, "{:#}", calls[0]);
+    assert_eq!(calls[0]["vars"]["digits"], "42", "{:#}", calls[0]);
+    post(&api, "/v1/sim/lines/1/onhook", "{}");
+    // A good new file: routes apply at once; a board change waits for a restart.
+    std::fs::write(&d.config, base.replace("phones = 2", "phones = 3")).unwrap();
+    let (st, b) = http(&api, "POST", "/v1/config/reload", "");
+    assert_eq!(st, 200, "{b}");
+    let rep: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(rep["restart_needed"][0], "[board]", "{rep:#}");
+}
