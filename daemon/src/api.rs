@@ -66,9 +66,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn health(State(s): State<Arc<Shared>>) -> Json<Value> {
-    let (channels, active) = {
+    let (channels, active, refused) = {
         let sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
-        (sw.channels().len(), sw.active())
+        (sw.channels().len(), sw.active(), sw.limit_refusals)
     };
     let ticks: u64 = s.media.iter().map(|m| m.ticks.load(Relaxed)).sum();
     let missed: u64 = s.media.iter().map(|m| m.missed.load(Relaxed)).sum();
@@ -81,6 +81,7 @@ async fn health(State(s): State<Arc<Shared>>) -> Json<Value> {
         "board": "sim",
         "channels": channels,
         "active_calls": active,
+        "refused_at_limit": refused,
         "media": {
             "threads": s.media.len(),
             "ticks": ticks,

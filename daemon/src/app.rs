@@ -409,6 +409,7 @@ pub fn run(cfg: Config) -> i32 {
         tracing::error!("{e}");
     }
     let mut switch = switch.into_inner().unwrap_or_else(|p| p.into_inner());
+    switch.set_max_calls(cfg.daemon.max_calls);
     for r in cfg.routes() {
         if switch.handlers().get(&r.handler).is_none() {
             tracing::error!(

@@ -8,6 +8,7 @@
 //! handlers_dir = "/usr/lib/tipring/handlers"   # default: the example handlers
 //! drain_seconds = 30              # SIGTERM: how long active calls may finish
 //! rt_priority = 10                # media threads' SCHED_FIFO priority (0: don't ask)
+//! max_calls = 500                 # calls at once in all (more are refused: busy, SIP 503)
 //!
 //! [board]
 //! kind = "sim"                    # the simulated board (or use a profile:)
@@ -300,6 +301,8 @@ pub struct Daemon {
     pub drain_seconds: u64,
     /// SCHED_FIFO priority of media threads (0: don't ask).
     pub rt_priority: u8,
+    /// Calls at once, all handlers together (more are refused: busy, SIP 503).
+    pub max_calls: Option<u32>,
 }
 
 impl Default for Daemon {
@@ -309,6 +312,7 @@ impl Default for Daemon {
             handlers_dir: None,
             drain_seconds: 30,
             rt_priority: 10,
+            max_calls: None,
         }
     }
 }

@@ -11,7 +11,8 @@
 //!
 //! **Config.** `SIGHUP`, `POST /v1/config/reload` or `tipring reload` reads the file again.
 //! A file with any error is refused with its place and reason and the running config stays.
-//! Routes, groups, handler configs and policies apply at once (new calls); `[daemon]`,
+//! Routes, groups, handler configs, policies and `max_calls` apply at once (new calls);
+//! `[daemon]`'s other keys,
 //! `[board]`, `[sip]` and `[records]` changes are reported as waiting for a restart.
 
 use crate::call::Switch;
@@ -243,11 +244,12 @@ pub fn config(switch: &Mutex<Switch>, running: &Mutex<Config>) -> Result<Report,
         let mut d = s.get("daemon").cloned();
         if let Some(toml::Value::Table(t)) = d.as_mut() {
             t.remove("handlers_dir");
+            t.remove("max_calls");
         }
         d
     };
     if daemon(&old_s) != daemon(&new_s) {
-        restart_needed.push("[daemon] (but handlers_dir)".into());
+        restart_needed.push("[daemon] (but handlers_dir, max_calls)".into());
     }
     let routes = new.routes();
     let mut by_channel: HashMap<u32, Vec<String>> = HashMap::new();
@@ -258,10 +260,11 @@ pub fn config(switch: &Mutex<Switch>, running: &Mutex<Config>) -> Result<Report,
     }
     // Handlers first, so that a new route's new handler is there when the route is.
     let mut report = handlers(switch, &new)?;
-    switch
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .set_routes(routes, &by_channel);
+    {
+        let mut sw = switch.lock().unwrap_or_else(|p| p.into_inner());
+        sw.set_routes(routes, &by_channel);
+        sw.set_max_calls(new.daemon.max_calls);
+    }
     for r in &restart_needed {
         tracing::warn!("config reload: {r} changed; it takes effect at the next restart");
     }

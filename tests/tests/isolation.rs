@@ -320,3 +320,53 @@ fn a_crash_loop_disables_the_handler_until_enabled() {
     assert_eq!(st, 404);
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
+
+/// Limits: a handler at its `max_calls` refuses the next call (a phone hears busy) and the
+/// refusal is counted; the calls it has go on; the total limit works the same way.
+#[test]
+fn a_handler_at_its_call_limit_refuses_more() {
+    let cfg = format!(
+        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 1\nmax_calls = 3\n\n\
+         [board]\nphones = 4\ntrunks = 0\n\n\
+         [policy.ivr-c]\nmax_calls = 2\n\n\
+         [[route]]\nchannel = 4\nhandler = \"menu\"\n\n\
+         [[route]]\nany = true\nhandler = \"ivr-c\"\nparams = {{ prompts = \"{}\" }}\n",
+        common::prompts().display()
+    );
+    let d = Daemon::start(&cfg, &[]);
+    let api = d.api.clone();
+    for n in 1..=3 {
+        post(&api, &format!("/v1/sim/lines/{n}/offhook"), "{}");
+    }
+    wait_calls(&api, 10, "two calls up", |c| {
+        c.iter().filter(|c| c["state"] == "up").count() == 2
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let heard = json(&api, "/v1/sim/lines/3/heard").to_string();
+        if heard.contains("heard tone busy") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "line 3 hears no busy tone: {heard}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(json(&api, "/v1/health")["refused_at_limit"], 1);
+    // The total: two calls up and one more (menu on line 4) is the third; a fourth would
+    // be refused whatever its handler.
+    post(&api, "/v1/sim/lines/3/onhook", "{}");
+    post(&api, "/v1/sim/lines/4/offhook", "{}");
+    wait_calls(&api, 10, "three calls up", |c| {
+        c.iter().filter(|c| c["state"] == "up").count() == 3
+    });
+    post(&api, "/v1/sim/lines/3/offhook", "{}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while json(&api, "/v1/health")["refused_at_limit"] != 2 {
+        assert!(Instant::now() < deadline, "the fourth call was not refused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let calls = json(&api, "/v1/calls");
+    assert_eq!(calls.as_array().map(Vec::len), Some(3), "{calls:#}");
+}

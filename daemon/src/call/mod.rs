@@ -254,6 +254,12 @@ pub struct Switch {
     handlers: Registry,
     /// Isolated handlers' host processes.
     hosts: Hosts,
+    /// Calls at once, in all (`None`: no limit but the channels).
+    max_calls: Option<u32>,
+    /// Calls refused at a limit (in all or a handler's).
+    pub limit_refusals: u64,
+    /// The cause to refuse the incoming call being offered with (set by `offer`).
+    refusal: Option<Cause>,
     routes: Vec<Route>,
     /// Some route names a number: phones that go off hook hear dial tone and dial one.
     dial_plan: bool,
@@ -437,6 +443,9 @@ impl Switch {
             link,
             handlers,
             hosts,
+            max_calls: None,
+            limit_refusals: 0,
+            refusal: None,
             dial_plan,
             store: None,
             record_failures: 0,
@@ -630,7 +639,8 @@ impl Switch {
                 // backend refuses the call (a SIP 480). The order names the channel; a
                 // backend keeps a channel the far end ended reserved until it comes.
                 tracing::info!(channel = ch.0, "no route or handler for the call; refused");
-                self.send(ch, MediaCommand::Line(Command::Hangup(Cause(20))));
+                let cause = self.refusal.take().unwrap_or(Cause(20));
+                self.send(ch, MediaCommand::Line(Command::Hangup(cause)));
             }
         }
         while let Some(ev) = self.link.poll() {
@@ -1428,6 +1438,49 @@ impl Switch {
         self.push_stream(ch.0, None, format!("{what}: congestion"));
     }
 
+    /// A phone off hook that cannot be served: busy tone until it hangs up.
+    fn busy_until_on_hook(&mut self, ch: ChannelId) {
+        let now = self.now;
+        let op = dial_tone_op(ch);
+        let Some(l) = self.lines.get_mut(&ch) else {
+            return;
+        };
+        l.dialling = Some(Dialling {
+            digits: String::new(),
+            last: now,
+            tone: Some(op),
+            failed: true,
+        });
+        let tone = self.plan.busy;
+        self.send(ch, MediaCommand::Tone { op, tone, ms: 0 });
+    }
+
+    /// Why a new call for `handler` would exceed a limit, if it would.
+    fn over_limit(&self, handler: &Handler) -> Option<String> {
+        if let Some(max) = self.max_calls
+            && self.calls.len() >= max as usize
+        {
+            return Some(format!("{max} calls at once (daemon.max_calls)"));
+        }
+        let max = handler.policy.max_calls?;
+        let n = self
+            .calls
+            .values()
+            .filter(|c| c.handler.as_ref().is_some_and(|h| h.name == handler.name))
+            .count();
+        (n >= max as usize).then(|| {
+            format!(
+                "{} has {max} calls at once (policy.{}.max_calls)",
+                handler.name, handler.name
+            )
+        })
+    }
+
+    /// Sets the limit of calls at once, in all.
+    pub fn set_max_calls(&mut self, max: Option<u32>) {
+        self.max_calls = max;
+    }
+
     // ---- inbound -----------------------------------------------------------------------
 
     fn offer(&mut self, ch: ChannelId) {
@@ -1469,6 +1522,21 @@ impl Switch {
                 None,
                 format!("handler {} not loaded: not answered", route.handler),
             );
+            return;
+        };
+        if let Some(why) = self.over_limit(&handler) {
+            self.limit_refusals += 1;
+            tracing::warn!(channel = ch.0, handler = %handler.name, "{why}: the call is refused");
+            self.push_stream(ch.0, None, format!("{why}: refused"));
+            // SIP: 503 (cause 34, no circuit available); a phone hears busy until it hangs
+            // up; a ringing trunk is left unanswered.
+            self.refusal = Some(Cause(34));
+            if kind == ChannelKind::Fxs {
+                self.busy_until_on_hook(ch);
+            }
+            return;
+        }
+        let Some(line) = self.lines.get(&ch) else {
             return;
         };
         let caller = line.caller.clone();
