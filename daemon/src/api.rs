@@ -48,6 +48,7 @@ fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, ApiError> {
 /// The router.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/v1/health", get(health))
         .route("/v1/channels", get(channels))
         .route("/v1/spans", get(spans))
@@ -63,6 +64,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/sim/lines/{n}/{action}", post(sim).get(sim_heard))
         .fallback(|| async { not_found("no such endpoint (see /v1/health, /v1/calls, /v1/channels, /v1/handlers, /v1/events)") })
         .with_state(shared)
+}
+
+/// `GET /metrics`: Prometheus (OpenMetrics text).
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    let body = crate::metrics::render(&s);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn health(State(s): State<Arc<Shared>>) -> Json<Value> {

@@ -33,6 +33,8 @@ pub struct Shared {
     pub spans: Option<Arc<tipring_hal::dahdi::SpanBoard>>,
     /// The config running (replaced by a reload that succeeds).
     pub config: Mutex<Config>,
+    /// Signalling counters kept outside the switch (`/metrics`).
+    pub counters: Arc<crate::metrics::Counters>,
 }
 
 /// Reports kept per sim line.
@@ -473,6 +475,7 @@ pub fn run(cfg: Config) -> i32 {
         sim_heard: Mutex::new(HashMap::new()),
         spans,
         config: Mutex::new(cfg.clone()),
+        counters: Arc::default(),
     });
 
     // The control loop: the switch's clock.

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod handler;
 pub mod media;
+pub mod metrics;
 pub mod notify;
 pub mod records;
 pub mod reload;

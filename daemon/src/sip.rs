@@ -259,6 +259,8 @@ impl Throttle {
 }
 
 struct Adapter {
+    /// Signalling counters for `/metrics`.
+    counters: Arc<crate::metrics::Counters>,
     ua: Ua,
     sock: tokio::net::UdpSocket,
     conns: tcp::Conns,
@@ -452,6 +454,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         .unwrap_or_else(|p| p.into_inner())
         .line_sender();
     let mut a = Adapter {
+        counters: Arc::clone(&shared.counters),
         ua: Ua::new(ucfg, seed),
         sock,
         conns: tcp::Conns::new(tcp_tx, limits),
@@ -858,6 +861,9 @@ impl Adapter {
                     }
                 }
                 Event::Malformed { source, reason } => {
+                    self.counters
+                        .sip_malformed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::debug!("SIP: refused a message from {source}: {reason}");
                 }
             }

@@ -205,6 +205,48 @@ fn faulty_handlers_end_only_their_own_calls() {
         "{ivr:#}"
     );
 
+    // The same, as Prometheus sees it.
+    let (st, m) = http(&api, "GET", "/metrics", "");
+    assert_eq!(st, 200);
+    let metric = |line: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(line).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {line} in\n{m}"))
+    };
+    assert_eq!(
+        metric("tipring_calls_total{direction=\"inbound\",outcome=\"fallback\"}"),
+        faulty.len().to_string()
+    );
+    assert_eq!(
+        metric("tipring_calls_total{direction=\"inbound\",outcome=\"answered\"}"),
+        GOOD.to_string()
+    );
+    assert_eq!(
+        metric("tipring_handler_host_restarts_total{handler=\"ivr-c\"}"),
+        "0"
+    );
+    for (name, _) in tipring_example_faulty::ALL {
+        let r: u64 = metric(&format!(
+            "tipring_handler_host_restarts_total{{handler=\"{name}\"}}"
+        ))
+        .parse()
+        .unwrap();
+        assert!(r >= 1, "{name}: {r} restarts");
+    }
+    let events: u64 = metric("tipring_handler_events_total{handler=\"ivr-c\"}")
+        .parse()
+        .unwrap();
+    // Create, OFFER, ANSWERED, collection, 4 read-backs, goodbye, HANGUP per call at least.
+    assert!(events >= u64::from(GOOD) * 9, "{events}");
+    let dtmf: u64 = metric("tipring_dsp_detections_total{kind=\"dtmf\"}")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        dtmf,
+        u64::from(total) * 4,
+        "every keyed digit detected once"
+    );
+
     d.terminate();
     assert_eq!(d.wait(20), Some(0));
     let _ = std::fs::remove_dir_all(&dir);

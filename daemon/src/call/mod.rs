@@ -247,6 +247,19 @@ struct Dialling {
     failed: bool,
 }
 
+/// What the switch counts for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct SwitchStats {
+    /// Calls ended, by (direction, outcome).
+    pub ended: BTreeMap<(&'static str, &'static str), u64>,
+    /// Handler events and their latency, by handler.
+    pub events: BTreeMap<String, crate::metrics::Latency>,
+    /// DSP detections reported, by kind.
+    pub detections: BTreeMap<&'static str, u64>,
+    /// Line (signalling) errors, by backend.
+    pub line_errors: BTreeMap<&'static str, u64>,
+}
+
 /// The switch. See the [module docs](self).
 #[derive(Debug)]
 pub struct Switch {
@@ -258,6 +271,8 @@ pub struct Switch {
     max_calls: Option<u32>,
     /// Calls refused at a limit (in all or a handler's).
     pub limit_refusals: u64,
+    /// Counters for `/metrics`.
+    stats: SwitchStats,
     /// The cause to refuse the incoming call being offered with (set by `offer`).
     refusal: Option<Cause>,
     routes: Vec<Route>,
@@ -445,6 +460,7 @@ impl Switch {
             hosts,
             max_calls: None,
             limit_refusals: 0,
+            stats: SwitchStats::default(),
             refusal: None,
             dial_plan,
             store: None,
@@ -845,6 +861,15 @@ impl Switch {
 
     fn media_event(&mut self, ch: ChannelId, ev: MediaEvent) {
         let call = self.lines.get(&ch).and_then(|l| l.call);
+        let detected = match &ev {
+            MediaEvent::Digit { .. } => Some("dtmf"),
+            MediaEvent::Progress(_) => Some("progress"),
+            MediaEvent::CallerId(_) => Some("caller_id"),
+            _ => None,
+        };
+        if let Some(k) = detected {
+            *self.stats.detections.entry(k).or_default() += 1;
+        }
         match ev {
             MediaEvent::Signal(s) => self.signal(ch, call, s),
             MediaEvent::Digit { digit } => {
@@ -877,6 +902,8 @@ impl Switch {
             }
             MediaEvent::Unbridged => {}
             MediaEvent::LineError(e) => {
+                let backend = self.lines.get(&ch).map_or("?", |l| l.info.backend);
+                *self.stats.line_errors.entry(backend).or_default() += 1;
                 tracing::warn!(channel = ch.0, "line command failed: {e}");
                 if let Some(id) = call {
                     self.note(id, format!("line error: {e}"));
@@ -1831,7 +1858,20 @@ impl Switch {
             let Some(ev) = c.pending.pop_front() else {
                 return;
             };
-            match inst.deliver(&ev) {
+            let t0 = std::time::Instant::now();
+            let delivery = inst.deliver(&ev);
+            if let Delivery::Done(_) = delivery {
+                let name = &inst.handler().name;
+                match self.stats.events.get_mut(name) {
+                    Some(l) => l.observe(t0.elapsed()),
+                    None => {
+                        let mut l = crate::metrics::Latency::default();
+                        l.observe(t0.elapsed());
+                        self.stats.events.insert(name.clone(), l);
+                    }
+                }
+            }
+            match delivery {
                 Delivery::Sent => return,
                 Delivery::Done(outcome) => {
                     if !self.delivered(id, outcome) {
@@ -1959,6 +1999,11 @@ impl Switch {
                     return;
                 }
                 let name = r.host.handler.clone();
+                self.stats
+                    .events
+                    .entry(name.clone())
+                    .or_default()
+                    .observe(flight.since.elapsed());
                 if flight.kind == CREATE {
                     if rc != 0 {
                         self.refused(id, &name, rc);
@@ -2066,6 +2111,11 @@ impl Switch {
     /// calls).
     pub fn retired_hosts(&self) -> Vec<(String, String, u32, usize)> {
         self.hosts.retired()
+    }
+
+    /// What the switch counted (`/metrics`).
+    pub fn stats(&self) -> &SwitchStats {
+        &self.stats
     }
 
     /// Each isolated handler's host state.
@@ -2805,6 +2855,16 @@ impl Switch {
             if c.view.outcome.is_none() && !c.inbound && c.view.answered_ms.is_none() {
                 c.view.outcome = Some("failed");
             }
+            let outcome = c.view.outcome.unwrap_or(if c.view.answered_ms.is_some() {
+                "answered"
+            } else {
+                "unanswered"
+            });
+            *self
+                .stats
+                .ended
+                .entry((if c.inbound { "inbound" } else { "outbound" }, outcome))
+                .or_default() += 1;
         }
         self.note(id, format!("ended: {cause}"));
         if let Some(mut c) = self.calls.remove(&id) {

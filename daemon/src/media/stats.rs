@@ -69,6 +69,17 @@ impl TickStats {
         Some(BUCKETS as u64 * BUCKET_US)
     }
 
+    /// The lateness histogram's counts: bucket `i` holds wake-ups `i` to `i + 1` bucket
+    /// widths late; the last bucket, everything later.
+    pub fn lateness_counts(&self) -> Vec<u64> {
+        self.lateness.iter().map(|c| c.load(Relaxed)).collect()
+    }
+
+    /// The lateness histogram's bucket width, µs.
+    pub fn lateness_bucket_us(&self) -> u64 {
+        BUCKET_US
+    }
+
     /// Clears the lateness histogram (a benchmark's warm-up).
     pub fn clear_lateness(&self) {
         for c in self.lateness.iter() {

@@ -162,13 +162,25 @@ pub fn http(api: &str, method: &str, path: &str, body: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map_or("", |x| x.1);
-    // Chunked bodies: keep what looks like the JSON.
-    let body = match (body.find(['{', '[']), body.rfind(['}', ']'])) {
-        (Some(a), Some(b)) if b >= a => body[a..=b].to_string(),
-        _ => body.to_string(),
-    };
-    (status, body)
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let chunked = head
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    if !chunked {
+        return (status, body.to_string());
+    }
+    // Chunked: size line (hex), data, CRLF; a zero size ends it.
+    let mut rest = body;
+    let mut data = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        data.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    (status, data)
 }
 
 /// Opens the API's event WebSocket (`GET /v1/events`).
