@@ -70,8 +70,14 @@ pub struct CallRecord {
     pub called: Option<String>,
     /// The number that forwarded the call.
     pub redirecting: Option<String>,
-    /// Seized or rung, Unix ms.
+    /// The calling number's presentation (`allowed`, `restricted`, `unavailable`).
+    pub presentation: Option<String>,
+    /// The route that picked the handler, in words.
+    pub route: Option<String>,
+    /// Seized (the line taken, or the call offered), Unix ms.
     pub created_ms: u64,
+    /// First rang, Unix ms.
+    pub ring_ms: Option<u64>,
     /// Answered, Unix ms.
     pub answered_ms: Option<u64>,
     /// Ended, Unix ms.
@@ -86,6 +92,8 @@ pub struct CallRecord {
     pub outcome: Option<String>,
     /// Digits collected, one entry per collection.
     pub digits: Vec<String>,
+    /// Files recorded, in order.
+    pub recordings: Vec<String>,
 }
 
 impl CallRecord {
@@ -103,7 +111,10 @@ impl CallRecord {
             caller_name: v.caller_name.clone(),
             called: v.called.clone(),
             redirecting: v.redirecting.clone(),
+            presentation: v.presentation.map(str::to_string),
+            route: v.route.clone(),
             created_ms: v.created_ms,
+            ring_ms: v.ring_ms,
             answered_ms: v.answered_ms,
             ended_ms: ended,
             duration_ms: v.answered_ms.map_or(0, |a| ended.saturating_sub(a)),
@@ -111,6 +122,7 @@ impl CallRecord {
             cause_text: v.cause_text.clone(),
             outcome: v.outcome.map(str::to_string),
             digits: v.digits.clone(),
+            recordings: v.recordings.clone(),
         }
     }
 }
@@ -165,6 +177,15 @@ CREATE INDEX IF NOT EXISTS calls_handler ON calls (handler, ended_ms);
 CREATE INDEX IF NOT EXISTS calls_cause ON calls (cause, ended_ms);
 ";
 
+/// Columns added after the first schema: a database made by an older tipringd gets them
+/// (empty for its old records) when it is opened.
+const ADDED: [(&str, &str); 4] = [
+    ("presentation", "TEXT"),
+    ("route", "TEXT"),
+    ("ring_ms", "INTEGER"),
+    ("recordings", "TEXT NOT NULL DEFAULT '[]'"),
+];
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, in WAL mode.
     ///
@@ -188,6 +209,23 @@ impl SqliteStore {
             .map_err(err("setting the busy timeout"))?;
         conn.execute_batch(SCHEMA)
             .map_err(err("creating the tables"))?;
+        let have: Vec<String> = {
+            let mut st = conn
+                .prepare("PRAGMA table_info(calls)")
+                .map_err(err("reading the table's columns"))?;
+            let names = st
+                .query_map([], |r| r.get::<_, String>(1))
+                .map_err(err("reading the table's columns"))?;
+            names
+                .collect::<Result<_, _>>()
+                .map_err(err("reading the table's columns"))?
+        };
+        for (col, ty) in ADDED {
+            if !have.iter().any(|h| h == col) {
+                conn.execute_batch(&format!("ALTER TABLE calls ADD COLUMN {col} {ty}"))
+                    .map_err(err("adding a column"))?;
+            }
+        }
         Ok(SqliteStore {
             conn,
             path: path.to_path_buf(),
@@ -210,13 +248,15 @@ fn int(v: u64) -> i64 {
 impl CallStore for SqliteStore {
     fn record(&mut self, r: &CallRecord) -> Result<(), StoreError> {
         let digits = serde_json::to_string(&r.digits).unwrap_or_else(|_| "[]".into());
+        let recordings = serde_json::to_string(&r.recordings).unwrap_or_else(|_| "[]".into());
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO calls (run, call, channel, direction, handler,
                  handler_version, caller, caller_name, called, redirecting, created_ms,
-                 answered_ms, ended_ms, duration_ms, cause, cause_text, outcome, digits)
+                 answered_ms, ended_ms, duration_ms, cause, cause_text, outcome, digits,
+                 presentation, route, ring_ms, recordings)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                 ?16, ?17, ?18)",
+                 ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
                 params![
                     int(r.run),
                     int(r.call),
@@ -236,6 +276,10 @@ impl CallStore for SqliteStore {
                     r.cause_text,
                     r.outcome,
                     digits,
+                    r.presentation,
+                    r.route,
+                    r.ring_ms.map(int),
+                    recordings,
                 ],
             )
             .map_err(self.err("writing a record"))?;
@@ -248,7 +292,8 @@ impl CallStore for SqliteStore {
             .prepare_cached(
                 "SELECT run, call, channel, direction, handler, handler_version, caller,
                  caller_name, called, redirecting, created_ms, answered_ms, ended_ms,
-                 duration_ms, cause, cause_text, outcome, digits FROM calls
+                 duration_ms, cause, cause_text, outcome, digits, presentation, route,
+                 ring_ms, recordings FROM calls
                  WHERE (?1 IS NULL OR ended_ms >= ?1) AND (?2 IS NULL OR ended_ms < ?2)
                  AND (?3 IS NULL OR channel = ?3) AND (?4 IS NULL OR handler = ?4)
                  AND (?5 IS NULL OR cause = ?5)
@@ -268,6 +313,7 @@ impl CallStore for SqliteStore {
                 ],
                 |row| {
                     let digits: String = row.get(17)?;
+                    let recordings: String = row.get(21)?;
                     let u = |i: usize| row.get::<_, i64>(i).map(|v| v.max(0) as u64);
                     Ok(CallRecord {
                         run: u(0)?,
@@ -288,6 +334,10 @@ impl CallStore for SqliteStore {
                         cause_text: row.get(15)?,
                         outcome: row.get(16)?,
                         digits: serde_json::from_str(&digits).unwrap_or_default(),
+                        presentation: row.get(18)?,
+                        route: row.get(19)?,
+                        ring_ms: row.get::<_, Option<i64>>(20)?.map(|v| v.max(0) as u64),
+                        recordings: serde_json::from_str(&recordings).unwrap_or_default(),
                     })
                 },
             )
@@ -323,7 +373,8 @@ pub fn csv(records: &[CallRecord]) -> String {
     }
     let mut out = String::from(
         "run,call,channel,direction,handler,handler_version,caller,caller_name,called,\
-         redirecting,created_ms,answered_ms,ended_ms,duration_ms,cause,cause_text,outcome,digits\r\n",
+         redirecting,created_ms,answered_ms,ended_ms,duration_ms,cause,cause_text,outcome,digits,\
+         presentation,route,ring_ms,recordings\r\n",
     );
     for r in records {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -347,6 +398,11 @@ pub fn csv(records: &[CallRecord]) -> String {
             opt(&r.cause_text),
             opt(&r.outcome),
             r.digits.join(" "),
+            opt(&r.presentation),
+            opt(&r.route),
+            num(r.ring_ms),
+            // Paths may hold any character: a JSON array, quoted as CSV needs.
+            serde_json::to_string(&r.recordings).unwrap_or_default(),
         ];
         for (i, c) in cols.iter().enumerate() {
             if i > 0 {
@@ -383,6 +439,10 @@ mod tests {
             cause_text: Some("normal call clearing".into()),
             outcome: None,
             digits: vec!["908".into()],
+            presentation: Some("allowed".into()),
+            route: Some("kind fxo -> ivr-c".into()),
+            ring_ms: Some(ended - 6_000),
+            recordings: vec!["/var/spool/tipring/a b.wav".into()],
         }
     }
 
@@ -393,6 +453,42 @@ mod tests {
             let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
         }
         p
+    }
+
+    #[test]
+    fn an_older_database_gains_the_new_columns() {
+        let path = temp("migrate");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute(
+                "INSERT INTO calls (run, call, channel, direction, created_ms, ended_ms,
+                 duration_ms, digits) VALUES (1, 1, 3, 'inbound', 10, 20, 0, '[\"42\"]')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        let old = s
+            .query(&Query {
+                limit: 10,
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].digits, ["42"]);
+        assert_eq!((old[0].route.clone(), old[0].recordings.len()), (None, 0));
+        s.record(&rec(2, 1, 1, 1_000_000, "ivr-c", 16)).unwrap();
+        let new = s
+            .query(&Query {
+                limit: 1,
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(new[0], rec(2, 1, 1, 1_000_000, "ivr-c", 16));
+        // Opening again changes nothing.
+        drop(s);
+        assert_eq!(count(&SqliteStore::open(&path).unwrap()).unwrap(), 2);
     }
 
     #[test]
@@ -479,7 +575,7 @@ mod tests {
         );
         assert_eq!(
             lines.next().unwrap(),
-            "1,7,2,inbound,ivr-c,1.0.0,2125551212,\"SMITH, \"\"J\"\"\",,,995000,996000,1000000,4000,16,normal call clearing,,908"
+            "1,7,2,inbound,ivr-c,1.0.0,2125551212,\"SMITH, \"\"J\"\"\",,,995000,996000,1000000,4000,16,normal call clearing,,908,allowed,kind fxo -> ivr-c,994000,\"[\"\"/var/spool/tipring/a b.wav\"\"]\""
         );
     }
 

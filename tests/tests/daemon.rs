@@ -194,6 +194,20 @@ fn a_finished_calls_record_survives_kill_9() {
     assert_eq!(list[0]["caller"], "5550123");
     assert_eq!(list[0]["digits"][0], "42");
     assert_eq!(list[0]["handler"], "ivr-c");
+    assert_eq!(list[0]["presentation"], "allowed");
+    assert_eq!(list[0]["route"], "kind fxo -> ivr-c");
+    let ring = list[0]["ring_ms"].as_u64().expect("the first ring's time");
+    assert!(ring <= list[0]["created_ms"].as_u64().unwrap(), "{list:#}");
+    // The CLI exports the same as CSV.
+    let out = std::process::Command::new(common::proc::tipring_cli())
+        .args(["--api", &api, "records", "--csv", "--channel", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(csv.starts_with("run,call,channel,direction,"), "{csv}");
+    assert!(csv.contains(",3,inbound,ivr-c,1.0.0,5550123,"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
     let (_, b) = http(&api, "GET", "/v1/records?channel=4", "");
     assert_eq!(b, "[]");
     let (st, b) = http(&api, "GET", "/v1/records.csv?limit=5", "");
@@ -232,4 +246,46 @@ fn a_finished_calls_record_survives_kill_9() {
     );
     assert_eq!(kept[0].cause, Some(16));
     assert!(kept[0].duration_ms > 0, "{:?}", kept[0]);
+}
+
+/// SIGTERM with a call up: the drain deadline hangs it up, and its record is in the file
+/// when tipringd has exited.
+#[test]
+fn sigterm_with_a_call_up_keeps_its_record() {
+    let db = std::env::temp_dir().join(format!("tipring-e2e-term-{}.db", std::process::id()));
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+    let mut d = Daemon::start(
+        &config(&format!("\n[records]\npath = \"{}\"\n", db.display())),
+        &[],
+    );
+    let api = d.api.clone();
+    let (st, b) = http(&api, "POST", "/v1/sim/lines/3/ring", "{}");
+    assert_eq!(st, 200, "{b}");
+    let mut up = false;
+    for _ in 0..150 {
+        std::thread::sleep(Duration::from_millis(100));
+        let (_, b) = http(&api, "GET", "/v1/calls/1", "");
+        let call: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+        if call["state"] == "up" {
+            up = true;
+            break;
+        }
+    }
+    assert!(up, "the call did not come up");
+    d.terminate();
+    assert_eq!(d.wait(20), Some(0));
+    use tipringd::records::CallStore;
+    let store = tipringd::records::SqliteStore::open(&db).expect("the records file");
+    let kept = store
+        .query(&tipringd::records::Query {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(kept.len(), 1, "{kept:#?}");
+    assert_eq!(kept[0].channel, 3);
+    assert!(kept[0].cause.is_some(), "{kept:#?}");
+    assert!(kept[0].answered_ms.is_some(), "{kept:#?}");
 }

@@ -225,6 +225,8 @@ struct Line {
     call: Option<CallId>,
     /// FXO: ringing inbound, with the ring count and the last ring's time.
     ringing: Option<(u32, u64)>,
+    /// Unix ms of the first ring of the ringing now (for the call's record).
+    first_ring: Option<u64>,
     caller: Option<CallerId>,
     /// Why the call was forwarded (SIP `Diversion` reason), with `caller.redirecting`.
     redirect_reason: Option<String>,
@@ -437,6 +439,7 @@ impl Switch {
                         groups: groups.get(&i.id.0).cloned().unwrap_or_default(),
                         call: None,
                         ringing: None,
+                        first_ring: None,
                         caller: None,
                         redirect_reason: None,
                         alarm: None,
@@ -881,6 +884,14 @@ impl Switch {
             }
             MediaEvent::Progress(t) => {
                 if let Some(id) = call {
+                    if t == ProgressTone::Ringback {
+                        let now = self.wall();
+                        if let Some(c) = self.calls.get_mut(&id)
+                            && c.view.ring_ms.is_none()
+                        {
+                            c.view.ring_ms = Some(now);
+                        }
+                    }
                     self.progress(id, t);
                 }
             }
@@ -933,6 +944,9 @@ impl Switch {
                 }
                 let rings = l.ringing.map_or(1, |(n, _)| n + 1);
                 l.ringing = Some((rings, now));
+                if rings == 1 {
+                    l.first_ring = Some(self.epoch_ms + now);
+                }
                 let early = if rings == 1 { l.pre_ring.take() } else { None };
                 if rings == 1 && early.is_some() && l.caller.is_some() {
                     // The caller ID came before the ring (ETSI): offer now.
@@ -1568,6 +1582,11 @@ impl Switch {
         };
         let caller = line.caller.clone();
         let line_redirect_reason = line.redirect_reason.clone();
+        let first_ring = if line.ringing.is_some() {
+            line.first_ring
+        } else {
+            None
+        };
         if let Some(l) = self.lines.get_mut(&ch) {
             l.dialling = None;
         }
@@ -1584,6 +1603,14 @@ impl Switch {
             if dialled.is_some() {
                 c.view.called.clone_from(&dialled);
             }
+            c.view.route = Some(route.describe());
+            c.view.ring_ms = first_ring;
+            c.view.presentation = caller.as_ref().map(|cid| match cid.number_absent {
+                Some(tipring_dsp::cid::Absence::Private) => "restricted",
+                Some(_) => "unavailable",
+                None if cid.number.is_some() => "allowed",
+                None => "unavailable",
+            });
         }
         self.note(
             id,
@@ -1636,13 +1663,17 @@ impl Switch {
             caller_name: None,
             called: None,
             redirecting: None,
+            presentation: None,
+            route: None,
             created_ms: self.wall(),
+            ring_ms: None,
             answered_ms: None,
             ended_ms: None,
             cause: None,
             cause_text: None,
             outcome: None,
             digits: Vec::new(),
+            recordings: Vec::new(),
             vars: BTreeMap::new(),
             events: Vec::new(),
             rtp: None,
@@ -2316,6 +2347,9 @@ impl Switch {
                         final_silence_ms,
                     },
                 );
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.view.recordings.push(path.clone());
+                }
                 self.note(id, format!("record {path}"));
             }
             Request::Stop(target) => {
@@ -2591,6 +2625,13 @@ impl Switch {
             c.orig = Some(orig.clone());
             c.view.called = number.as_ref().map(|d| d.as_str().to_string());
             c.view.caller = presentation.caller.as_ref().map(|d| d.as_str().to_string());
+            c.view.presentation = if presentation.withhold {
+                Some("restricted")
+            } else if presentation.caller.is_some() {
+                Some("allowed")
+            } else {
+                None
+            };
             c.number = number;
             c.presentation = presentation;
         }
@@ -2613,6 +2654,10 @@ impl Switch {
                     _ => Command::Ring,
                 };
                 self.send(ch, MediaCommand::Line(ring));
+                let now = self.wall();
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.view.ring_ms = Some(now);
+                }
                 self.note(id, "ringing the phone");
             }
             Orig::Supervising { .. } => {

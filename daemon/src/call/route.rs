@@ -32,6 +32,22 @@ pub struct Route {
     pub params: String,
 }
 
+impl Route {
+    /// The route in words, for records: `kind fxo, number 2XX -> ivr-c`.
+    pub fn describe(&self) -> String {
+        let m = match &self.matches {
+            Match::Channel(c) => format!("channel {c}"),
+            Match::Kind(k) => format!("kind {k}"),
+            Match::Group(g) => format!("group {g}"),
+            Match::Any => "any".to_string(),
+        };
+        match &self.number {
+            Some(n) => format!("{m}, number {n} -> {}", self.handler),
+            None => format!("{m} -> {}", self.handler),
+        }
+    }
+}
+
 /// How far dialled digits go towards a pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fit {

@@ -32,8 +32,16 @@ pub struct CallView {
     /// number), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirecting: Option<String>,
-    /// Unix time, ms, when the call began.
+    /// The calling number's presentation: `allowed`, `restricted` (withheld) or
+    /// `unavailable`; none when no caller ID came.
+    pub presentation: Option<&'static str>,
+    /// The route that picked the handler (inbound), in words.
+    pub route: Option<String>,
+    /// Unix time, ms, when the call began (the line seized, or the call offered).
     pub created_ms: u64,
+    /// Unix time, ms, when it rang: an inbound line's first ring; an outbound call's phone
+    /// rung or ringback first heard.
+    pub ring_ms: Option<u64>,
     /// Unix time, ms, when it was answered.
     pub answered_ms: Option<u64>,
     /// Unix time, ms, when it ended.
@@ -46,6 +54,8 @@ pub struct CallView {
     pub outcome: Option<&'static str>,
     /// Every digit string a collection returned, in order.
     pub digits: Vec<String>,
+    /// Files the call recorded, in order.
+    pub recordings: Vec<String>,
     /// Variables the handler set.
     pub vars: BTreeMap<String, String>,
     /// What happened, oldest first (at most the first 200 events).

@@ -88,6 +88,27 @@ pub fn get(api: &str, path: &str) -> Result<Value, Failure> {
     answer(agent().get(&url(api, path)).call(), api)
 }
 
+/// GET `path` as text (CSV); a failure's JSON reason becomes the error.
+pub fn get_text(api: &str, path: &str) -> Result<String, Failure> {
+    let mut r = agent()
+        .get(&url(api, path))
+        .call()
+        .map_err(|e| Failure::runtime(format!("cannot reach tipringd at {api}: {e}")))?;
+    let status = r.status();
+    let text = r
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| Failure::runtime(format!("{api}: {e}")))?;
+    if status.is_success() {
+        return Ok(text);
+    }
+    let why = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or(text);
+    Err(Failure::runtime(format!("{} {why}", status.as_u16())))
+}
+
 /// POST `body` to `path`.
 pub fn post(api: &str, path: &str, body: &Value) -> Result<Value, Failure> {
     answer(agent().post(&url(api, path)).send_json(body), api)

@@ -84,6 +84,33 @@ enum Command {
         #[command(subcommand)]
         action: Option<HandlersCommand>,
     },
+    /// Stored call records, newest first (JSON, or CSV to export).
+    Records {
+        /// CSV (RFC 4180) instead of JSON.
+        #[arg(long)]
+        csv: bool,
+        /// Calls that ended at or after this Unix time, ms.
+        #[arg(long)]
+        from_ms: Option<u64>,
+        /// Calls that ended before this Unix time, ms.
+        #[arg(long)]
+        to_ms: Option<u64>,
+        /// On this channel.
+        #[arg(long)]
+        channel: Option<u32>,
+        /// Taken by this handler.
+        #[arg(long)]
+        handler: Option<String>,
+        /// With this Q.850 cause.
+        #[arg(long)]
+        cause: Option<u32>,
+        /// At most this many (1-1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// After skipping this many.
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
     /// Read the config file again (as SIGHUP does): a broken file is refused with its place
     /// and reason, and the running config stays.
     Reload,
@@ -238,6 +265,52 @@ pub fn run() -> i32 {
             &serde_json::json!({}),
         )
         .and_then(|v| client::print(&v)),
+        Command::Records {
+            csv,
+            from_ms,
+            to_ms,
+            channel,
+            handler,
+            cause,
+            limit,
+            offset,
+        } => {
+            let mut q = format!("limit={limit}&offset={offset}");
+            for (k, v) in [
+                ("from_ms", from_ms.map(|v| v.to_string())),
+                ("to_ms", to_ms.map(|v| v.to_string())),
+                ("channel", channel.map(|v| v.to_string())),
+                ("cause", cause.map(|v| v.to_string())),
+                ("handler", handler),
+            ] {
+                if let Some(v) = v {
+                    let v: String = v
+                        .bytes()
+                        .map(|b| {
+                            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                                char::from(b).to_string()
+                            } else {
+                                format!("%{b:02X}")
+                            }
+                        })
+                        .collect();
+                    q.push_str(&format!("&{k}={v}"));
+                }
+            }
+            if csv {
+                client::get_text(&cli.api, &format!("/v1/records.csv?{q}")).and_then(|t| {
+                    use std::io::Write as _;
+                    match std::io::stdout().lock().write_all(t.as_bytes()) {
+                        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                            Err(Failure::runtime(format!("stdout: {e}")))
+                        }
+                        _ => Ok(()),
+                    }
+                })
+            } else {
+                client::get(&cli.api, &format!("/v1/records?{q}")).and_then(|v| client::print(&v))
+            }
+        }
         Command::Reload => client::post(&cli.api, "/v1/config/reload", &serde_json::json!({}))
             .and_then(|v| client::print(&v)),
         Command::Handlers {

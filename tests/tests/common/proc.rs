@@ -21,6 +21,8 @@ pub fn tipringd() -> PathBuf {
         "tipringd",
         "--bin",
         "tipringd",
+        "--bin",
+        "tipring",
         "-p",
         "tipring-example-menu",
     ]);
@@ -30,6 +32,11 @@ pub fn tipringd() -> PathBuf {
     let st = cmd.status().expect("cargo");
     assert!(st.success(), "building tipringd failed");
     profile_dir.join("tipringd")
+}
+
+/// The `tipring` CLI, built beside `tipringd`.
+pub fn tipring_cli() -> PathBuf {
+    tipringd().with_file_name("tipring")
 }
 
 /// A running daemon whose log lines arrive on `log`.
