@@ -52,6 +52,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/channels", get(channels))
         .route("/v1/spans", get(spans))
+        .route("/v1/channels/{n}/capture", post(capture))
         .route("/v1/records", get(records))
         .route("/v1/records.csv", get(records_csv))
         .route("/v1/calls", get(calls).post(originate))
@@ -64,6 +65,54 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/sim/lines/{n}/{action}", post(sim).get(sim_heard))
         .fallback(|| async { not_found("no such endpoint (see /v1/health, /v1/calls, /v1/channels, /v1/handlers, /v1/events)") })
         .with_state(shared)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureReq {
+    on: bool,
+}
+
+/// `POST /v1/channels/N/capture {"on": true|false}`: a stereo WAV of the channel's audio
+/// (left received, right sent) in the capture directory.
+async fn capture(
+    State(s): State<Arc<Shared>>,
+    Path(n): Path<String>,
+    raw: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let n: u32 = n
+        .parse()
+        .map_err(|_| bad(format!("channel {n:?} is not a number")))?;
+    let req: CaptureReq = body(&raw)?;
+    let dir = s
+        .config
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .daemon
+        .capture_dir();
+    let mut sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
+    let code = |e: &crate::call::SwitchError| match e {
+        crate::call::SwitchError::NoChannel(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::CONFLICT,
+    };
+    if req.on {
+        let file = sw
+            .capture_start(n, &dir)
+            .map_err(|e| ApiError(code(&e), e.to_string()))?;
+        Ok(Json(
+            json!({"channel": n, "capturing": true, "file": file.display().to_string()}),
+        ))
+    } else {
+        let (file, secs) = sw
+            .capture_stop(n)
+            .map_err(|e| ApiError(code(&e), e.to_string()))?;
+        Ok(Json(json!({
+            "channel": n,
+            "capturing": false,
+            "file": file.display().to_string(),
+            "seconds": secs,
+        })))
+    }
 }
 
 /// `GET /metrics`: Prometheus (OpenMetrics text).

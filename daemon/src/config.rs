@@ -9,6 +9,7 @@
 //! drain_seconds = 30              # SIGTERM: how long active calls may finish
 //! rt_priority = 10                # media threads' SCHED_FIFO priority (0: don't ask)
 //! max_calls = 500                 # calls at once in all (more are refused: busy, SIP 503)
+//! capture_dir = "/var/lib/tipring/capture"   # channel captures (tipring capture N on)
 //!
 //! [board]
 //! kind = "sim"                    # the simulated board (or use a profile:)
@@ -303,6 +304,23 @@ pub struct Daemon {
     pub rt_priority: u8,
     /// Calls at once, all handlers together (more are refused: busy, SIP 503).
     pub max_calls: Option<u32>,
+    /// Where channel captures go (default: `capture` in systemd's `STATE_DIRECTORY`, else
+    /// the system's temporary directory).
+    pub capture_dir: Option<PathBuf>,
+}
+
+impl Daemon {
+    /// Where channel captures go.
+    pub fn capture_dir(&self) -> PathBuf {
+        self.capture_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("STATE_DIRECTORY")
+                .map(PathBuf::from)
+                .map_or_else(
+                    || std::env::temp_dir().join("tipring-capture"),
+                    |d| d.join("capture"),
+                )
+        })
+    }
 }
 
 impl Default for Daemon {
@@ -313,6 +331,7 @@ impl Default for Daemon {
             drain_seconds: 30,
             rt_priority: 10,
             max_calls: None,
+            capture_dir: None,
         }
     }
 }

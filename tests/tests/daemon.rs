@@ -274,6 +274,19 @@ fn sigterm_with_a_call_up_keeps_its_record() {
         }
     }
     assert!(up, "the call did not come up");
+    // systemd's stop signals the whole unit: the handler's host ignores SIGTERM and keeps
+    // serving its calls while tipringd drains them.
+    let (_, b) = http(&api, "GET", "/v1/handlers", "");
+    let h: Value = serde_json::from_str(&b).unwrap();
+    let pid = h["loaded"][0]["pid"].as_u64().expect("an isolated host") as u32;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the host died of SIGTERM"
+    );
     d.terminate();
     assert_eq!(d.wait(20), Some(0));
     use tipringd::records::CallStore;
@@ -288,4 +301,91 @@ fn sigterm_with_a_call_up_keeps_its_record() {
     assert_eq!(kept[0].channel, 3);
     assert!(kept[0].cause.is_some(), "{kept:#?}");
     assert!(kept[0].answered_ms.is_some(), "{kept:#?}");
+    assert_ne!(kept[0].outcome.as_deref(), Some("fallback"), "{kept:#?}");
+}
+
+/// A channel captured at run time: the stereo WAV holds what the line sent (the IVR's
+/// greeting and read-back, right) and what it received (the caller's DTMF, left), in step.
+#[test]
+fn a_channel_capture_holds_both_directions() {
+    use tipring_dsp::dtmf::{DtmfEvent, DtmfRx, DtmfRxConfig};
+    let dir = std::env::temp_dir().join(format!("tipring-e2e-capture-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = config("").replacen(
+        "drain_seconds = 2\n",
+        &format!("drain_seconds = 2\ncapture_dir = \"{}\"\n", dir.display()),
+        1,
+    );
+    let d = Daemon::start(&cfg, &[]);
+    let api = d.api.clone();
+    let (st, b) = http(&api, "POST", "/v1/channels/3/capture", "{\"on\": true}");
+    assert_eq!(st, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    let file = v["file"].as_str().unwrap().to_string();
+    assert!(file.starts_with(&dir.display().to_string()), "{file}");
+    let (st, b) = http(&api, "POST", "/v1/channels/3/capture", "{\"on\": true}");
+    assert_eq!(st, 409, "a second capture of the same channel: {b}");
+    let (st, _) = http(&api, "POST", "/v1/channels/99/capture", "{\"on\": true}");
+    assert_eq!(st, 404);
+    let (_, b) = http(&api, "GET", "/v1/channels", "");
+    assert!(b.contains(&file), "{b}");
+    http(
+        &api,
+        "POST",
+        "/v1/sim/lines/3/ring",
+        "{\"caller\": {\"number\": \"5550123\"}}",
+    );
+    std::thread::sleep(Duration::from_millis(4500));
+    http(
+        &api,
+        "POST",
+        "/v1/sim/lines/3/dial",
+        "{\"digits\": \"42#\"}",
+    );
+    let mut ended = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        let (_, b) = http(&api, "GET", "/v1/calls/1", "");
+        if b.contains("\"ended\"") {
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended);
+    let (st, b) = http(&api, "POST", "/v1/channels/3/capture", "{\"on\": false}");
+    assert_eq!(st, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    let secs = v["seconds"].as_f64().unwrap();
+    assert!(secs > 5.0, "{v}");
+    let mut r = hound::WavReader::open(&file).unwrap();
+    assert_eq!((r.spec().channels, r.spec().sample_rate), (2, 8000));
+    let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    assert_eq!(s.len() as f64 / 2.0 / 8000.0, secs);
+    let left: Vec<i16> = s.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = s.iter().skip(1).step_by(2).copied().collect();
+    let mut rx = DtmfRx::new(DtmfRxConfig::default()).unwrap();
+    let mut heard = String::new();
+    let mut rest = &left[..];
+    while !rest.is_empty() {
+        let n = rx.process(rest);
+        rest = &rest[n..];
+        while let Some(ev) = rx.poll_event() {
+            if let DtmfEvent::Begin { digit, .. } = ev {
+                heard.push(digit);
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(heard, "42#", "the caller's digits, received");
+    let energy = |x: &[i16]| x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64;
+    assert!(
+        energy(&right) > 1e4,
+        "the IVR's prompts, sent: {}",
+        energy(&right)
+    );
+    let (st, _) = http(&api, "POST", "/v1/channels/3/capture", "{\"on\": false}");
+    assert_eq!(st, 409, "not capturing any more");
+    let _ = std::fs::remove_dir_all(&dir);
 }

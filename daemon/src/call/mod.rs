@@ -111,6 +111,9 @@ pub enum SwitchError {
     /// The channel's span is in alarm.
     #[error("channel {0}: out of service ({1} alarm on its span)")]
     OutOfService(u32, &'static str),
+    /// A capture cannot start or stop.
+    #[error("{0}")]
+    Capture(String),
 }
 
 /// The running media operation of a call.
@@ -249,6 +252,17 @@ struct Dialling {
     failed: bool,
 }
 
+/// A channel's capture in progress.
+#[derive(Debug)]
+struct CaptureFile {
+    path: std::path::PathBuf,
+    rx: rtrb::Consumer<i16>,
+    tx: rtrb::Consumer<i16>,
+    writer: WavOut,
+    /// Stereo frames written.
+    frames: u64,
+}
+
 /// What the switch counts for `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct SwitchStats {
@@ -275,6 +289,8 @@ pub struct Switch {
     pub limit_refusals: u64,
     /// Counters for `/metrics`.
     stats: SwitchStats,
+    /// Channels being captured to WAV.
+    captures: HashMap<ChannelId, CaptureFile>,
     /// The cause to refuse the incoming call being offered with (set by `offer`).
     refusal: Option<Cause>,
     routes: Vec<Route>,
@@ -464,6 +480,7 @@ impl Switch {
             max_calls: None,
             limit_refusals: 0,
             stats: SwitchStats::default(),
+            captures: HashMap::new(),
             refusal: None,
             dial_plan,
             store: None,
@@ -667,6 +684,7 @@ impl Switch {
         }
         self.timers();
         self.drain_recordings();
+        self.drain_captures();
         let woken = match self.wake_board.lock() {
             Ok(mut b) => std::mem::take(&mut *b),
             Err(_) => Vec::new(),
@@ -3051,8 +3069,99 @@ impl Switch {
                     "idle"
                 },
                 call: l.call.map(|c| c.0),
+                capture: self
+                    .captures
+                    .get(&l.info.id)
+                    .map(|c| c.path.display().to_string()),
             })
             .collect()
+    }
+
+    /// Starts capturing channel `n`'s audio, both directions, into a stereo WAV file in
+    /// `dir` (left: received, after echo cancellation; right: sent); returns the file.
+    ///
+    /// # Errors
+    /// No such channel, a capture already on, or the file cannot be made.
+    pub fn capture_start(
+        &mut self,
+        n: u32,
+        dir: &std::path::Path,
+    ) -> Result<std::path::PathBuf, SwitchError> {
+        let ch = ChannelId(n);
+        if !self.lines.contains_key(&ch) {
+            return Err(SwitchError::NoChannel(n));
+        }
+        if let Some(c) = self.captures.get(&ch) {
+            return Err(SwitchError::Capture(format!(
+                "channel {n} is already captured into {}",
+                c.path.display()
+            )));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SwitchError::Capture(format!("{}: {e}", dir.display())))?;
+        let path = dir.join(format!("ch{n}-{}.wav", self.wall()));
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::create(&path, spec)
+            .map_err(|e| SwitchError::Capture(format!("{}: {e}", path.display())))?;
+        // Two seconds each: the control loop drains them every few milliseconds.
+        let (rx_p, rx) = rtrb::RingBuffer::new(16_000);
+        let (tx_p, tx) = rtrb::RingBuffer::new(16_000);
+        self.send(ch, MediaCommand::Capture { rx: rx_p, tx: tx_p });
+        tracing::info!(channel = n, file = %path.display(), "capture started");
+        self.captures.insert(
+            ch,
+            CaptureFile {
+                path: path.clone(),
+                rx,
+                tx,
+                writer: WavOut(writer),
+                frames: 0,
+            },
+        );
+        Ok(path)
+    }
+
+    /// Stops channel `n`'s capture; returns the file and its length, s.
+    ///
+    /// # Errors
+    /// No capture on that channel, or the file cannot be finished.
+    pub fn capture_stop(&mut self, n: u32) -> Result<(std::path::PathBuf, f64), SwitchError> {
+        let ch = ChannelId(n);
+        self.drain_captures();
+        let Some(c) = self.captures.remove(&ch) else {
+            return Err(SwitchError::Capture(format!(
+                "channel {n} is not being captured"
+            )));
+        };
+        self.send(ch, MediaCommand::CaptureStop);
+        let secs = c.frames as f64 / 8000.0;
+        c.writer
+            .0
+            .finalize()
+            .map_err(|e| SwitchError::Capture(format!("{}: {e}", c.path.display())))?;
+        tracing::info!(channel = n, file = %c.path.display(), seconds = secs, "capture stopped");
+        Ok((c.path, secs))
+    }
+
+    /// Moves captured audio from the media threads' rings into the files: sample pairs
+    /// (received, sent) as far as both directions have arrived.
+    fn drain_captures(&mut self) {
+        for c in self.captures.values_mut() {
+            let n = c.rx.slots().min(c.tx.slots());
+            let (Ok(r), Ok(t)) = (c.rx.read_chunk(n), c.tx.read_chunk(n)) else {
+                continue;
+            };
+            for (a, b) in r.into_iter().zip(t) {
+                let _ = c.writer.0.write_sample(a);
+                let _ = c.writer.0.write_sample(b);
+            }
+            c.frames += n as u64;
+        }
     }
 
     /// Live calls.

@@ -94,6 +94,9 @@ pub struct ChannelView {
     pub state: &'static str,
     /// The call on it.
     pub call: Option<u64>,
+    /// The capture file being written, if a capture is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
 }
 
 /// Something for the event stream (`GET /v1/events`).

@@ -84,6 +84,15 @@ enum Command {
         #[command(subcommand)]
         action: Option<HandlersCommand>,
     },
+    /// Capture a channel's audio to a stereo WAV (left: received, right: sent), at run
+    /// time, for troubleshooting.
+    Capture {
+        /// The channel.
+        channel: u32,
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Stored call records, newest first (JSON, or CSV to export).
     Records {
         /// CSV (RFC 4180) instead of JSON.
@@ -263,6 +272,12 @@ pub fn run() -> i32 {
             &cli.api,
             &format!("/v1/handlers/{name}/enable"),
             &serde_json::json!({}),
+        )
+        .and_then(|v| client::print(&v)),
+        Command::Capture { channel, state } => client::post(
+            &cli.api,
+            &format!("/v1/channels/{channel}/capture"),
+            &serde_json::json!({"on": state == "on"}),
         )
         .and_then(|v| client::print(&v)),
         Command::Records {

@@ -555,6 +555,13 @@ fn poll_in(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
 /// The handler host's main: serves tipringd on fd [`HOST_FD`] until it closes the socket or
 /// says `Shutdown`. Returns the process's exit status.
 pub fn host_main(file: &Path) -> i32 {
+    // A host ends when tipringd says so (Shutdown, or its end of the socket closing) or
+    // dies (PR_SET_PDEATHSIG): not on the SIGTERM systemd sends the whole unit, nor on the
+    // SIGINT a terminal sends its process group, while tipringd drains its calls.
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: setting a signal's disposition to SIG_IGN, before any thread starts.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
     // SAFETY: reading the socket type of fd 3 into an int.
     let is_socket = unsafe {
         let mut ty: libc::c_int = 0;

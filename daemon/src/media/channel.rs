@@ -49,6 +49,12 @@ struct Recording {
 }
 
 #[derive(Debug)]
+struct Capture {
+    rx: rtrb::Producer<i16>,
+    tx: rtrb::Producer<i16>,
+}
+
+#[derive(Debug)]
 struct Bridge {
     to_peer: rtrb::Producer<i16>,
     from_peer: rtrb::Consumer<i16>,
@@ -67,6 +73,8 @@ pub(crate) struct ChannelMedia {
     output: Output,
     recording: Option<Recording>,
     bridge: Option<Bridge>,
+    /// A troubleshooting capture of both directions.
+    capture: Option<Capture>,
     /// The line echo canceller (channels with an echo tail), and what it last sent: the
     /// reference for the echo in the next frame received.
     echo: Option<Echo>,
@@ -136,6 +144,14 @@ impl ChannelMedia {
             output: Output::Idle,
             recording: None,
             bridge: None,
+            capture: None,
+        }
+    }
+
+    fn end_capture(&mut self, sink: &mut impl Sink) {
+        if let Some(c) = self.capture.take() {
+            sink.discard(Trash::Samples(c.rx));
+            sink.discard(Trash::Samples(c.tx));
         }
     }
 
@@ -253,6 +269,11 @@ impl ChannelMedia {
                 self.bridge = Some(Bridge { to_peer, from_peer });
             }
             MediaCommand::Unbridge => self.unbridge(sink),
+            MediaCommand::Capture { rx, tx } => {
+                self.end_capture(sink);
+                self.capture = Some(Capture { rx, tx });
+            }
+            MediaCommand::CaptureStop => self.end_capture(sink),
             MediaCommand::DetectCallerId(on) => {
                 if on && !self.cid_on {
                     self.cid.reset();
@@ -312,8 +333,11 @@ impl ChannelMedia {
         rx[..n].copy_from_slice(&out[..n]);
     }
 
-    /// Keeps what this channel sends as the canceller's reference.
+    /// Keeps what this channel sends as the canceller's reference (and the capture's).
     pub(crate) fn sent(&mut self, tx: &[i16]) {
+        if let Some(c) = &mut self.capture {
+            push_all(&mut c.tx, tx);
+        }
         if let Some(e) = self.echo.as_mut() {
             let n = tx.len().min(MAX_FRAME_SAMPLES);
             e.sent[..n].copy_from_slice(&tx[..n]);
@@ -322,6 +346,9 @@ impl ChannelMedia {
 
     /// Processes the frame received this tick: detectors, recording, the bridge.
     pub(crate) fn receive(&mut self, rx: &[i16], sink: &mut impl Sink) {
+        if let Some(c) = &mut self.capture {
+            push_all(&mut c.rx, rx);
+        }
         // Digital silence (an idle SIP slot, a line with nothing on it) holds no tone: the
         // DTMF receiver only accounts for the time. Most idle channels come here each tick.
         let silent = rx.iter().all(|&s| s == 0);
@@ -503,6 +530,18 @@ impl ChannelMedia {
                 chunk.commit_all();
             }
         }
+    }
+}
+
+/// Pushes what fits of `s` into `ring` (no allocation; a full ring drops the rest).
+fn push_all(ring: &mut rtrb::Producer<i16>, s: &[i16]) {
+    let n = ring.slots().min(s.len());
+    if let Ok(mut chunk) = ring.write_chunk(n) {
+        let (a, b) = chunk.as_mut_slices();
+        let k = a.len();
+        a.copy_from_slice(&s[..k]);
+        b.copy_from_slice(&s[k..k + b.len()]);
+        chunk.commit_all();
     }
 }
 

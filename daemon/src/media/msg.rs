@@ -75,6 +75,17 @@ pub enum MediaCommand {
     },
     /// Disconnect the bridge.
     Unbridge,
+    /// Copy what the channel receives (after echo cancellation) into `rx` and what it
+    /// sends into `tx`, every tick, until [`MediaCommand::CaptureStop`]: a capture for
+    /// troubleshooting, independent of calls (a full ring drops samples).
+    Capture {
+        /// Received audio.
+        rx: rtrb::Producer<i16>,
+        /// Sent audio.
+        tx: rtrb::Producer<i16>,
+    },
+    /// End the capture.
+    CaptureStop,
     /// Run the call-progress detector on this channel (outbound calls, fax detection).
     DetectProgress(bool),
     /// Run the caller-ID (FSK) receiver on this channel (an FXO port between rings).
