@@ -545,6 +545,7 @@ pub fn run(cfg: Config) -> i32 {
         }
     };
     let api_addr = cfg.daemon.api.get_ref().clone();
+    let api_cfg = cfg.api.clone();
     let board = match &cfg.profile {
         Some(p) => format!("{} ({})", p.name, p.hardware.as_str()),
         None => "sim".to_string(),
@@ -554,18 +555,79 @@ pub fn run(cfg: Config) -> i32 {
         // Signals are caught from before the API is announced: a SIGTERM sent as soon as
         // the API answers must stop the daemon in order, not kill it.
         let signals = Signals::new();
-        let listener = match tokio::net::TcpListener::bind(&api_addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("API: cannot listen on {api_addr}: {e}");
-                return 1;
+        // The listeners: `[daemon] api` (plain HTTP, the local CLI's: authenticated when it
+        // is not loopback, or with auth_on_loopback), then `[api] listen` (authenticated,
+        // TLS when a certificate is configured).
+        let verifier = Arc::new(tipring_auth::Verifier::new(
+            api_cfg.credentials().unwrap_or_default(),
+            Duration::from_secs(
+                api_cfg
+                    .replay_window_s
+                    .as_ref()
+                    .map_or(300, |w| *w.get_ref()),
+            ),
+        ));
+        let tls = match (&api_cfg.tls_cert, &api_cfg.tls_key) {
+            (Some(c), Some(k)) => {
+                match tipring_auth::tls_config(Path::new(c.get_ref()), Path::new(k.get_ref())) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        tracing::error!("API: {e}");
+                        return 1;
+                    }
+                }
             }
+            _ => None,
         };
-        let api_addr = listener
-            .local_addr()
-            .map_or_else(|_| api_addr.clone(), |a| a.to_string());
-        tracing::info!("API listening on http://{api_addr}/v1");
-        let app = crate::api::router(Arc::clone(&shared));
+        let mut servers = Vec::new();
+        let mut first = None;
+        for (i, want) in std::iter::once(api_addr.clone())
+            .chain(api_cfg.listen.iter().map(|l| l.get_ref().clone()))
+            .enumerate()
+        {
+            let primary = i == 0;
+            let listener = match tokio::net::TcpListener::bind(&want).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("API: cannot listen on {want}: {e}");
+                    return 1;
+                }
+            };
+            let addr = listener
+                .local_addr()
+                .map_or_else(|_| want.clone(), |a| a.to_string());
+            let loopback = crate::config::addr_is_loopback(&addr);
+            let auth = !primary || !loopback || api_cfg.auth_on_loopback;
+            let mut app = crate::api::router(Arc::clone(&shared));
+            if auth {
+                app = app.layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&verifier),
+                    tipring_auth::require,
+                ));
+            }
+            let app = app.into_make_service_with_connect_info::<tipring_auth::PeerAddr>();
+            let secure = tls.as_ref().filter(|_| !primary);
+            let scheme = if secure.is_some() { "https" } else { "http" };
+            tracing::info!(
+                "API listening on {scheme}://{addr}/v1 (authentication: {})",
+                if auth { "required" } else { "none, loopback" }
+            );
+            if auth && secure.is_none() {
+                tracing::warn!(
+                    "API on {addr}: no TLS (set [api] tls_cert and tls_key): bearer tokens \
+                     travel in clear"
+                );
+            }
+            first.get_or_insert(addr);
+            servers.push(match secure {
+                Some(t) => {
+                    let l = tipring_auth::TlsListener::new(listener, Arc::clone(t));
+                    tokio::spawn(async move { axum::serve(l, app).await })
+                }
+                None => tokio::spawn(async move { axum::serve(listener, app).await }),
+            });
+        }
+        let api_addr = first.unwrap_or(api_addr);
         if let Some(setup) = sip_setup {
             let shared = Arc::clone(&shared);
             tokio::spawn(async move {
@@ -574,7 +636,6 @@ pub fn run(cfg: Config) -> i32 {
                 }
             });
         }
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
         // Ready once the media threads tick.
         let t0: u64 = shared.media.iter().map(|m| m.ticks.load(Relaxed)).sum();
@@ -671,7 +732,9 @@ pub fn run(cfg: Config) -> i32 {
         if let Some(w) = watchdog {
             w.abort();
         }
-        server.abort();
+        for server in servers {
+            server.abort();
+        }
         0
     });
     stop.store(true, Relaxed);

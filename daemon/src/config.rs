@@ -42,6 +42,16 @@
 //!
 //! [handler.ivr-c]                 # given to the handler's init, as JSON
 //!
+//! [api]                           # more listeners; authentication; TLS
+//! listen = ["0.0.0.0:8443"]       # these authenticate every request (TLS with a certificate)
+//! tokens = ["sha256:…"]           # bearer tokens, hashed (tipring api-token makes one)
+//! keys = { ops = "hex:…" }        # HMAC-SHA256 signing keys by id (hex:… or file:PATH)
+//! replay_window_s = 300           # signed requests: timestamp window and replay memory
+//! tls_cert = "/etc/tipring/api.pem"   # TLS (rustls) on the [api] listen listeners
+//! tls_key = "/etc/tipring/api.key"
+//! auth_on_loopback = false        # [daemon] api (plain HTTP, the local CLI's) authenticates
+//!                                 # when it is not loopback, or with this
+//!
 //! [policy.ivr-c]                  # how tipringd runs the handler (every key optional)
 //! isolation = "process"           # process (default: its own supervised host) | in-process
 //! fallback = "apology"            # its calls when it fails: apology | handler:NAME
@@ -82,6 +92,8 @@ pub struct Config {
     pub sip: Option<Sip>,
     /// `[records]`: where call records are stored.
     pub records: Records,
+    /// `[api]`: more listeners, credentials, TLS.
+    pub api: Api,
     /// The board profile `board.profile` names, resolved and checked.
     #[serde(skip)]
     pub profile: Option<tipring_board::Profile>,
@@ -334,6 +346,88 @@ impl Default for Daemon {
             capture_dir: None,
         }
     }
+}
+
+/// `[api]`: the API's other listeners and how requests are authenticated.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    /// More listeners (besides `[daemon] api`), e.g. `"0.0.0.0:8443"`: they authenticate
+    /// every request, and speak TLS when a certificate is configured.
+    pub listen: Vec<Spanned<String>>,
+    /// Accepted bearer tokens, as `sha256:HEX` hashes (`tipring api-token` makes one).
+    pub tokens: Vec<Spanned<String>>,
+    /// HMAC-SHA256 request-signing keys by id: `hex:…` or `file:PATH` (the file's bytes).
+    pub keys: BTreeMap<String, Spanned<String>>,
+    /// Signed requests' timestamp window and replay memory, s.
+    pub replay_window_s: Option<Spanned<u64>>,
+    /// TLS certificate chain (PEM) for the `listen` listeners.
+    pub tls_cert: Option<Spanned<String>>,
+    /// Its private key (PEM).
+    pub tls_key: Option<Spanned<String>>,
+    /// Authenticate `[daemon] api` even on loopback (it always does elsewhere).
+    pub auth_on_loopback: bool,
+}
+
+/// Whether a listener address is loopback (`127.0.0.0/8`, `::1`, `localhost`).
+pub fn addr_is_loopback(addr: &str) -> bool {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => {
+            a.ip().is_loopback()
+                || matches!(a.ip(), std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
+        }
+        Err(_) => addr
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+    }
+}
+
+impl Api {
+    /// The credentials, read (key files) and checked.
+    ///
+    /// # Errors
+    /// Which entry is wrong and why.
+    pub fn credentials(
+        &self,
+    ) -> Result<tipring_auth::Credentials, (std::ops::Range<usize>, String)> {
+        let mut c = tipring_auth::Credentials::new();
+        for (i, t) in self.tokens.iter().enumerate() {
+            c.add_token_hash(t.get_ref())
+                .map_err(|e| (t.span(), format!("api.tokens[{i}]: {e}")))?;
+        }
+        for (id, v) in &self.keys {
+            let secret = if let Some(hex) = v.get_ref().strip_prefix("hex:") {
+                decode_hex(hex).ok_or_else(|| {
+                    (
+                        v.span(),
+                        format!("api.keys.{id}: hex: expects an even number of hex digits"),
+                    )
+                })?
+            } else if let Some(path) = v.get_ref().strip_prefix("file:") {
+                std::fs::read(path)
+                    .map_err(|e| (v.span(), format!("api.keys.{id}: {path}: {e}")))?
+            } else {
+                return Err((
+                    v.span(),
+                    format!("api.keys.{id}: expected hex:… or file:PATH"),
+                ));
+            };
+            c.add_key(id, &secret)
+                .map_err(|e| (v.span(), format!("api.keys.{id}: {e}")))?;
+        }
+        Ok(c)
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// `[records]`: call records in SQLite.
@@ -775,6 +869,49 @@ impl Config {
                     format!("route[{i}].group: no group {g:?} in [groups]"),
                 ));
             }
+        }
+        let creds = cfg.api.credentials().map_err(|(span, m)| at(span, m))?;
+        let d = &cfg.daemon.api;
+        if !addr_is_loopback(d.get_ref()) && creds.is_empty() {
+            return Err(at(
+                d.span(),
+                format!(
+                    "daemon.api: {:?} is not a loopback address: the API there needs \
+                     credentials ([api] tokens or keys)",
+                    d.get_ref()
+                ),
+            ));
+        }
+        if let Some(l) = cfg.api.listen.first()
+            && creds.is_empty()
+        {
+            return Err(at(
+                l.span(),
+                "api.listen: these listeners authenticate every request: set [api] tokens \
+                 or keys"
+                    .into(),
+            ));
+        }
+        match (&cfg.api.tls_cert, &cfg.api.tls_key) {
+            (Some(c), Some(k)) => {
+                tipring_auth::tls_config(Path::new(c.get_ref()), Path::new(k.get_ref()))
+                    .map_err(|e| at(c.span(), format!("api.tls_cert: {e}")))?;
+            }
+            (Some(c), None) => {
+                return Err(at(c.span(), "api.tls_cert: needs api.tls_key".into()));
+            }
+            (None, Some(k)) => {
+                return Err(at(k.span(), "api.tls_key: needs api.tls_cert".into()));
+            }
+            (None, None) => {}
+        }
+        if let Some(w) = &cfg.api.replay_window_s
+            && !(1..=3600).contains(w.get_ref())
+        {
+            return Err(at(
+                w.span(),
+                format!("api.replay_window_s: {}: expected 1..=3600", w.get_ref()),
+            ));
         }
         for (name, p) in &cfg.policy {
             let key = |k: &str| format!("policy.{name}.{k}");

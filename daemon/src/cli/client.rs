@@ -1,6 +1,10 @@
 //! `tipring status|channels|calls|call|originate|hangup|handlers|sim`: the daemon's API from
 //! the shell. Prints the API's JSON (pretty); errors are the API's reason, one line, with
 //! exit status 1 (2 for bad usage).
+//!
+//! Credentials for a listener that authenticates come from the environment:
+//! `TIPRING_TOKEN` (a bearer token) and/or `TIPRING_KEY=ID:HEXSECRET` (each request signed
+//! with HMAC-SHA256, `tipring_auth::sign`).
 
 use super::Failure;
 use clap::Subcommand;
@@ -61,11 +65,48 @@ fn url(api: &str, path: &str) -> String {
     format!("{}{path}", api.trim_end_matches('/'))
 }
 
-fn answer(
-    r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+fn send(
     api: &str,
-) -> Result<Value, Failure> {
-    let mut r = r.map_err(|e| Failure::runtime(format!("cannot reach tipringd at {api}: {e}")))?;
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<ureq::http::Response<ureq::Body>, Failure> {
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default().into_bytes();
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(url(api, path))
+        .header("content-type", "application/json");
+    if let Ok(t) = std::env::var("TIPRING_TOKEN") {
+        req = req.header("authorization", format!("Bearer {}", t.trim()));
+    }
+    if let Ok(k) = std::env::var("TIPRING_KEY") {
+        let Some((id, hex)) = k.trim().split_once(':') else {
+            return Err(Failure::input("TIPRING_KEY: expected ID:HEXSECRET"));
+        };
+        let secret: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect();
+        let secret = secret
+            .filter(|_| hex.len().is_multiple_of(2))
+            .ok_or_else(|| Failure::input("TIPRING_KEY: the secret is not hex"))?;
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for (h, v) in tipring_auth::sign(id, &secret, method, path, &bytes, ts) {
+            req = req.header(h, v);
+        }
+    }
+    let req = req
+        .body(bytes)
+        .map_err(|e| Failure::input(format!("{method} {path}: {e}")))?;
+    agent()
+        .run(req)
+        .map_err(|e| Failure::runtime(format!("cannot reach tipringd at {api}: {e}")))
+}
+
+fn answer(r: ureq::http::Response<ureq::Body>, api: &str) -> Result<Value, Failure> {
+    let mut r = r;
     let status = r.status();
     let v: Value = r
         .body_mut()
@@ -85,15 +126,12 @@ fn answer(
 
 /// GET `path`.
 pub fn get(api: &str, path: &str) -> Result<Value, Failure> {
-    answer(agent().get(&url(api, path)).call(), api)
+    answer(send(api, "GET", path, None)?, api)
 }
 
 /// GET `path` as text (CSV); a failure's JSON reason becomes the error.
 pub fn get_text(api: &str, path: &str) -> Result<String, Failure> {
-    let mut r = agent()
-        .get(&url(api, path))
-        .call()
-        .map_err(|e| Failure::runtime(format!("cannot reach tipringd at {api}: {e}")))?;
+    let mut r = send(api, "GET", path, None)?;
     let status = r.status();
     let text = r
         .body_mut()
@@ -111,12 +149,12 @@ pub fn get_text(api: &str, path: &str) -> Result<String, Failure> {
 
 /// POST `body` to `path`.
 pub fn post(api: &str, path: &str, body: &Value) -> Result<Value, Failure> {
-    answer(agent().post(&url(api, path)).send_json(body), api)
+    answer(send(api, "POST", path, Some(body))?, api)
 }
 
 /// DELETE `path`.
 pub fn delete(api: &str, path: &str) -> Result<Value, Failure> {
-    answer(agent().delete(&url(api, path)).call(), api)
+    answer(send(api, "DELETE", path, None)?, api)
 }
 
 /// Prints `v` as pretty JSON.

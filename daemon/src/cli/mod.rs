@@ -93,6 +93,9 @@ enum Command {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// Make a new API bearer token: prints it (give it to the client, as TIPRING_TOKEN) and
+    /// its hash (put that in [api] tokens; tipringd never stores the token itself).
+    ApiToken,
     /// Stored call records, newest first (JSON, or CSV to export).
     Records {
         /// CSV (RFC 4180) instead of JSON.
@@ -274,6 +277,14 @@ pub fn run() -> i32 {
             &serde_json::json!({}),
         )
         .and_then(|v| client::print(&v)),
+        Command::ApiToken => tipring_auth::new_token()
+            .map_err(|e| Failure::runtime(format!("no random numbers: {e}")))
+            .and_then(|t| {
+                client::print(&serde_json::json!({
+                    "token": t,
+                    "hash": tipring_auth::hash_token(&t),
+                }))
+            }),
         Command::Capture { channel, state } => client::post(
             &cli.api,
             &format!("/v1/channels/{channel}/capture"),

@@ -91,7 +91,9 @@ impl Daemon {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
                 if let Some(i) = line.find("API listening on ") {
                     api = line[i + "API listening on ".len()..]
-                        .trim()
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
                         .trim_end_matches("/v1")
                         .to_string();
                 }
