@@ -90,8 +90,20 @@ fn dir(tag: &str) -> PathBuf {
 
 #[test]
 fn a_new_version_takes_new_calls_while_old_calls_finish() {
+    live_upgrade("process");
+}
+
+/// In process the old version's library stays loaded (never unloaded); its calls finish on
+/// it all the same.
+#[test]
+fn an_in_process_handler_upgrades_the_same_way() {
+    live_upgrade("in-process");
+}
+
+fn live_upgrade(isolation: &str) {
     const UP: u32 = 50;
-    let handlers = dir("live");
+    let isolated = isolation == "process";
+    let handlers = dir(isolation);
     std::os::unix::fs::symlink(
         tipring_example_ivr_c::SO_PATH,
         handlers.join("ivr-c-1.0.0.so"),
@@ -100,6 +112,7 @@ fn a_new_version_takes_new_calls_while_old_calls_finish() {
     let cfg = format!(
         "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\nhandlers_dir = \"{}\"\n\n\
          [board]\nphones = {}\ntrunks = 0\n\n\
+         [policy.ivr-c]\nisolation = \"{isolation}\"\n\n\
          [[route]]\nany = true\nhandler = \"ivr-c\"\nparams = {{ prompts = \"{}\" }}\n",
         handlers.display(),
         2 * UP,
@@ -129,10 +142,13 @@ fn a_new_version_takes_new_calls_while_old_calls_finish() {
         assert!(Instant::now() < deadline, "2.0.0 not in place: {list:#}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_ne!(ivr(&list)["pid"], v1["pid"], "{list:#}");
-    let retiring = &list["retiring"];
-    assert_eq!(retiring[0]["version"], "1.0.0", "{list:#}");
-    assert_eq!(retiring[0]["calls"], UP, "{list:#}");
+    assert_eq!(ivr(&list)["isolation"], isolation, "{list:#}");
+    if isolated {
+        assert_ne!(ivr(&list)["pid"], v1["pid"], "{list:#}");
+        let retiring = &list["retiring"];
+        assert_eq!(retiring[0]["version"], "1.0.0", "{list:#}");
+        assert_eq!(retiring[0]["calls"], UP, "{list:#}");
+    }
     // A second reload finds nothing new, and says 1.0.0 is superseded.
     let (st, b) = http(&api, "POST", "/v1/handlers/reload", "");
     assert_eq!(st, 200, "{b}");

@@ -203,6 +203,9 @@ struct Call {
     handler: Option<Arc<Handler>>,
     /// The handler failed and the call plays its apology (this op) before it ends.
     apology: Option<u64>,
+    /// The call's tracing span: every line logged while the switch works on the call
+    /// carries it (`call{id=… channel=… handler=…}`).
+    span: tracing::Span,
     /// A handler's originate: (parent call, its op).
     parent: Option<(CallId, u64)>,
     /// Bridged to (call, our bridge op if we asked for it).
@@ -1711,6 +1714,12 @@ impl Switch {
                 number: None,
                 presentation: Presentation::default(),
                 instance: None,
+                span: tracing::info_span!(
+                    "call",
+                    id = id.0,
+                    channel = ch.0,
+                    handler = handler.as_ref().map_or("", |h| h.name.as_str())
+                ),
                 handler,
                 apology: None,
                 parent,
@@ -1735,6 +1744,7 @@ impl Switch {
     /// the fallback) if refused or the handler cannot take it. An isolated handler's
     /// instance is created by message: the call's events wait until its host answers.
     fn attach(&mut self, id: CallId, handler: Arc<Handler>, params: &str) -> bool {
+        let _span = self.enter(id);
         let Some(c) = self.calls.get(&id) else {
             return false;
         };
@@ -1788,6 +1798,7 @@ impl Switch {
     /// Call `id`'s handler failed (`why`): the handler's fallback takes the call. The
     /// instance is dropped without a word to it (its host is gone or going).
     fn fallback(&mut self, id: CallId, handler: &Arc<Handler>, why: &str) {
+        let _span = self.enter(id);
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1887,12 +1898,18 @@ impl Switch {
         }
     }
 
+    /// Enters call `id`'s span until the guard drops.
+    fn enter(&self, id: CallId) -> Option<tracing::span::EnteredSpan> {
+        self.calls.get(&id).map(|c| c.span.clone().entered())
+    }
+
     // ---- delivering to handlers ------------------------------------------------------
 
     /// Delivers the call's pending events one at a time, carrying out the handler's
     /// requests after each. An isolated handler's event goes out by message and the rest
     /// wait for its answer ([`Self::host_note`]).
     fn run(&mut self, id: CallId) {
+        let _span = self.enter(id);
         for _ in 0..1000 {
             let Some(c) = self.calls.get_mut(&id) else {
                 return;
@@ -1910,6 +1927,18 @@ impl Switch {
             let t0 = std::time::Instant::now();
             let delivery = inst.deliver(&ev);
             if let Delivery::Done(_) = delivery {
+                let took = t0.elapsed();
+                let soft = inst.handler().soft_budget();
+                if took > soft {
+                    tracing::warn!(
+                        handler = %inst.handler().name,
+                        event = event_name(ev.kind),
+                        "handler.slow: on_event took {:.1} ms (budget {:.1} ms), in process: \
+                         every call waited",
+                        took.as_secs_f64() * 1e3,
+                        soft.as_secs_f64() * 1e3
+                    );
+                }
                 let name = &inst.handler().name;
                 match self.stats.events.get_mut(name) {
                     Some(l) => l.observe(t0.elapsed()),
@@ -2204,6 +2233,7 @@ impl Switch {
     }
 
     fn request(&mut self, id: CallId, op: u64, r: Request) {
+        let _span = self.enter(id);
         let Some(c) = self.calls.get(&id) else {
             return;
         };
@@ -2803,6 +2833,7 @@ impl Switch {
 
     /// Ends a call: see the module docs. `local`: we hang up (the line is released).
     fn end_call(&mut self, id: CallId, cause: Cause, local: bool) {
+        let _span = self.enter(id);
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };

@@ -83,6 +83,11 @@ impl Handler {
         matches!(self.code, Code::Isolated(_))
     }
 
+    /// Its soft time budget per event (a slower callback is logged as `handler.slow`).
+    pub fn soft_budget(&self) -> std::time::Duration {
+        self.origin.options.limits.soft_budget
+    }
+
     /// How its hosts run, when it is isolated.
     pub fn isolated(&self) -> Option<&Isolated> {
         match &self.code {
