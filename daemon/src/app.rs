@@ -352,13 +352,14 @@ pub fn run(cfg: Config) -> i32 {
             Ok((shard, control)) => {
                 shards.push(Box::new(shard));
                 rtp_stats = Some(control.stats());
-                let (line, rx) = crate::sip::SipLine::new();
+                let (line, rx, taps) = crate::sip::SipLine::new();
                 let chans: Vec<ChannelId> = (first..first + sc.channels).map(ChannelId).collect();
                 sip_setup = Some((
                     crate::sip::Setup {
                         cfg: sc.clone(),
                         media: control,
                         commands: rx,
+                        taps,
                         media_load: None,
                     },
                     line,

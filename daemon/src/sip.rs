@@ -31,20 +31,35 @@ mod icmp;
 mod resolve;
 mod tcp;
 
-/// Queues the switch's line commands for SIP channels to the adapter.
+/// A packet-capture request for a SIP channel: a ring to copy its RTP into, or `None` to
+/// stop.
+pub type TapRequest = (ChannelId, Option<rtrb::Producer<u8>>);
+
+/// Queues the switch's line commands (and packet-capture requests) for SIP channels to the
+/// adapter.
 #[derive(Debug)]
 pub struct SipLine {
     tx: tokio::sync::mpsc::UnboundedSender<(ChannelId, Command)>,
+    taps: std::sync::Mutex<tokio::sync::mpsc::UnboundedSender<TapRequest>>,
 }
 
 impl SipLine {
-    /// A queue and its receiving end (for [`run`]).
+    /// A queue and its receiving ends (for [`run`], through [`Setup`]).
     pub fn new() -> (
         Arc<SipLine>,
         tokio::sync::mpsc::UnboundedReceiver<(ChannelId, Command)>,
+        tokio::sync::mpsc::UnboundedReceiver<TapRequest>,
     ) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (Arc::new(SipLine { tx }), rx)
+        let (ttx, trx) = tokio::sync::mpsc::unbounded_channel();
+        (
+            Arc::new(SipLine {
+                tx,
+                taps: std::sync::Mutex::new(ttx),
+            }),
+            rx,
+            trx,
+        )
     }
 }
 
@@ -52,6 +67,13 @@ impl LineControl for SipLine {
     fn command(&self, channel: ChannelId, command: &Command) {
         // The receiver lives as long as the runtime; after shutdown commands go nowhere.
         let _ = self.tx.send((channel, command.clone()));
+    }
+
+    fn tap(&self, channel: ChannelId, ring: Option<rtrb::Producer<u8>>) -> bool {
+        self.taps
+            .lock()
+            .map(|t| t.send((channel, ring)).is_ok())
+            .unwrap_or(false)
     }
 }
 
@@ -187,6 +209,8 @@ pub struct Setup {
     pub media: SipMediaControl,
     /// The switch's line commands for SIP channels.
     pub commands: tokio::sync::mpsc::UnboundedReceiver<(ChannelId, Command)>,
+    /// Packet-capture requests for SIP channels.
+    pub taps: tokio::sync::mpsc::UnboundedReceiver<TapRequest>,
     /// The tick statistics of the media thread running the SIP shard, for the overload
     /// limit (`sip.max_media_load`); none: no limit.
     pub media_load: Option<Arc<TickStats>>,
@@ -492,6 +516,7 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
         a.register(i);
     }
     let mut commands = setup.commands;
+    let mut taps = setup.taps;
     let mut buf = vec![0u8; 65_536];
     loop {
         a.flush().await;
@@ -551,6 +576,17 @@ pub async fn run(setup: Setup, shared: Arc<Shared>) -> Result<(), String> {
                 Some((ch, cmd)) => a.command(ch, cmd),
                 None => return Ok(()),
             },
+            Some((ch, ring)) = taps.recv() => {
+                if let Some(slot) = a.media.slot_of(ch) {
+                    let r = match ring {
+                        Some(ring) => a.media.tap(slot, ring),
+                        None => a.media.untap(slot),
+                    };
+                    if let Err(e) = r {
+                        tracing::warn!(channel = ch.0, "SIP packet capture: {e}");
+                    }
+                }
+            }
             () = tokio::time::sleep_until(deadline.into()) => {
                 let now = a.now();
                 a.ua.handle_timeout(now);

@@ -729,3 +729,80 @@ fn an_ended_calls_rtp_figures_are_its_last() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A SIP channel captured at run time: besides the WAV, a pcap of its RTP both ways, each
+/// packet in IPv4 and UDP headers with the real addresses, readable by any pcap tool.
+#[test]
+fn a_sip_channels_capture_has_its_rtp_in_a_pcap() {
+    if !sipp_present() {
+        eprintln!("skipped: SIPp cannot play captures here");
+        return;
+    }
+    let dir = TempDir::new("tipring-sip-cap").expect("a temp dir");
+    let cap = dir.path().join("digits.pcap");
+    pcap::write_dtmf(&cap, "1234", &DtmfOptions::default(), RtpParams::default())
+        .expect("write the capture");
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(4);
+    let cfg = config(sip_port, rtp_port).replacen(
+        "drain_seconds = 2\n",
+        &format!(
+            "drain_seconds = 2\ncapture_dir = \"{}\"\n",
+            dir.path().display()
+        ),
+        1,
+    );
+    let d = Daemon::start(&cfg, &[]);
+    // Channels 1 and 2 are the phone and the trunk; 3.. are SIP.
+    let (st, b) = http(&d.api, "POST", "/v1/channels/3/capture", "{\"on\": true}");
+    assert_eq!(st, 200, "{b}");
+    let remote: SocketAddr = ([127, 0, 0, 1], sip_port).into();
+    let sipp = scenarios::uac_pcmu_4733(remote, &cap)
+        .expect("the scenario")
+        .caller("5551234")
+        .timeout(Duration::from_secs(30))
+        .run()
+        .expect("run SIPp");
+    let record = ended_call(&d.api, &sipp);
+    assert_eq!(record["channel"], 3, "{record}");
+    let (st, b) = http(&d.api, "POST", "/v1/channels/3/capture", "{\"on\": false}");
+    assert_eq!(st, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    let wav = std::path::PathBuf::from(v["file"].as_str().unwrap());
+    let file = std::fs::File::open(wav.with_extension("pcap")).expect("the pcap beside the WAV");
+    let mut r = pcap_file::pcap::PcapReader::new(file).unwrap();
+    assert_eq!(r.header().datalink, pcap_file::DataLink::RAW);
+    let (mut sent, mut received) = (0, 0);
+    while let Some(p) = r.next_packet() {
+        let p = p.unwrap();
+        let d = &p.data;
+        assert_eq!(d[0] >> 4, 4, "IPv4");
+        assert_eq!(d[9], 17, "UDP");
+        let sport = u16::from_be_bytes([d[20], d[21]]);
+        let dport = u16::from_be_bytes([d[22], d[23]]);
+        assert_eq!(d[28] >> 6, 2, "RTP version 2");
+        if sport == rtp_port {
+            sent += 1;
+        } else if dport == rtp_port {
+            received += 1;
+        } else {
+            panic!("a packet of neither direction: {sport} -> {dport}");
+        }
+    }
+    // Every packet SIPp played from its capture arrived and was captured; the IVR sent
+    // its audio meanwhile (20 ms packets from answer to hang-up).
+    let mut played = 0;
+    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(&cap).unwrap()).unwrap();
+    while let Some(p) = r.next_packet() {
+        p.unwrap();
+        played += 1;
+    }
+    // (A packet that arrives before the slot's session starts or after it stops is not
+    // read by the slot, so not captured either: allow the edges.)
+    assert!(
+        received <= played && received + 2 >= played,
+        "{received} captured of {played} played"
+    );
+    let up_ms = record["ended_ms"].as_u64().unwrap() - record["answered_ms"].as_u64().unwrap();
+    assert!(sent >= up_ms / 20 / 2, "{sent} sent in {up_ms} ms of call");
+}

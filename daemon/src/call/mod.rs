@@ -264,6 +264,69 @@ struct CaptureFile {
     writer: WavOut,
     /// Stereo frames written.
     frames: u64,
+    /// A SIP channel's packets.
+    pcap: Option<PcapOut>,
+}
+
+/// A SIP channel's packet capture: the tap's ring and the pcap file (IP and UDP headers
+/// made up around each RTP packet from the addresses the tap recorded).
+struct PcapOut {
+    path: std::path::PathBuf,
+    ring: rtrb::Consumer<u8>,
+    writer: pcap_file::pcap::PcapWriter<std::io::BufWriter<std::fs::File>>,
+    /// Unix ms of the capture's start, and the media clock of its first packet.
+    start_ms: u64,
+    first_at: Option<u64>,
+    packets: u64,
+}
+
+impl std::fmt::Debug for PcapOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PcapOut({}, {} packets)",
+            self.path.display(),
+            self.packets
+        )
+    }
+}
+
+impl PcapOut {
+    /// Writes every whole record in the ring.
+    fn drain(&mut self) {
+        while let Some(t) = tipring_hal::sip::tap_record(&mut self.ring) {
+            let first = *self.first_at.get_or_insert(t.at_ms);
+            let ms = self.start_ms + t.at_ms.saturating_sub(first);
+            let (src, dst) = if t.sent {
+                (t.local, t.remote)
+            } else {
+                (t.remote, t.local)
+            };
+            let builder = match (src, dst) {
+                (std::net::SocketAddr::V4(a), std::net::SocketAddr::V4(b)) => {
+                    etherparse::PacketBuilder::ipv4(a.ip().octets(), b.ip().octets(), 64)
+                        .udp(a.port(), b.port())
+                }
+                (std::net::SocketAddr::V6(a), std::net::SocketAddr::V6(b)) => {
+                    etherparse::PacketBuilder::ipv6(a.ip().octets(), b.ip().octets(), 64)
+                        .udp(a.port(), b.port())
+                }
+                _ => continue,
+            };
+            let mut data = Vec::with_capacity(builder.size(t.packet.len()));
+            if builder.write(&mut data, &t.packet).is_err() {
+                continue;
+            }
+            let pkt = pcap_file::pcap::PcapPacket::new(
+                std::time::Duration::from_millis(ms),
+                data.len() as u32,
+                &data,
+            );
+            if self.writer.write_packet(&pkt).is_ok() {
+                self.packets += 1;
+            }
+        }
+    }
 }
 
 /// What the switch counts for `/metrics`.
@@ -294,6 +357,8 @@ pub struct Switch {
     stats: SwitchStats,
     /// Channels being captured to WAV.
     captures: HashMap<ChannelId, CaptureFile>,
+    /// Packet-capture rings whose media end may still be held: dropped once abandoned.
+    closing_taps: Vec<rtrb::Consumer<u8>>,
     /// The cause to refuse the incoming call being offered with (set by `offer`).
     refusal: Option<Cause>,
     routes: Vec<Route>,
@@ -359,6 +424,13 @@ struct Presentation {
 pub trait LineControl: Send + Sync + std::fmt::Debug {
     /// Carries out (or queues) `command` on `channel`.
     fn command(&self, channel: ChannelId, command: &Command);
+
+    /// Starts (a ring) or stops (`None`) copying `channel`'s packets for a capture; false
+    /// if the backend has no packets to copy.
+    fn tap(&self, channel: ChannelId, ring: Option<rtrb::Producer<u8>>) -> bool {
+        let _ = (channel, ring);
+        false
+    }
 }
 
 /// What a control-plane signalling backend reports to the switch.
@@ -484,6 +556,7 @@ impl Switch {
             limit_refusals: 0,
             stats: SwitchStats::default(),
             captures: HashMap::new(),
+            closing_taps: Vec::new(),
             refusal: None,
             dial_plan,
             store: None,
@@ -3143,6 +3216,40 @@ impl Switch {
         let (rx_p, rx) = rtrb::RingBuffer::new(16_000);
         let (tx_p, tx) = rtrb::RingBuffer::new(16_000);
         self.send(ch, MediaCommand::Capture { rx: rx_p, tx: tx_p });
+        // A SIP channel's packets too (1 MiB: seconds of RTP between the loop's drains).
+        let mut pcap = None;
+        if let Some(lc) = self.line_control.get(&ch) {
+            let (p, ring) = rtrb::RingBuffer::new(1 << 20);
+            if lc.tap(ch, Some(p)) {
+                let ppath = path.with_extension("pcap");
+                let header = pcap_file::pcap::PcapHeader {
+                    datalink: pcap_file::DataLink::RAW,
+                    ..Default::default()
+                };
+                match std::fs::File::create(&ppath)
+                    .map_err(|e| e.to_string())
+                    .and_then(|f| {
+                        pcap_file::pcap::PcapWriter::with_header(std::io::BufWriter::new(f), header)
+                            .map_err(|e| e.to_string())
+                    }) {
+                    Ok(writer) => {
+                        pcap = Some(PcapOut {
+                            path: ppath,
+                            ring,
+                            writer,
+                            start_ms: self.wall(),
+                            first_at: None,
+                            packets: 0,
+                        });
+                    }
+                    Err(e) => {
+                        lc.tap(ch, None);
+                        self.closing_taps.push(ring);
+                        tracing::warn!(channel = n, "no packet capture: {}: {e}", ppath.display());
+                    }
+                }
+            }
+        }
         tracing::info!(channel = n, file = %path.display(), "capture started");
         self.captures.insert(
             ch,
@@ -3152,6 +3259,7 @@ impl Switch {
                 tx,
                 writer: WavOut(writer),
                 frames: 0,
+                pcap,
             },
         );
         Ok(path)
@@ -3170,6 +3278,17 @@ impl Switch {
             )));
         };
         self.send(ch, MediaCommand::CaptureStop);
+        if let Some(mut p) = c.pcap {
+            p.drain();
+            if let Some(lc) = self.line_control.get(&ch) {
+                lc.tap(ch, None);
+            }
+            let _ = std::io::Write::flush(&mut p.writer.into_writer());
+            tracing::info!(channel = n, file = %p.path.display(), packets = p.packets, "packet capture stopped");
+            // The media thread lets go of its end when it takes the untap: the ring is
+            // freed here, after that.
+            self.closing_taps.push(p.ring);
+        }
         let secs = c.frames as f64 / 8000.0;
         c.writer
             .0
@@ -3192,7 +3311,11 @@ impl Switch {
                 let _ = c.writer.0.write_sample(b);
             }
             c.frames += n as u64;
+            if let Some(p) = c.pcap.as_mut() {
+                p.drain();
+            }
         }
+        self.closing_taps.retain(|r| !r.is_abandoned());
     }
 
     /// Live calls.

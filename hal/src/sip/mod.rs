@@ -391,6 +391,129 @@ enum ToMedia {
         slot: usize,
         digit: char,
     },
+    Tap {
+        slot: usize,
+        ring: rtrb::Producer<u8>,
+        local: SocketAddr,
+    },
+    Untap {
+        slot: usize,
+    },
+}
+
+/// The length of a [`SipMediaControl::tap`] record's header: direction (1), time in ms (8, little endian), the
+/// local and the remote address (19 each: family 4 or 6, 16 bytes of address, IPv4 in the
+/// first 4, port big endian), the packet's length (2, little endian); the packet follows.
+pub const TAP_HEADER: usize = 1 + 8 + 19 + 19 + 2;
+
+fn put_addr(out: &mut [u8], a: SocketAddr) {
+    out.fill(0);
+    match a {
+        SocketAddr::V4(v) => {
+            out[0] = 4;
+            out[1..5].copy_from_slice(&v.ip().octets());
+        }
+        SocketAddr::V6(v) => {
+            out[0] = 6;
+            out[1..17].copy_from_slice(&v.ip().octets());
+        }
+    }
+    out[17..19].copy_from_slice(&a.port().to_be_bytes());
+}
+
+fn get_addr(b: &[u8]) -> Option<SocketAddr> {
+    let port = u16::from_be_bytes([b[17], b[18]]);
+    match b[0] {
+        4 => {
+            let ip: [u8; 4] = b[1..5].try_into().ok()?;
+            Some(SocketAddr::from((ip, port)))
+        }
+        6 => {
+            let ip: [u8; 16] = b[1..17].try_into().ok()?;
+            Some(SocketAddr::from((ip, port)))
+        }
+        _ => None,
+    }
+}
+
+/// One packet a tap copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tapped {
+    /// Sent by the slot (else received).
+    pub sent: bool,
+    /// The media clock, ms.
+    pub at_ms: u64,
+    /// The slot's address.
+    pub local: SocketAddr,
+    /// The peer's.
+    pub remote: SocketAddr,
+    /// The RTP packet.
+    pub packet: Vec<u8>,
+}
+
+/// Takes the next whole record from a tap's ring, if one is there (control plane).
+pub fn tap_record(ring: &mut rtrb::Consumer<u8>) -> Option<Tapped> {
+    if ring.slots() < TAP_HEADER {
+        return None;
+    }
+    let mut head = [0u8; TAP_HEADER];
+    {
+        let chunk = ring.read_chunk(TAP_HEADER).ok()?;
+        let (a, b) = chunk.as_slices();
+        head[..a.len()].copy_from_slice(a);
+        head[a.len()..].copy_from_slice(b);
+        // Not committed yet: the whole record is taken below, or nothing.
+    }
+    let len = usize::from(u16::from_le_bytes([head[47], head[48]]));
+    if ring.slots() < TAP_HEADER + len {
+        return None;
+    }
+    let chunk = ring.read_chunk(TAP_HEADER + len).ok()?;
+    let (a, b) = chunk.as_slices();
+    let mut all = Vec::with_capacity(TAP_HEADER + len);
+    all.extend_from_slice(a);
+    all.extend_from_slice(b);
+    chunk.commit_all();
+    Some(Tapped {
+        sent: all[0] == 1,
+        at_ms: u64::from_le_bytes(all[1..9].try_into().ok()?),
+        local: get_addr(&all[9..28])?,
+        remote: get_addr(&all[28..47])?,
+        packet: all[TAP_HEADER..].to_vec(),
+    })
+}
+
+/// Writes one record into a tap's ring, whole or not at all (media thread: no allocation).
+fn tap_push(
+    ring: &mut rtrb::Producer<u8>,
+    sent: bool,
+    at_ms: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+    packet: &[u8],
+) {
+    let total = TAP_HEADER + packet.len();
+    let Ok(len) = u16::try_from(packet.len()) else {
+        return;
+    };
+    let Ok(mut chunk) = ring.write_chunk(total) else {
+        return; // full: this packet is not captured
+    };
+    let mut head = [0u8; TAP_HEADER];
+    head[0] = u8::from(sent);
+    head[1..9].copy_from_slice(&at_ms.to_le_bytes());
+    put_addr(&mut head[9..28], local);
+    put_addr(&mut head[28..47], remote);
+    head[47..49].copy_from_slice(&len.to_le_bytes());
+    let (a, b) = chunk.as_mut_slices();
+    for (i, byte) in head.iter().chain(packet).enumerate() {
+        if i < a.len() {
+            a[i] = *byte;
+        } else {
+            b[i - a.len()] = *byte;
+        }
+    }
+    chunk.commit_all();
 }
 
 /// The control plane's handle: commands in, local addresses out.
@@ -406,6 +529,37 @@ pub struct SipMediaControl {
 }
 
 impl SipMediaControl {
+    /// Copies every RTP packet `slot` sends and receives into `ring` as records
+    /// ([`tap_record`] reads them) until [`untap`](Self::untap): a packet capture for
+    /// troubleshooting; a record that does not fit is dropped whole. Keep the consumer until
+    /// it `is_abandoned()` after the untap, so that nothing is freed on the media thread.
+    ///
+    /// # Errors
+    /// No such slot, or the media thread is stalled.
+    pub fn tap(&mut self, slot: usize, ring: rtrb::Producer<u8>) -> Result<(), SendError> {
+        let slots = self.locals.len();
+        let Some(&local) = self.locals.get(slot) else {
+            return Err(SendError::NoSlot { slot, slots });
+        };
+        self.commands
+            .push(ToMedia::Tap { slot, ring, local })
+            .map_err(|_| SendError::Stalled { slot })
+    }
+
+    /// Ends `slot`'s packet capture.
+    ///
+    /// # Errors
+    /// No such slot, or the media thread is stalled.
+    pub fn untap(&mut self, slot: usize) -> Result<(), SendError> {
+        let slots = self.locals.len();
+        if slot >= slots {
+            return Err(SendError::NoSlot { slot, slots });
+        }
+        self.commands
+            .push(ToMedia::Untap { slot })
+            .map_err(|_| SendError::Stalled { slot })
+    }
+
     /// The RTP address of `slot`.
     pub fn local(&self, slot: usize) -> Option<SocketAddr> {
         self.locals.get(slot).copied()
@@ -567,6 +721,8 @@ struct Slot {
     detect: DtmfRx,
     /// The previous frame to send (the send path's one-frame delay).
     delay: [i16; FRAME],
+    /// A packet capture: the ring and the slot's own address.
+    tap: Option<(rtrb::Producer<u8>, SocketAddr)>,
 }
 
 /// The SIP channels' media shard.
@@ -646,6 +802,7 @@ pub fn build(cfg: &SipMediaConfig) -> Result<(SipMedia, SipMediaControl), std::i
             detect: DtmfRx::new(DtmfRxConfig::default())
                 .map_err(|e| std::io::Error::other(format!("DTMF receiver: {e:?}")))?,
             delay: [0; FRAME],
+            tap: None,
         });
     }
     let ring = 4 * n + 64;
@@ -785,6 +942,18 @@ impl SipMedia {
                     }
                 }
                 ToMedia::Stop { slot } => self.finish(slot),
+                ToMedia::Tap { slot, ring, local } => {
+                    if let Some(s) = self.slots.get_mut(slot) {
+                        // A tap replaced is only an Arc decrement here: the control plane
+                        // still holds its consumer.
+                        s.tap = Some((ring, local));
+                    }
+                }
+                ToMedia::Untap { slot } => {
+                    if let Some(s) = self.slots.get_mut(slot) {
+                        s.tap = None;
+                    }
+                }
                 ToMedia::Digit { slot, digit } => {
                     let now = self.now();
                     if let Some(s) = self.slots.get_mut(slot)
@@ -811,6 +980,9 @@ impl SipMedia {
             for (r, buf) in self.got[..n].iter().zip(self.bufs.iter()) {
                 if r.truncated {
                     continue; // longer than any RTP packet we negotiate: not ours
+                }
+                if let (Some((ring, local)), Some(from)) = (s.tap.as_mut(), r.from) {
+                    tap_push(ring, false, now, *local, from, &buf[..r.len]);
                 }
                 // Errors (malformed packets, unknown payloads) are counted in the session.
                 if c.session.rx.push(now, &buf[..r.len]).is_ok()
@@ -954,6 +1126,9 @@ impl Shard for SipMedia {
             if let Some(to) = c.remote {
                 // A failed send (no route, ICMP refused) loses this packet only.
                 let _ = udp::send(&s.sock, &self.bufs[0][..len], to);
+                if let Some((ring, local)) = s.tap.as_mut() {
+                    tap_push(ring, true, now, *local, to, &self.bufs[0][..len]);
+                }
             }
         }
         // RTCP and statistics, staggered across slots.
@@ -989,5 +1164,33 @@ impl Shard for SipMedia {
     fn poll_signal(&mut self) -> Option<(usize, Signal)> {
         // Line signalling comes from the control plane; digits arrive as audio.
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tap_records_round_trip_whole_or_not_at_all() {
+        let (mut p, mut c) = rtrb::RingBuffer::new(200);
+        let local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let remote: SocketAddr = "[2001:db8::1]:5004".parse().unwrap();
+        tap_push(&mut p, true, 1234, local, remote, &[0x80, 0, 1, 2]);
+        tap_push(&mut p, false, 1254, local, remote, &[9; 60]);
+        // The third does not fit (200 - 53 - 109 < 49 + 60): dropped whole.
+        tap_push(&mut p, false, 1274, local, remote, &[7; 60]);
+        let a = tap_record(&mut c).unwrap();
+        assert_eq!(
+            (a.sent, a.at_ms, a.local, a.remote, a.packet),
+            (true, 1234, local, remote, vec![0x80, 0, 1, 2])
+        );
+        let b = tap_record(&mut c).unwrap();
+        assert_eq!((b.sent, b.packet.len()), (false, 60));
+        assert!(tap_record(&mut c).is_none());
+        // Wrapped around the ring's end, still whole.
+        tap_push(&mut p, true, 1294, remote, local, &[5; 90]);
+        let d = tap_record(&mut c).unwrap();
+        assert_eq!((d.local, d.remote, d.packet), (remote, local, vec![5; 90]));
     }
 }
