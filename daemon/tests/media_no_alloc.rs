@@ -48,6 +48,8 @@ fn a_thousand_channels_tick_without_the_heap() {
         }
     }
     let mut seen = std::collections::BTreeSet::new();
+    let mut keep_capture: Vec<(rtrb::Consumer<i16>, rtrb::Consumer<i16>)> = Vec::new();
+    let mut captured = 0u64;
     for tick in 0..400u32 {
         // The control plane's orders for this tick (not counted).
         for ch in 1..=PHONES + TRUNKS {
@@ -87,6 +89,15 @@ fn a_thousand_channels_tick_without_the_heap() {
                         from_peer: a_rx,
                     })
                 }
+                // A capture of both directions from tick 5 to 300 (ended, then its rings
+                // come back to be dropped here, not on the media thread).
+                (5, _, 3) => {
+                    let (rx_p, rx) = rtrb::RingBuffer::new(16_000);
+                    let (tx_p, tx) = rtrb::RingBuffer::new(16_000);
+                    keep_capture.push((rx, tx));
+                    Some(MediaCommand::Capture { rx: rx_p, tx: tx_p })
+                }
+                (300, _, 3) => Some(MediaCommand::CaptureStop),
                 (40, true, 0) => Some(MediaCommand::SendDtmf {
                     op: OpId(10_000 + u64::from(ch)),
                     digits: d("9"),
@@ -112,6 +123,13 @@ fn a_thousand_channels_tick_without_the_heap() {
         }
         let ((), ops) = tipring_testkit::count(|| engine.tick().unwrap());
         assert_eq!(ops, 0, "tick {tick}: {ops} heap operations");
+        // The control plane drains the captures (not counted), as the switch does.
+        for (rx, tx) in &mut keep_capture {
+            while rx.pop().is_ok() {
+                captured += 1;
+            }
+            while tx.pop().is_ok() {}
+        }
         while let Some(e) = link.poll() {
             let kind = match e.event {
                 MediaEvent::Signal(s) => s.name(),
@@ -143,5 +161,17 @@ fn a_thousand_channels_tick_without_the_heap() {
     assert_eq!(s.leaked.load(Relaxed), 0);
     // Every playback ended (Reset) and its buffer came back to be freed here.
     assert_eq!(Arc::strong_count(&prompt), 1);
+    // The captures ran (frames of 160 samples, 295 ticks on each captured channel) and
+    // the media thread has let go of their rings (they come back as trash).
+    let frames = captured / 160;
+    assert!(
+        frames >= keep_capture.len() as u64 * 290,
+        "{captured} samples captured"
+    );
+    assert!(
+        keep_capture
+            .iter()
+            .all(|(rx, tx)| rx.is_abandoned() && tx.is_abandoned())
+    );
     drop(keep);
 }

@@ -97,6 +97,8 @@ fn rtp_in_and_out_never_allocates_and_digits_convert_at_the_edge() {
     let mut frame = [0u8; 320];
     let mut samples = [0i16; 160];
     let mut allocations = 0;
+    let mut tap: Option<rtrb::Consumer<u8>> = None;
+    let mut tapped = (0u32, 0u32);
     let mut datagram = [0u8; 1500];
     for tick in 0..TICKS {
         // The peer: one audio packet per slot per tick, and key '5' on slot 3 as RFC 4733
@@ -130,6 +132,26 @@ fn rtp_in_and_out_never_allocates_and_digits_convert_at_the_edge() {
         // back on the trash ring: the media side frees nothing).
         if tick == 100 {
             control.send(SlotCommand::Stop { slot: 2 }).unwrap();
+        }
+        // A packet capture of slot 4 from tick 20 to 150; its ring's consumer is kept
+        // until the media side has let go of the producer.
+        if tick == 20 {
+            let (p, c) = rtrb::RingBuffer::new(1 << 16);
+            control.tap(4, p).unwrap();
+            tap = Some(c);
+        }
+        if tick == 150 {
+            control.untap(4).unwrap();
+        }
+        if let Some(c) = tap.as_mut() {
+            while let Some(t) = sip::tap_record(c) {
+                assert_eq!(t.local.port(), base + 8);
+                if t.sent {
+                    tapped.1 += 1;
+                } else {
+                    tapped.0 += 1;
+                }
+            }
         }
         if tick == 120 {
             control
@@ -196,6 +218,13 @@ fn rtp_in_and_out_never_allocates_and_digits_convert_at_the_edge() {
         }
     }
     assert_eq!(allocations, 0, "heap operations on the media side");
+    // The tap saw slot 4's packets both ways for its 130 ticks (one in, one out each), and
+    // the media side has dropped its end of the ring.
+    assert!(
+        tapped.0 >= 120 && tapped.1 >= 120,
+        "tapped {tapped:?} (received, sent)"
+    );
+    assert!(tap.is_some_and(|c| c.is_abandoned()));
     assert_eq!(
         heard_digits, "5",
         "slot 3 hears the RFC 4733 key press once, in band"
