@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::handler::Registry;
 use crate::media::{self, TickStats};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -751,11 +751,13 @@ pub fn run(cfg: Config) -> i32 {
     status
 }
 
-/// Watches the handlers directory (its modification time changes when a file is added,
-/// renamed or removed) and reloads the handlers when it changes and has been quiet for a
-/// second (a copy in progress is not probed half written).
+/// Watches the handlers directory (each `.so`'s name, size and modification time) and
+/// reloads the handlers when it changes and has been quiet for a second (a copy in
+/// progress is not probed half written).
 fn spawn_handler_watch(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        // Every file's name, size and time: a file still being copied keeps changing, and
+        // one refused half written is tried again once complete.
         let stamp = |shared: &Shared| {
             let dir = shared
                 .config
@@ -764,7 +766,17 @@ fn spawn_handler_watch(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
                 .daemon
                 .handlers_dir
                 .clone()?;
-            std::fs::metadata(&dir).and_then(|m| m.modified()).ok()
+            let mut files: Vec<(PathBuf, u64, Option<SystemTime>)> = std::fs::read_dir(&dir)
+                .ok()?
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    let m = e.metadata().ok()?;
+                    Some((e.path(), m.len(), m.modified().ok()))
+                })
+                .filter(|(p, _, _)| p.extension().is_some_and(|x| x == "so"))
+                .collect();
+            files.sort();
+            Some(files)
         };
         let mut seen = stamp(&shared);
         let mut changed_at: Option<Instant> = None;

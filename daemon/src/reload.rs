@@ -109,6 +109,7 @@ fn prepare(
     program: &Path,
     files: &[PathBuf],
     current: &dyn Fn(&Path) -> Option<(String, String)>,
+    in_process: &std::collections::HashSet<PathBuf>,
     choose: &dyn Fn(&str) -> (String, LoadOptions),
 ) -> (Vec<Handler>, Report, Vec<Refused>) {
     let mut report = Report::default();
@@ -159,6 +160,21 @@ fn prepare(
         if running {
             continue;
         }
+        if choose(&name).1.isolation == crate::handler::Isolation::InProcess
+            && in_process.contains(&file)
+        {
+            let reason = format!(
+                "{name} {version}: this path is loaded in process already: a new version or \
+                 config of an in-process handler needs a new file name, or a restart \
+                 (libraries are never unloaded)"
+            );
+            tracing::error!(file = %file.display(), "handler refused: {reason}");
+            report
+                .refused
+                .push((file.display().to_string(), reason.clone()));
+            refused.push(Refused { path: file, reason });
+            continue;
+        }
         match Registry::prepare(program, &file, choose) {
             Ok(h) => {
                 report
@@ -184,9 +200,18 @@ fn prepare(
 /// # Errors
 /// The handlers directory cannot be read (nothing changes).
 pub fn handlers(switch: &Mutex<Switch>, cfg: &Config) -> Result<Report, String> {
+    let _one = RELOADING.lock().unwrap_or_else(|p| p.into_inner());
+    handlers_locked(switch, cfg)
+}
+
+/// One reload at a time (SIGHUP, the API, the directory watcher): two at once could each
+/// put in place what the other just replaced, with the older config.
+static RELOADING: Mutex<()> = Mutex::new(());
+
+fn handlers_locked(switch: &Mutex<Switch>, cfg: &Config) -> Result<Report, String> {
     let files = handler_files(cfg)?;
     let choose = |name: &str| choice(cfg, name);
-    let (program, running) = {
+    let (program, running, in_process) = {
         let sw = switch.lock().unwrap_or_else(|p| p.into_inner());
         let reg = sw.handlers();
         let running: HashMap<PathBuf, (String, String)> = files
@@ -199,10 +224,10 @@ pub fn handlers(switch: &Mutex<Switch>, cfg: &Config) -> Result<Report, String> 
                     .map(|h| (f.clone(), (h.name.clone(), h.version.clone())))
             })
             .collect();
-        (reg.host_program(), running)
+        (reg.host_program(), running, reg.in_process_paths())
     };
     let current = |f: &Path| running.get(f).cloned();
-    let (ready, report, refused) = prepare(&program, &files, &current, &choose);
+    let (ready, report, refused) = prepare(&program, &files, &current, &in_process, &choose);
     let mut sw = switch.lock().unwrap_or_else(|p| p.into_inner());
     for h in ready {
         sw.install_handler(h);
@@ -223,6 +248,7 @@ fn sections(text: &str) -> BTreeMap<String, toml::Value> {
 /// # Errors
 /// The file's error (file, line, column, reason), or that tipringd runs without a file.
 pub fn config(switch: &Mutex<Switch>, running: &Mutex<Config>) -> Result<Report, String> {
+    let _one = RELOADING.lock().unwrap_or_else(|p| p.into_inner());
     let (path, old_text) = {
         let c = running.lock().unwrap_or_else(|p| p.into_inner());
         (c.source.clone(), c.text.clone())
@@ -259,7 +285,7 @@ pub fn config(switch: &Mutex<Switch>, running: &Mutex<Config>) -> Result<Report,
         }
     }
     // Handlers first, so that a new route's new handler is there when the route is.
-    let mut report = handlers(switch, &new)?;
+    let mut report = handlers_locked(switch, &new)?;
     {
         let mut sw = switch.lock().unwrap_or_else(|p| p.into_inner());
         sw.set_routes(routes, &by_channel);

@@ -412,3 +412,47 @@ fn a_handler_at_its_call_limit_refuses_more() {
     let calls = json(&api, "/v1/calls");
     assert_eq!(calls.as_array().map(Vec::len), Some(3), "{calls:#}");
 }
+
+/// Two handlers that fall back to each other: the call goes from the first to the second
+/// once; when the second fails too it gets the apology and ends (no ping-pong, no
+/// recursion while both hosts restart).
+#[test]
+fn mutual_fallbacks_hand_a_call_over_once() {
+    let dir = handlers_dir(
+        "mutual",
+        &[
+            ("faulty-segv", tipring_example_faulty::SEGV_SO),
+            ("faulty-abort", tipring_example_faulty::ABORT_SO),
+        ],
+    );
+    let cfg = format!(
+        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 1\nhandlers_dir = \"{}\"\n\n\
+         [board]\nphones = 1\ntrunks = 0\n\n\
+         [policy.faulty-segv]\nfallback = \"handler:faulty-abort\"\n\n\
+         [policy.faulty-abort]\nfallback = \"handler:faulty-segv\"\n\n\
+         [[route]]\nany = true\nhandler = \"faulty-segv\"\n",
+        dir.display()
+    );
+    let d = Daemon::start(&cfg, &[]);
+    let api = d.api.clone();
+    let id = one_call(&api, 1, "1#");
+    wait_calls(&api, 10, "handed to faulty-abort", |c| {
+        c.iter()
+            .any(|c| c["id"] == id && c["handler"] == "faulty-abort" && c["state"] == "up")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    post(&api, "/v1/sim/lines/1/dial", "{\"digits\": \"2#\"}");
+    let calls = wait_calls(&api, 15, "the call ended", |c| {
+        c.iter().any(|c| c["id"] == id && c["state"] == "ended")
+    });
+    let c = calls.iter().find(|c| c["id"] == id).unwrap();
+    assert_eq!(c["cause"], 41, "{c:#}");
+    assert_eq!(c["outcome"], "fallback", "{c:#}");
+    let text = c["events"].to_string();
+    assert!(
+        text.contains("SIGSEGV") && text.contains("SIGABRT"),
+        "{c:#}"
+    );
+    assert_eq!(json(&api, "/v1/health")["status"], "ok");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -303,6 +303,41 @@ fn a_call_no_route_takes_gets_480() {
     );
 }
 
+/// At the call limit (`[daemon] max_calls`; 0 is the box refusing every new call, say
+/// for maintenance) an INVITE gets 503 with `Reason: Q.850;cause=34`, and the refusal is
+/// counted; a config reload lifting the limit lets the next call in.
+#[test]
+fn a_call_over_the_limit_gets_503() {
+    let sip_port = free_port_pair();
+    let rtp_port = common::rtp_base(4);
+    let cfg = config(sip_port, rtp_port).replacen(
+        "drain_seconds = 2\n",
+        "drain_seconds = 2\nmax_calls = 0\n",
+        1,
+    );
+    let d = Daemon::start(&cfg, &[]);
+    let final_response = invite_final_response(sip_port, "limit-1", "");
+    assert!(
+        final_response.starts_with("SIP/2.0 503 "),
+        "{final_response}"
+    );
+    assert!(
+        final_response.contains("Reason: Q.850;cause=34"),
+        "{final_response}"
+    );
+    let (_, b) = http(&d.api, "GET", "/v1/health", "");
+    let h: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(h["refused_at_limit"], 1, "{h}");
+    std::fs::write(&d.config, cfg.replace("max_calls = 0\n", "")).unwrap();
+    let (st, b) = http(&d.api, "POST", "/v1/config/reload", "");
+    assert_eq!(st, 200, "{b}");
+    let final_response = invite_final_response(sip_port, "limit-2", "");
+    assert!(
+        final_response.starts_with("SIP/2.0 200 "),
+        "{final_response}"
+    );
+}
+
 /// Above `sip.max_media_load` (the SIP media thread's share of its core over the last
 /// second) new calls get 503 with `Retry-After` and cause 42 (congestion). The limit here
 /// is one hundred-thousandth of a core, which even idle channels exceed.

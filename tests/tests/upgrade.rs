@@ -142,6 +142,8 @@ fn live_upgrade(isolation: &str) {
         assert!(Instant::now() < deadline, "2.0.0 not in place: {list:#}");
         std::thread::sleep(Duration::from_millis(100));
     };
+    let upgraded_at = Instant::now();
+    let v2_pid = ivr(&list)["pid"].clone();
     assert_eq!(ivr(&list)["isolation"], isolation, "{list:#}");
     if isolated {
         assert_ne!(ivr(&list)["pid"], v1["pid"], "{list:#}");
@@ -192,6 +194,18 @@ fn live_upgrade(isolation: &str) {
         }
         assert!(Instant::now() < deadline, "the old host stays: {list:#}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+    // The new host outlives the thread that ran the reload (a blocking-pool thread that
+    // retires after 10 s idle): it was started from a long-lived one.
+    if isolated {
+        let wait = Duration::from_secs(12).saturating_sub(upgraded_at.elapsed());
+        std::thread::sleep(wait);
+        let now = ivr(&json(&api, "/v1/handlers"));
+        assert_eq!(
+            (&now["pid"], &now["restarts"]),
+            (&v2_pid, &Value::from(0)),
+            "{now:#}"
+        );
     }
     d.terminate();
     assert_eq!(d.wait(20), Some(0));

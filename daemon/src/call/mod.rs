@@ -203,6 +203,9 @@ struct Call {
     handler: Option<Arc<Handler>>,
     /// The handler failed and the call plays its apology (this op) before it ends.
     apology: Option<u64>,
+    /// The call was handed to a fallback handler once already: a second failure ends it
+    /// with the apology (no chain, no loop between handlers that fall back to each other).
+    fell_back: bool,
     /// The call's tracing span: every line logged while the switch works on the call
     /// carries it (`call{id=… channel=… handler=…}`).
     span: tracing::Span,
@@ -1795,6 +1798,7 @@ impl Switch {
                 ),
                 handler,
                 apology: None,
+                fell_back: false,
                 parent,
                 bridge: None,
                 media: None,
@@ -1905,8 +1909,16 @@ impl Switch {
                 self.send(ch, MediaCommand::Stop { op: OpId(op) });
             }
         }
-        match handler.policy.fallback.clone() {
+        let again = self.calls.get(&id).is_some_and(|c| c.fell_back);
+        let fallback = match handler.policy.fallback.clone() {
+            Fallback::Handler(_) if again => Fallback::default(),
+            f => f,
+        };
+        match fallback {
             Fallback::Handler(name) if name != handler.name => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.fell_back = true;
+                }
                 let Some(next) = self.handlers.get(&name).cloned() else {
                     self.note(id, format!("fallback handler {name} is not loaded"));
                     self.end_call(id, Cause::TEMPORARY_FAILURE, true);
@@ -2069,7 +2081,11 @@ impl Switch {
     /// Reports from isolated handlers' hosts: answers, wakes, readiness, deaths. Then the
     /// hard time budget and the hosts' upkeep (restarts, memory).
     fn host_notes(&mut self) {
-        while let Some(n) = self.hosts.poll() {
+        // Bounded per step, so that a host flooding its socket cannot starve the rest.
+        for _ in 0..10_000 {
+            let Some(n) = self.hosts.poll() else {
+                break;
+            };
             self.host_note(n);
         }
         let now = std::time::Instant::now();
@@ -2077,9 +2093,13 @@ impl Switch {
         for c in self.calls.values() {
             if let Some(Attached::Remote(r)) = &c.instance
                 && let Some(f) = r.in_flight
+                // The budget counts from when the host was ready: an event sent while its
+                // handler's init ran waits for that (which has its own limit).
+                && let Some(&ready) = r.host.ready_at.get()
             {
+                let since = f.since.max(ready);
                 let budget = self.hosts.hard_budget(&r.host.handler);
-                if now.duration_since(f.since) > budget && !late.iter().any(|l| l.0 == r.host.id) {
+                if now.duration_since(since) > budget && !late.iter().any(|l| l.0 == r.host.id) {
                     late.push((
                         r.host.id,
                         format!(
@@ -2112,6 +2132,8 @@ impl Switch {
                 if let Some(c) = self.calls.get_mut(&CallId(call))
                     && let Some(Attached::Remote(r)) = &c.instance
                     && r.host.id == host
+                    // At most as many waiting as an in-process handler may queue.
+                    && c.pending.len() < 1024
                 {
                     c.pending.push_back(HostEvent {
                         kind: sys::TIPRING_EV_WAKE,

@@ -20,6 +20,15 @@ use tipring_handler::sys::{self, tipring_channel, tipring_op, tipring_status, ti
 pub(crate) const MAX_TIMERS: usize = 32;
 pub(crate) const MAX_VARS: usize = 64;
 pub(crate) const MAX_VAR_LEN: usize = 4096;
+/// A call's variables together, bytes (names and values): they travel whole from an
+/// isolated host.
+pub(crate) const MAX_VARS_BYTES: usize = 64 * 1024;
+/// Requests one callback may queue.
+pub(crate) const MAX_REQUESTS: usize = 64;
+/// A destination or source string (`file:`, `tone:`, `channel:`), bytes.
+pub(crate) const MAX_TARGET: usize = 4096;
+/// Originate's options (JSON), bytes.
+pub(crate) const MAX_OPTS: usize = 16 * 1024;
 
 /// Digit-collection limits, checked.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -238,6 +247,9 @@ fn queue(ctx: &CallCtx, req: Request, op: *mut tipring_op) -> tipring_status {
     if ctx.gone.get() {
         return sys::TIPRING_EGONE;
     }
+    if ctx.requests.borrow().len() >= MAX_REQUESTS {
+        return sys::TIPRING_ELIMIT;
+    }
     let id = next_op();
     if !op.is_null() {
         // SAFETY: a non-null out-pointer from the handler, valid for the call.
@@ -342,6 +354,9 @@ unsafe extern "C" fn h_originate(
     if !dest.starts_with("channel:") {
         return refuse(ctx, "originate", "destination must be channel:N[/NUMBER]");
     }
+    if dest.len() > MAX_TARGET || opts.len() > MAX_OPTS {
+        return refuse(ctx, "originate", "destination or options too long");
+    }
     queue(ctx, Request::Originate { dest, opts }, op)
 }
 
@@ -362,7 +377,7 @@ unsafe extern "C" fn h_transfer(
     let ctx = ctx_or_return!(ch);
     // SAFETY: a string passed by the handler for this call.
     match unsafe { text(dest) } {
-        Ok(d) if !d.is_empty() => queue(ctx, Request::Transfer(d), op),
+        Ok(d) if !d.is_empty() && d.len() <= MAX_TARGET => queue(ctx, Request::Transfer(d), op),
         _ => refuse(ctx, "transfer", "empty or non-UTF-8 destination"),
     }
 }
@@ -380,6 +395,9 @@ unsafe extern "C" fn h_play(
     };
     if !(src.starts_with("file:") || src.starts_with("tone:")) {
         return refuse(ctx, "play", "source must be file:PATH or tone:NAME");
+    }
+    if src.len() > MAX_TARGET {
+        return refuse(ctx, "play", "source too long");
     }
     let (barge_in, loops, collect) = if opts.is_null() {
         (true, 1, None)
@@ -441,6 +459,9 @@ unsafe extern "C" fn h_record(
     if !dest.starts_with("file:") || !dest.ends_with(".wav") {
         return refuse(ctx, "record", "destination must be file:PATH.wav");
     }
+    if dest.len() > MAX_TARGET {
+        return refuse(ctx, "record", "destination too long");
+    }
     if opts.is_null() {
         return refuse(ctx, "record", "no options");
     }
@@ -458,6 +479,9 @@ unsafe extern "C" fn h_record(
     let Ok(term) = (unsafe { text(o.term_digits) }) else {
         return refuse(ctx, "record", "term_digits is not UTF-8");
     };
+    if term.len() > 16 {
+        return refuse(ctx, "record", "term_digits: at most 16");
+    }
     media(
         ctx,
         Request::Record {
@@ -475,6 +499,9 @@ unsafe extern "C" fn h_stop(ch: *mut tipring_channel, op: tipring_op) -> tipring
     let ctx = ctx_or_return!(ch);
     if ctx.gone.get() {
         return sys::TIPRING_EGONE;
+    }
+    if ctx.requests.borrow().len() >= MAX_REQUESTS {
+        return sys::TIPRING_ELIMIT;
     }
     ctx.requests.borrow_mut().push((0, Request::Stop(op)));
     sys::TIPRING_OK
@@ -556,6 +583,14 @@ unsafe extern "C" fn h_set_var(
     }
     let mut vars = ctx.vars.borrow_mut();
     if !vars.contains_key(&name) && vars.len() >= MAX_VARS {
+        return sys::TIPRING_ELIMIT;
+    }
+    let total: usize = vars
+        .iter()
+        .filter(|(k, _)| **k != name)
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    if total + name.len() + value.len() > MAX_VARS_BYTES {
         return sys::TIPRING_ELIMIT;
     }
     vars.insert(name, value);

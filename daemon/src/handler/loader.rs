@@ -183,6 +183,8 @@ pub struct Registry {
     loaded: Vec<Arc<Handler>>,
     refused: Vec<Refused>,
     program: Option<PathBuf>,
+    /// Every file ever loaded into this process (the libraries stay).
+    in_process: std::collections::HashSet<PathBuf>,
 }
 
 impl Registry {
@@ -308,6 +310,9 @@ impl Registry {
     /// Puts a prepared handler in place: a handler of the same name is replaced for new
     /// calls (calls up keep theirs); returns the one replaced.
     pub fn install(&mut self, h: Handler) -> (Arc<Handler>, Option<Arc<Handler>>) {
+        if !h.is_isolated() {
+            self.in_process.insert(h.path.clone());
+        }
         let h = Arc::new(h);
         let old = match self.loaded.iter_mut().find(|x| x.name == h.name) {
             Some(slot) => Some(std::mem::replace(slot, Arc::clone(&h))),
@@ -318,6 +323,11 @@ impl Registry {
         };
         self.refused.retain(|r| r.path != h.path);
         (h, old)
+    }
+
+    /// Every file loaded into this process so far.
+    pub fn in_process_paths(&self) -> std::collections::HashSet<PathBuf> {
+        self.in_process.clone()
     }
 
     /// Replaces the refusals (a reload rescanned every file).
@@ -346,6 +356,9 @@ impl Registry {
                     isolation = if h.is_isolated() { "process" } else { "in-process" },
                     "handler loaded"
                 );
+                if !h.is_isolated() {
+                    self.in_process.insert(h.path.clone());
+                }
                 let h = Arc::new(h);
                 self.loaded.push(Arc::clone(&h));
                 Some(h)

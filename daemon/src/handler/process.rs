@@ -33,6 +33,8 @@ use tipring_hal::{CallId, ChannelId};
 
 /// The host's end of the socket, in the host.
 pub const HOST_FD: RawFd = 3;
+/// Messages queued for a host whose socket is full before it counts as not reading.
+const MAX_QUEUED: usize = 20_000;
 
 /// Resource limits and time budgets of one handler's hosts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +144,11 @@ pub struct HostProc {
     pub started: Instant,
     /// Calls whose instance it holds.
     pub calls: std::sync::atomic::AtomicUsize,
+    /// When its handler's `init` had finished (it said `Ready`).
+    pub ready_at: std::sync::OnceLock<Instant>,
     sock: OwnedFd,
+    /// Messages the socket had no room for, sent in order before any new one.
+    outq: Mutex<std::collections::VecDeque<Vec<u8>>>,
     pidfd: Option<OwnedFd>,
     exited: Arc<AtomicBool>,
     why: Arc<Mutex<Option<String>>>,
@@ -163,7 +169,29 @@ fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: two fresh descriptors we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    let pair = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Room for a burst of events to a host that is busy for a moment (the default, 208
+    // KiB, is a few hundred small datagrams): beyond the system's maximum only with
+    // CAP_NET_ADMIN (FORCE), else as much as it allows.
+    let want: libc::c_int = 4 << 20;
+    for fd in [pair.0.as_raw_fd(), pair.1.as_raw_fd()] {
+        for opt in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
+            // SAFETY: setsockopt with an int on our socket.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&raw const want).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
+        }
+    }
+    Ok(pair)
 }
 
 fn set_rlimit(what: libc::__rlimit_resource_t, v: u64) -> io::Result<()> {
@@ -242,6 +270,72 @@ pub fn describe_exit(st: std::process::ExitStatus) -> String {
     }
 }
 
+/// Starts `cmd` from one long-lived thread. `PR_SET_PDEATHSIG` fires when the *thread*
+/// that forked the child exits, not the process: a host forked from a short-lived thread
+/// (tokio's blocking pool, where reloads run) would be killed when that thread retires.
+fn spawn_from_spawner(cmd: Command) -> io::Result<std::process::Child> {
+    type Job = (Command, mpsc::Sender<io::Result<std::process::Child>>);
+    static SPAWNER: std::sync::OnceLock<Mutex<mpsc::Sender<Job>>> = std::sync::OnceLock::new();
+    let tx = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let started = std::thread::Builder::new()
+            .name("host-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            });
+        if let Err(e) = started {
+            tracing::error!("cannot start the handler-host spawner thread: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    tx.lock()
+        .map_err(|_| io::Error::other("the spawner is poisoned"))?
+        .send((cmd, reply_tx))
+        .map_err(|_| io::Error::other("the spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| io::Error::other("the spawner thread is gone"))?
+}
+
+/// Waits until `sock` is readable or the process behind `pidfd` has ended; false when it
+/// has ended (its socket may stay open in a grandchild that inherited it).
+fn wait_readable(sock: RawFd, pidfd: Option<RawFd>) -> bool {
+    let Some(pfd) = pidfd else {
+        return true; // recv blocks; EOF tells
+    };
+    let mut fds = [
+        libc::pollfd {
+            fd: sock,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: pfd,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: two valid pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return true;
+        }
+        if fds[0].revents != 0 {
+            return true;
+        }
+        if fds[1].revents != 0 {
+            return false;
+        }
+    }
+}
+
 impl HostProc {
     /// Starts a host for the handler in `file` (named `handler` for log lines), sends it
     /// `init`, and starts its reader thread, which reports on `notes`.
@@ -293,7 +387,7 @@ impl HostProc {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn()?;
+        let mut child = spawn_from_spawner(cmd)?;
         drop(theirs);
         let pid = child.id();
         // SAFETY: pidfd_open on our own unreaped child.
@@ -308,7 +402,9 @@ impl HostProc {
             pid,
             started: Instant::now(),
             calls: std::sync::atomic::AtomicUsize::new(0),
+            ready_at: std::sync::OnceLock::new(),
             sock: mine,
+            outq: Mutex::new(std::collections::VecDeque::new()),
             pidfd,
             exited: Arc::new(AtomicBool::new(false)),
             why: Arc::new(Mutex::new(None)),
@@ -318,16 +414,36 @@ impl HostProc {
             let _ = child.wait();
             return Err(io::Error::other(e));
         }
-        let reader = host.sock.try_clone()?;
+        let reader = match host.sock.try_clone() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         let exited = Arc::clone(&host.exited);
         let why = Arc::clone(&host.why);
         let name = handler.to_string();
         let killer = Arc::clone(&host);
+        let pidfd = host.pidfd.as_ref().map(AsRawFd::as_raw_fd);
         let spawned = std::thread::Builder::new()
             .name(format!("host-{id}"))
             .spawn(move || {
                 let mut buf = vec![0u8; MAX_DATAGRAM + 1];
                 loop {
+                    if !wait_readable(reader.as_raw_fd(), pidfd) {
+                        // Ended; what it managed to send is still read below.
+                        while let Ok(n) = recv(reader.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
+                            if n == 0 {
+                                break;
+                            }
+                            if let Ok(m) = wire::decode(&buf[..n]) {
+                                notes.send(HostNote::Msg(id, m));
+                            }
+                        }
+                        break;
+                    }
                     match recv(reader.as_raw_fd(), &mut buf, 0) {
                         Ok(0) => break,
                         Ok(n) => match wire::decode(&buf[..n]) {
@@ -370,13 +486,46 @@ impl HostProc {
     /// The host is gone, or not reading (its socket is full): in words.
     pub fn send(&self, msg: &ToHost) -> Result<(), String> {
         let buf = wire::encode(msg).map_err(|e| e.to_string())?;
-        send(self.sock.as_raw_fd(), &buf, libc::MSG_DONTWAIT).map_err(|e| {
-            if e.kind() == io::ErrorKind::WouldBlock {
-                "it stopped reading its socket".to_string()
-            } else {
-                format!("its socket failed: {e}")
+        let mut q = self
+            .outq
+            .lock()
+            .map_err(|_| "its queue is poisoned".to_string())?;
+        if q.is_empty() {
+            match send(self.sock.as_raw_fd(), &buf, libc::MSG_DONTWAIT) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("its socket failed: {e}")),
             }
-        })
+        }
+        // A host busy for a moment (within its budget) catches up; one that stops reading
+        // for good is killed by the budget or, at worst, here.
+        if q.len() >= MAX_QUEUED {
+            return Err(format!(
+                "it stopped reading its socket ({MAX_QUEUED} messages waiting)"
+            ));
+        }
+        q.push_back(buf);
+        Ok(())
+    }
+
+    /// Sends what waited for room in the socket.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub fn flush(&self) -> Result<(), String> {
+        let Ok(mut q) = self.outq.lock() else {
+            return Ok(());
+        };
+        while let Some(buf) = q.front() {
+            match send(self.sock.as_raw_fd(), buf, libc::MSG_DONTWAIT) {
+                Ok(()) => {
+                    q.pop_front();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(format!("its socket failed: {e}")),
+            }
+        }
+        Ok(())
     }
 
     /// Kills the host (SIGKILL) for `why`, which its end report will carry (the first
@@ -457,20 +606,19 @@ pub fn probe(
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("handler");
-    let host = HostProc::spawn(
-        program,
-        file,
-        stem,
-        id,
-        &Limits::default(),
-        &ToHost::Identify,
-        tx,
-    )
-    .map_err(|e| format!("cannot start a handler host ({}): {e}", program.display()))?;
-    let deadline = Duration::from_secs(10);
+    // Generous limits: the handler's own (its memory, its files) are not known before it
+    // says who it is, and its real host gets those.
+    let limits = Limits {
+        memory_bytes: 8 << 30,
+        open_files: 4096,
+        ..Limits::default()
+    };
+    let host = HostProc::spawn(program, file, stem, id, &limits, &ToHost::Identify, tx)
+        .map_err(|e| format!("cannot start a handler host ({}): {e}", program.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut chosen: Option<Probed> = None;
     let answer = loop {
-        match rx.recv_timeout(deadline) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(HostNote::Msg(_, FromHost::Identity { name, version, abi })) => {
                 if chosen.is_some() {
                     break Err("the probe host identified itself twice".into());
@@ -497,7 +645,17 @@ pub fn probe(
                 None => break Err("the probe host answered out of turn".into()),
             },
             Ok(HostNote::Msg(_, FromHost::InitFailed { reason })) => break Err(reason),
-            Ok(HostNote::Msg(..)) => continue,
+            Ok(HostNote::Msg(_, other)) => {
+                host.kill("it spoke out of turn while being probed".into());
+                break Err(format!(
+                    "it sent {} while being probed (its constructors write to the host's socket?)",
+                    match other {
+                        FromHost::Done { .. } => "an answer",
+                        FromHost::Wake { .. } => "a wake-up",
+                        _ => "a message",
+                    }
+                ));
+            }
             Ok(HostNote::Gone(_, how)) => {
                 break Err(format!("the probe host {how} while loading it"));
             }
@@ -527,10 +685,31 @@ pub fn probe(
 fn host_send(fd: RawFd, m: &FromHost) -> bool {
     match wire::encode(m) {
         Ok(b) => send(fd, &b, 0).is_ok(),
-        Err(e) => {
-            tracing::error!("handler host: cannot send an answer: {e}");
-            false
-        }
+        Err(e) => match m {
+            // A callback that left more behind than one message holds fails, alone: its
+            // call is hung up, the host and its other calls go on.
+            FromHost::Done { call, .. } => {
+                tracing::error!(
+                    call = *call,
+                    "handler host: the callback's requests and variables do not fit in one \
+                     message ({e}); the call is failed"
+                );
+                host_send(
+                    fd,
+                    &FromHost::Done {
+                        call: *call,
+                        rc: -1,
+                        requests: Vec::new(),
+                        vars: None,
+                        took_us: 0,
+                    },
+                )
+            }
+            _ => {
+                tracing::error!("handler host: cannot send an answer: {e}");
+                false
+            }
+        },
     }
 }
 
@@ -581,6 +760,10 @@ pub fn host_main(file: &Path) -> i32 {
         );
         return 2;
     }
+    // Whatever the handler starts must not inherit the socket: a grandchild holding it
+    // open would hide this host's end from tipringd.
+    // SAFETY: fcntl on our own descriptor.
+    unsafe { libc::fcntl(HOST_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let fd = HOST_FD;
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut next = || match recv(fd, &mut buf, 0) {

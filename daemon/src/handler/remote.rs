@@ -126,7 +126,41 @@ impl Remote {
         for (_, r) in &requests {
             check_request(r)?;
         }
+        if let Some(v) = &vars
+            && (v.len() > super::host::MAX_VARS
+                || v.iter()
+                    .any(|(k, x)| k.len() > 64 || x.len() > super::host::MAX_VAR_LEN))
+        {
+            return Err("it sent call variables beyond the limits".into());
+        }
+        // What the host table would have refused in process (EGONE, EBUSY, ELIMIT) a host
+        // that follows the protocol never relays.
         let ctx = &self.ctx;
+        let mut busy = ctx.media_busy.get();
+        let mut timers = ctx.timers.get();
+        for (_, r) in &requests {
+            if ctx.gone.get() && !matches!(r, Request::Hangup(_)) {
+                return Err("it relayed a request for a call that has ended".into());
+            }
+            match r {
+                Request::Play { .. }
+                | Request::Collect(_)
+                | Request::Record { .. }
+                | Request::SendDtmf(_) => {
+                    if busy {
+                        return Err("it relayed a second media operation at once".into());
+                    }
+                    busy = true;
+                }
+                Request::Timer(_) => {
+                    timers += 1;
+                    if timers > super::host::MAX_TIMERS {
+                        return Err("it relayed more timers than a call may have".into());
+                    }
+                }
+                _ => {}
+            }
+        }
         for (op, r) in requests {
             match &r {
                 Request::Play { .. }
@@ -140,12 +174,6 @@ impl Remote {
             ctx.requests.borrow_mut().push((op, r));
         }
         if let Some(v) = vars {
-            if v.len() > super::host::MAX_VARS
-                || v.iter()
-                    .any(|(k, x)| k.len() > 64 || x.len() > super::host::MAX_VAR_LEN)
-            {
-                return Err("it sent call variables beyond the limits".into());
-            }
             *ctx.vars.borrow_mut() = v;
         }
         Ok(())

@@ -19,6 +19,8 @@ pub const CRASH_WINDOW: Duration = Duration::from_secs(60);
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest restart delay.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest a host's `init` may take (the hard budget counts from its end).
+pub const INIT_LIMIT: Duration = Duration::from_secs(10);
 /// How often hosts' memory is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
@@ -68,7 +70,9 @@ pub struct Hosts {
     slots: BTreeMap<String, Slot>,
     by_id: HashMap<u32, String>,
     /// Hosts of replaced versions, finishing their calls.
-    retired: Vec<(Arc<HostProc>, String)>,
+    /// (host, version, when it was told to shut down).
+    retired: Vec<(Arc<HostProc>, String, Option<Instant>)>,
+    retired_sampled: Instant,
     tx: Notes,
     rx: mpsc::Receiver<HostNote>,
     next_id: u32,
@@ -81,6 +85,7 @@ impl Default for Hosts {
             slots: BTreeMap::new(),
             by_id: HashMap::new(),
             retired: Vec::new(),
+            retired_sampled: Instant::now(),
             tx: Notes {
                 tx,
                 bell: Some(Arc::new(Doorbell::default())),
@@ -133,7 +138,7 @@ impl Hosts {
                 calls = old.calls.load(std::sync::atomic::Ordering::Relaxed),
                 "new calls go to the new version; the old host finishes its calls"
             );
-            self.retired.push((old, s.handler.version.clone()));
+            self.retired.push((old, s.handler.version.clone(), None));
         }
         s.handler = handler;
         s.spec = spec;
@@ -150,7 +155,7 @@ impl Hosts {
         if let Some(mut s) = self.slots.remove(handler)
             && let Some(old) = s.host.take()
         {
-            self.retired.push((old, s.handler.version.clone()));
+            self.retired.push((old, s.handler.version.clone(), None));
         }
     }
 
@@ -158,7 +163,7 @@ impl Hosts {
     pub fn retired(&self) -> Vec<(String, String, u32, usize)> {
         self.retired
             .iter()
-            .map(|(h, v)| {
+            .map(|(h, v, _)| {
                 (
                     h.handler.clone(),
                     v.clone(),
@@ -276,8 +281,9 @@ impl Hosts {
     /// A host said it is ready.
     pub fn ready(&mut self, id: u32) {
         if let Some(s) = self.by_id.get(&id).and_then(|n| self.slots.get_mut(n))
-            && s.host.as_ref().is_some_and(|h| h.id == id)
+            && let Some(h) = s.host.as_ref().filter(|h| h.id == id)
         {
+            let _ = h.ready_at.set(Instant::now());
             s.ready = true;
         }
     }
@@ -286,22 +292,28 @@ impl Hosts {
     /// end.
     pub fn gone(&mut self, id: u32, why: &str) -> Option<String> {
         let name = self.by_id.remove(&id)?;
-        let s = self.slots.get_mut(&name)?;
-        if s.host.as_ref().is_some_and(|h| h.id == id) {
+        if let Some(s) = self.slots.get_mut(&name)
+            && s.host.as_ref().is_some_and(|h| h.id == id)
+        {
             Self::death(s, why.to_string(), Instant::now());
         }
+        // A retired host (an old version, or a handler now in process) counts no death,
+        // but its calls are the caller's to end all the same.
         Some(name)
+    }
+
+    /// Host `id`, live or retired.
+    fn find(&self, id: u32) -> Option<&Arc<HostProc>> {
+        self.slots
+            .values()
+            .filter_map(|s| s.host.as_ref())
+            .chain(self.retired.iter().map(|(h, _, _)| h))
+            .find(|h| h.id == id)
     }
 
     /// Kills host `id` for `why`.
     pub fn kill(&self, id: u32, why: String) {
-        if let Some(h) = self
-            .by_id
-            .get(&id)
-            .and_then(|n| self.slots.get(n))
-            .and_then(|s| s.host.as_ref())
-            .filter(|h| h.id == id)
-        {
+        if let Some(h) = self.find(id) {
             tracing::error!(handler = %h.handler, pid = h.pid, "killing the handler host: {why}");
             h.kill(why);
         }
@@ -311,16 +323,54 @@ impl Hosts {
     /// retired hosts without calls to finish.
     pub fn tick(&mut self) {
         let now = Instant::now();
-        self.retired.retain(|(h, _)| {
+        for h in self
+            .slots
+            .values()
+            .filter_map(|s| s.host.as_ref())
+            .chain(self.retired.iter().map(|(h, _, _)| h))
+        {
+            if let Err(e) = h.flush() {
+                h.kill(e);
+            }
+        }
+        let limits: HashMap<String, u64> = self
+            .slots
+            .iter()
+            .map(|(n, s)| (n.clone(), s.spec.limits.memory_bytes))
+            .collect();
+        let sample = now.duration_since(self.retired_sampled) >= SAMPLE_EVERY;
+        if sample {
+            self.retired_sampled = now;
+        }
+        self.retired.retain_mut(|(h, _, told)| {
             if h.exited() {
                 return false;
+            }
+            if let Some(at) = *told {
+                // Told to finish; one that does not within a few seconds is made to.
+                if now.duration_since(at) > Duration::from_secs(5) {
+                    h.kill("it did not exit 5 s after its shutdown".into());
+                }
+                return true;
             }
             if h.calls.load(std::sync::atomic::Ordering::Relaxed) == 0 {
                 tracing::info!(handler = %h.handler, pid = h.pid, "the old version's host finished its calls");
                 if h.send(&ToHost::Shutdown).is_err() {
                     h.kill("it did not take its shutdown".into());
                 }
-                return false;
+                *told = Some(now);
+                return true;
+            }
+            if sample
+                && let Some(limit) = limits.get(&h.handler)
+                && let Some(rss) = h.resident()
+                && rss > *limit
+            {
+                h.kill(format!(
+                    "it used {} MiB of memory (limit {} MiB)",
+                    rss >> 20,
+                    limit >> 20
+                ));
             }
             true
         });
@@ -336,6 +386,19 @@ impl Hosts {
                 s.restarts += 1;
                 self.start(&mut s);
                 self.slots.insert(n, s);
+            }
+        }
+        for s in self.slots.values() {
+            if let Some(h) = &s.host
+                && h.ready_at.get().is_none()
+                && !h.exited()
+                && now.duration_since(h.started) > INIT_LIMIT
+            {
+                tracing::error!(handler = %h.handler, pid = h.pid, "killing the handler host: its init did not finish");
+                h.kill(format!(
+                    "its init took longer than {} s",
+                    INIT_LIMIT.as_secs()
+                ));
             }
         }
         for s in self.slots.values_mut() {
@@ -414,7 +477,7 @@ impl Hosts {
                 let _ = h.send(&ToHost::Shutdown);
             }
         }
-        for (h, _) in &self.retired {
+        for (h, _, _) in &self.retired {
             let _ = h.send(&ToHost::Shutdown);
         }
     }

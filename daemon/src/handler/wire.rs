@@ -23,11 +23,13 @@ use std::collections::BTreeMap;
 pub const VERSION: u8 = 1;
 /// The first byte of every datagram.
 pub const MAGIC: u8 = b'T';
-/// The largest datagram either side sends or accepts (the handler's call variables are
-/// bounded well below it: 64 × 4 KiB).
-pub const MAX_DATAGRAM: usize = 512 * 1024;
-/// The most requests one callback may queue.
-pub const MAX_REQUESTS: usize = 256;
+/// The largest datagram either side sends or accepts. It fits a unix socket's default
+/// send buffer (208 KiB, less the kernel's overhead), and what a callback may leave behind
+/// is bounded below it by the host table (requests, their strings, the call's variables);
+/// a host whose answer would not fit fails that callback instead.
+pub const MAX_DATAGRAM: usize = 192 * 1024;
+/// The most requests one answer may carry (the host table's limit per callback).
+pub const MAX_REQUESTS: usize = super::host::MAX_REQUESTS;
 
 /// The switch's view of a call's state, sent with every event so that the host-side
 /// checks (`TIPRING_EBUSY`, `TIPRING_EGONE`, the timer limit) see what an in-process
@@ -258,13 +260,16 @@ fn check_collect(c: &CollectSpec) -> Result<(), String> {
 /// # Errors
 /// What is wrong, in one line.
 pub fn check_request(r: &Request) -> Result<(), String> {
-    const LONG: usize = 4096;
+    const LONG: usize = super::host::MAX_TARGET;
     match r {
         Request::Answer | Request::Bridge(_) | Request::Stop(_) | Request::Timer(_) => Ok(()),
         Request::Hangup(c) if (1..=127).contains(c) => Ok(()),
         Request::Hangup(c) => Err(format!("hangup: cause {c} is not 1-127")),
         Request::Originate { dest, opts } => {
-            if !dest.starts_with("channel:") || dest.len() > LONG || opts.len() > LONG * 16 {
+            if !dest.starts_with("channel:")
+                || dest.len() > LONG
+                || opts.len() > super::host::MAX_OPTS
+            {
                 return Err("originate: destination must be channel:N[/NUMBER]".into());
             }
             Ok(())

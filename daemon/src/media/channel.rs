@@ -52,6 +52,9 @@ struct Recording {
 struct Capture {
     rx: rtrb::Producer<i16>,
     tx: rtrb::Producer<i16>,
+    /// This tick's received frame went in, so its sent frame goes in too (both or
+    /// neither: the two directions stay in step after an overflow).
+    pair: bool,
 }
 
 #[derive(Debug)]
@@ -271,7 +274,11 @@ impl ChannelMedia {
             MediaCommand::Unbridge => self.unbridge(sink),
             MediaCommand::Capture { rx, tx } => {
                 self.end_capture(sink);
-                self.capture = Some(Capture { rx, tx });
+                self.capture = Some(Capture {
+                    rx,
+                    tx,
+                    pair: false,
+                });
             }
             MediaCommand::CaptureStop => self.end_capture(sink),
             MediaCommand::DetectCallerId(on) => {
@@ -335,7 +342,9 @@ impl ChannelMedia {
 
     /// Keeps what this channel sends as the canceller's reference (and the capture's).
     pub(crate) fn sent(&mut self, tx: &[i16]) {
-        if let Some(c) = &mut self.capture {
+        if let Some(c) = &mut self.capture
+            && std::mem::take(&mut c.pair)
+        {
             push_all(&mut c.tx, tx);
         }
         if let Some(e) = self.echo.as_mut() {
@@ -347,7 +356,11 @@ impl ChannelMedia {
     /// Processes the frame received this tick: detectors, recording, the bridge.
     pub(crate) fn receive(&mut self, rx: &[i16], sink: &mut impl Sink) {
         if let Some(c) = &mut self.capture {
-            push_all(&mut c.rx, rx);
+            // Room for this tick's frame both ways, or it is dropped both ways.
+            c.pair = c.rx.slots() >= rx.len() && c.tx.slots() >= rx.len();
+            if c.pair {
+                push_all(&mut c.rx, rx);
+            }
         }
         // Digital silence (an idle SIP slot, a line with nothing on it) holds no tone: the
         // DTMF receiver only accounts for the time. Most idle channels come here each tick.
