@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::api::{code, json, post, wait_calls};
 use common::proc::{Daemon, http};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -24,51 +25,11 @@ fn handlers_dir(tag: &str, files: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
-fn json(api: &str, path: &str) -> Value {
-    let (st, b) = http(api, "GET", path, "");
-    assert_eq!(st, 200, "{path}: {b}");
-    serde_json::from_str(&b).unwrap_or_else(|_| panic!("{path}: not JSON: {b}"))
-}
-
-fn post(api: &str, path: &str, body: &str) {
-    let (st, b) = http(api, "POST", path, body);
-    assert_eq!(st, 200, "POST {path} {body}: {b}");
-}
-
 fn handler<'a>(list: &'a Value, name: &str) -> &'a Value {
     list["loaded"]
         .as_array()
         .and_then(|l| l.iter().find(|h| h["name"] == name))
         .unwrap_or_else(|| panic!("no handler {name}: {list:#}"))
-}
-
-/// Waits (at most `secs`) until `f` holds for the API's calls; returns them.
-fn wait_calls(api: &str, secs: u64, what: &str, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let calls = json(api, "/v1/calls");
-        let calls = calls.as_array().cloned().unwrap_or_default();
-        if f(&calls) {
-            return calls;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} within {secs} s; calls now:\n{}",
-            calls
-                .iter()
-                .map(|c| format!(
-                    "{} ch {} {} {} {:?}",
-                    c["id"], c["channel"], c["handler"], c["state"], c["events"]
-                ))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn code(n: u32) -> String {
-    format!("{:04}", (n * 7919) % 10_000)
 }
 
 #[test]

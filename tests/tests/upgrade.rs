@@ -5,50 +5,11 @@
 
 mod common;
 
+use common::api::{code, json, post, wait_calls};
 use common::proc::{Daemon, http};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn json(api: &str, path: &str) -> Value {
-    let (st, b) = http(api, "GET", path, "");
-    assert_eq!(st, 200, "{path}: {b}");
-    serde_json::from_str(&b).unwrap_or_else(|_| panic!("{path}: not JSON: {b}"))
-}
-
-fn post(api: &str, path: &str, body: &str) {
-    let (st, b) = http(api, "POST", path, body);
-    assert_eq!(st, 200, "POST {path} {body}: {b}");
-}
-
-fn wait_calls(api: &str, secs: u64, what: &str, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let calls = json(api, "/v1/calls");
-        let calls = calls.as_array().cloned().unwrap_or_default();
-        if f(&calls) {
-            return calls;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} within {secs} s; calls:\n{}",
-            calls
-                .iter()
-                .map(|c| format!(
-                    "{} ch {} {} {} {} {}",
-                    c["id"],
-                    c["channel"],
-                    c["handler_version"],
-                    c["state"],
-                    c["cause"],
-                    c["events"]
-                ))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn ivr(list: &Value) -> Value {
     list["loaded"]
@@ -75,10 +36,6 @@ fn build_ivr(version: &str, out: &Path) {
     assert!(ok.success());
     // Installed the way an operator should: written elsewhere, renamed into place.
     std::fs::rename(&tmp, out).unwrap();
-}
-
-fn code(n: u32) -> String {
-    format!("{:04}", (n * 7919) % 10_000)
 }
 
 fn dir(tag: &str) -> PathBuf {

@@ -80,19 +80,6 @@ fn next_event(reqs: &[(u64, Request)]) -> Option<HostEvent> {
     None
 }
 
-fn wire(ev: &HostEvent) -> WireEvent {
-    WireEvent {
-        kind: ev.kind,
-        op: ev.op,
-        result: ev.result,
-        cause: ev.cause,
-        digits: ev.digits.clone(),
-        detail: ev.detail.clone(),
-        wake_token: ev.wake_token,
-        mono_ns: ev.mono_ns,
-    }
-}
-
 const PARAMS: &str = "{\"prompts\": \"/nonexistent\"}";
 
 /// Runs one scripted call in process; the number of callbacks.
@@ -165,7 +152,7 @@ fn call_isolated(r: &Remote, id: u64) -> Result<u32, Failure> {
         let (_, reqs) = r.ask(&ToHost::Event {
             call: id,
             state: CallState::default(),
-            ev: wire(&ev),
+            ev: ev.clone(),
         })?;
         n += 1;
         if ev.kind == sys::TIPRING_EV_HANGUP {

@@ -6,8 +6,9 @@ use std::ffi::c_void;
 use std::sync::Arc;
 use tipring_handler::sys;
 
-/// An event for a handler, owned until it is delivered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// An event for a handler, owned until it is delivered (and what travels to an isolated
+/// host).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostEvent {
     /// `TIPRING_EV_*`.
     pub kind: u32,

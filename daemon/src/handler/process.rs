@@ -17,7 +17,7 @@
 //! tokens from handler threads are forwarded within 5 ms.
 
 use super::host::{CallCtx, WakeBoard, set_op_base};
-use super::instance::{HostEvent, Instance, Outcome};
+use super::instance::{Instance, Outcome};
 use super::loader::{Handler, LoadOptions, entry, open};
 use super::wire::{self, FromHost, MAX_DATAGRAM, ToHost};
 use std::collections::{BTreeMap, HashMap};
@@ -909,16 +909,7 @@ fn serve(fd: RawFd, handler: &Arc<Handler>, soft: Duration, buf: &mut [u8]) -> i
                         let before: BTreeMap<String, String> = ctx.vars.borrow().clone();
                         let kind = ev.kind;
                         let t0 = Instant::now();
-                        let outcome = inst.deliver(&HostEvent {
-                            kind: ev.kind,
-                            op: ev.op,
-                            result: ev.result,
-                            cause: ev.cause,
-                            digits: ev.digits,
-                            detail: ev.detail,
-                            wake_token: ev.wake_token,
-                            mono_ns: ev.mono_ns,
-                        });
+                        let outcome = inst.deliver(&ev);
                         let took = t0.elapsed();
                         let ctx = inst.ctx();
                         if took > soft {

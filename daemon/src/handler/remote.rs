@@ -13,7 +13,7 @@ use super::host::{CallCtx, Request};
 use super::instance::{HostEvent, Instance, Outcome};
 use super::loader::Handler;
 use super::process::HostProc;
-use super::wire::{CallState, ToHost, WireEvent, check_request};
+use super::wire::{CallState, ToHost, check_request};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,19 +48,6 @@ pub enum Delivery {
     Done(Outcome),
     /// Sent to the host: the answer comes later.
     Sent,
-}
-
-fn wire_event(ev: &HostEvent) -> WireEvent {
-    WireEvent {
-        kind: ev.kind,
-        op: ev.op,
-        result: ev.result,
-        cause: ev.cause,
-        digits: ev.digits.clone(),
-        detail: ev.detail.clone(),
-        wake_token: ev.wake_token,
-        mono_ns: ev.mono_ns,
-    }
 }
 
 impl Remote {
@@ -105,7 +92,7 @@ impl Remote {
         let msg = ToHost::Event {
             call: self.ctx.call.0,
             state: self.state(),
-            ev: wire_event(ev),
+            ev: ev.clone(),
         };
         if let Err(e) = self.host.send(&msg) {
             self.host.kill(e);

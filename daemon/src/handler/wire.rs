@@ -44,26 +44,8 @@ pub struct CallState {
     pub timers: u32,
 }
 
-/// An event, as it travels.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireEvent {
-    /// `TIPRING_EV_*`.
-    pub kind: u32,
-    /// Operation id.
-    pub op: u64,
-    /// `TIPRING_R_*`.
-    pub result: u32,
-    /// Q.850 cause.
-    pub cause: u32,
-    /// Digits.
-    pub digits: String,
-    /// JSON detail.
-    pub detail: String,
-    /// WAKE token.
-    pub wake_token: u64,
-    /// Monotonic time, ns.
-    pub mono_ns: u64,
-}
+/// An event, as it travels: the host's own event type.
+pub use super::instance::HostEvent as WireEvent;
 
 /// tipringd → host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
