@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::api::{post, wait_calls};
 use common::proc::{Daemon, events, http, next_event, tipringd};
 use serde_json::Value;
 use std::time::Duration;
@@ -13,6 +14,48 @@ fn config(extra: &str) -> String {
          [[route]]\nkind = \"fxo\"\nhandler = \"ivr-c\"\nparams = {{ prompts = \"{}\" }}\n{extra}",
         common::prompts().display()
     )
+}
+
+/// A fresh records database path (and its WAL files gone).
+fn fresh_db(tag: &str) -> std::path::PathBuf {
+    let db = std::env::temp_dir().join(format!("tipring-e2e-{tag}-{}.db", std::process::id()));
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+    db
+}
+
+/// The records in `db`, newest first.
+fn records_in(db: &std::path::Path) -> Vec<tipringd::records::CallRecord> {
+    use tipringd::records::CallStore;
+    tipringd::records::SqliteStore::open(db)
+        .expect("the records file")
+        .query(&tipringd::records::Query {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+/// The sim exchange rings line 3 with caller ID; waits until the IVR has answered.
+fn ring_and_answer(api: &str) {
+    post(
+        api,
+        "/v1/sim/lines/3/ring",
+        "{\"caller\": {\"number\": \"5550123\"}}",
+    );
+    wait_calls(api, 15, "the call answered", |c| {
+        c.iter().any(|c| c["channel"] == 3 && c["state"] == "up")
+    });
+    // The greeting has begun: digits now are collected.
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// Waits until every call has ended.
+fn wait_ended(api: &str) {
+    wait_calls(api, 15, "the call ended", |c| {
+        !c.is_empty() && c.iter().all(|c| c["state"] == "ended")
+    });
 }
 
 /// A bad config names its file, line, column and key, and the daemon exits with status 2.
@@ -152,41 +195,15 @@ fn the_api_runs_a_call_and_refuses_bad_requests() {
 /// still in the file.
 #[test]
 fn a_finished_calls_record_survives_kill_9() {
-    let db = std::env::temp_dir().join(format!("tipring-e2e-records-{}.db", std::process::id()));
-    for ext in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
-    }
+    let db = fresh_db("records");
     let mut d = Daemon::start(
         &config(&format!("\n[records]\npath = \"{}\"\n", db.display())),
         &[],
     );
     let api = d.api.clone();
-    let (st, b) = http(
-        &api,
-        "POST",
-        "/v1/sim/lines/3/ring",
-        "{\"caller\": {\"number\": \"5550123\"}}",
-    );
-    assert_eq!(st, 200, "{b}");
-    std::thread::sleep(Duration::from_millis(4500));
-    let (st, b) = http(
-        &api,
-        "POST",
-        "/v1/sim/lines/3/dial",
-        "{\"digits\": \"42#\"}",
-    );
-    assert_eq!(st, 200, "{b}");
-    let mut ended = false;
-    for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(100));
-        let (_, b) = http(&api, "GET", "/v1/calls/1", "");
-        let call: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
-        if call["state"] == "ended" {
-            ended = true;
-            break;
-        }
-    }
-    assert!(ended, "the call did not end");
+    ring_and_answer(&api);
+    post(&api, "/v1/sim/lines/3/dial", "{\"digits\": \"42#\"}");
+    wait_ended(&api);
     let (st, b) = http(&api, "GET", "/v1/records?channel=3&cause=16", "");
     assert_eq!(st, 200, "{b}");
     let list: Value = serde_json::from_str(&b).unwrap();
@@ -231,14 +248,7 @@ fn a_finished_calls_record_survives_kill_9() {
         .args(["-KILL", &d.child.id().to_string()])
         .status();
     let _ = d.child.wait();
-    let store = tipringd::records::SqliteStore::open(&db).expect("the records file");
-    use tipringd::records::CallStore;
-    let kept = store
-        .query(&tipringd::records::Query {
-            limit: 10,
-            ..Default::default()
-        })
-        .unwrap();
+    let kept = records_in(&db);
     assert_eq!(kept.len(), 1);
     assert_eq!(
         (kept[0].channel, kept[0].digits.clone()),
@@ -252,28 +262,13 @@ fn a_finished_calls_record_survives_kill_9() {
 /// when tipringd has exited.
 #[test]
 fn sigterm_with_a_call_up_keeps_its_record() {
-    let db = std::env::temp_dir().join(format!("tipring-e2e-term-{}.db", std::process::id()));
-    for ext in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
-    }
+    let db = fresh_db("term");
     let mut d = Daemon::start(
         &config(&format!("\n[records]\npath = \"{}\"\n", db.display())),
         &[],
     );
     let api = d.api.clone();
-    let (st, b) = http(&api, "POST", "/v1/sim/lines/3/ring", "{}");
-    assert_eq!(st, 200, "{b}");
-    let mut up = false;
-    for _ in 0..150 {
-        std::thread::sleep(Duration::from_millis(100));
-        let (_, b) = http(&api, "GET", "/v1/calls/1", "");
-        let call: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
-        if call["state"] == "up" {
-            up = true;
-            break;
-        }
-    }
-    assert!(up, "the call did not come up");
+    ring_and_answer(&api);
     // systemd's stop signals the whole unit: the handler's host ignores SIGTERM and keeps
     // serving its calls while tipringd drains them.
     let (_, b) = http(&api, "GET", "/v1/handlers", "");
@@ -289,14 +284,7 @@ fn sigterm_with_a_call_up_keeps_its_record() {
     );
     d.terminate();
     assert_eq!(d.wait(20), Some(0));
-    use tipringd::records::CallStore;
-    let store = tipringd::records::SqliteStore::open(&db).expect("the records file");
-    let kept = store
-        .query(&tipringd::records::Query {
-            limit: 10,
-            ..Default::default()
-        })
-        .unwrap();
+    let kept = records_in(&db);
     assert_eq!(kept.len(), 1, "{kept:#?}");
     assert_eq!(kept[0].channel, 3);
     assert!(kept[0].cause.is_some(), "{kept:#?}");
@@ -329,34 +317,21 @@ fn a_channel_capture_holds_both_directions() {
     assert_eq!(st, 404);
     let (_, b) = http(&api, "GET", "/v1/channels", "");
     assert!(b.contains(&file), "{b}");
-    http(
-        &api,
-        "POST",
-        "/v1/sim/lines/3/ring",
-        "{\"caller\": {\"number\": \"5550123\"}}",
-    );
-    std::thread::sleep(Duration::from_millis(4500));
-    http(
-        &api,
-        "POST",
-        "/v1/sim/lines/3/dial",
-        "{\"digits\": \"42#\"}",
-    );
-    let mut ended = false;
-    for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(100));
-        let (_, b) = http(&api, "GET", "/v1/calls/1", "");
-        if b.contains("\"ended\"") {
-            ended = true;
-            break;
-        }
-    }
-    assert!(ended);
+    ring_and_answer(&api);
+    post(&api, "/v1/sim/lines/3/dial", "{\"digits\": \"42#\"}");
+    wait_ended(&api);
     let (st, b) = http(&api, "POST", "/v1/channels/3/capture", "{\"on\": false}");
     assert_eq!(st, 200, "{b}");
     let v: Value = serde_json::from_str(&b).unwrap();
     let secs = v["seconds"].as_f64().unwrap();
-    assert!(secs > 5.0, "{v}");
+    // It covers the whole call (it ran from before the ring to after the hang-up).
+    let (_, b) = http(&api, "GET", "/v1/calls/1", "");
+    let call: Value = serde_json::from_str(&b).unwrap();
+    let up_ms = call["ended_ms"].as_u64().unwrap() - call["answered_ms"].as_u64().unwrap();
+    assert!(
+        secs * 1000.0 >= up_ms as f64,
+        "{v} for a call up {up_ms} ms"
+    );
     let mut r = hound::WavReader::open(&file).unwrap();
     assert_eq!((r.spec().channels, r.spec().sample_rate), (2, 8000));
     let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
