@@ -713,19 +713,27 @@ pub fn run(cfg: Config) -> i32 {
             let mut sw = shared.switch.lock().unwrap_or_else(|p| p.into_inner());
             sw.set_draining();
         }
+        let mut deadline = deadline;
+        let mut hung_up = false;
         loop {
             let active = shared.switch.lock().map(|s| s.active()).unwrap_or(0);
             if active == 0 {
                 break;
             }
             if Instant::now() >= deadline {
+                if hung_up {
+                    break; // the records still waiting are written without those answers
+                }
                 tracing::warn!("drain deadline reached: hanging up {active} calls");
                 shared
                     .switch
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .hangup_all();
-                break;
+                // Isolated handlers answer HANGUP by message: a moment for their answers
+                // (the variables they set go to the records).
+                hung_up = true;
+                deadline = Instant::now() + Duration::from_secs(1);
             }
             crate::notify::status(&format!("draining: {active} calls active"));
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -740,6 +748,12 @@ pub fn run(cfg: Config) -> i32 {
     });
     stop.store(true, Relaxed);
     let _ = control.join();
+    // Every ended call's record is written, answers from its handler or not.
+    shared
+        .switch
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .flush_closing();
     // Let the media threads play out the last hang-ups, then stop them.
     std::thread::sleep(Duration::from_millis(100));
     for t in threads {

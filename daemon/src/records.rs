@@ -13,6 +13,7 @@
 
 use crate::call::CallView;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Why the store failed: which file, and what SQLite said.
@@ -94,6 +95,9 @@ pub struct CallRecord {
     pub digits: Vec<String>,
     /// Files recorded, in order.
     pub recordings: Vec<String>,
+    /// The call's variables as its handler left them (a disposition, an account code…),
+    /// including those it set while handling `HANGUP`.
+    pub vars: BTreeMap<String, String>,
 }
 
 impl CallRecord {
@@ -123,6 +127,7 @@ impl CallRecord {
             outcome: v.outcome.map(str::to_string),
             digits: v.digits.clone(),
             recordings: v.recordings.clone(),
+            vars: v.vars.clone(),
         }
     }
 }
@@ -179,11 +184,12 @@ CREATE INDEX IF NOT EXISTS calls_cause ON calls (cause, ended_ms);
 
 /// Columns added after the first schema: a database made by an older tipringd gets them
 /// (empty for its old records) when it is opened.
-const ADDED: [(&str, &str); 4] = [
+const ADDED: [(&str, &str); 5] = [
     ("presentation", "TEXT"),
     ("route", "TEXT"),
     ("ring_ms", "INTEGER"),
     ("recordings", "TEXT NOT NULL DEFAULT '[]'"),
+    ("vars", "TEXT NOT NULL DEFAULT '{}'"),
 ];
 
 impl SqliteStore {
@@ -249,14 +255,15 @@ impl CallStore for SqliteStore {
     fn record(&mut self, r: &CallRecord) -> Result<(), StoreError> {
         let digits = serde_json::to_string(&r.digits).unwrap_or_else(|_| "[]".into());
         let recordings = serde_json::to_string(&r.recordings).unwrap_or_else(|_| "[]".into());
+        let vars = serde_json::to_string(&r.vars).unwrap_or_else(|_| "{}".into());
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO calls (run, call, channel, direction, handler,
                  handler_version, caller, caller_name, called, redirecting, created_ms,
                  answered_ms, ended_ms, duration_ms, cause, cause_text, outcome, digits,
-                 presentation, route, ring_ms, recordings)
+                 presentation, route, ring_ms, recordings, vars)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                 ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
                 params![
                     int(r.run),
                     int(r.call),
@@ -280,6 +287,7 @@ impl CallStore for SqliteStore {
                     r.route,
                     r.ring_ms.map(int),
                     recordings,
+                    vars,
                 ],
             )
             .map_err(self.err("writing a record"))?;
@@ -293,7 +301,7 @@ impl CallStore for SqliteStore {
                 "SELECT run, call, channel, direction, handler, handler_version, caller,
                  caller_name, called, redirecting, created_ms, answered_ms, ended_ms,
                  duration_ms, cause, cause_text, outcome, digits, presentation, route,
-                 ring_ms, recordings FROM calls
+                 ring_ms, recordings, vars FROM calls
                  WHERE (?1 IS NULL OR ended_ms >= ?1) AND (?2 IS NULL OR ended_ms < ?2)
                  AND (?3 IS NULL OR channel = ?3) AND (?4 IS NULL OR handler = ?4)
                  AND (?5 IS NULL OR cause = ?5)
@@ -314,6 +322,7 @@ impl CallStore for SqliteStore {
                 |row| {
                     let digits: String = row.get(17)?;
                     let recordings: String = row.get(21)?;
+                    let vars: String = row.get(22)?;
                     let u = |i: usize| row.get::<_, i64>(i).map(|v| v.max(0) as u64);
                     Ok(CallRecord {
                         run: u(0)?,
@@ -338,6 +347,7 @@ impl CallStore for SqliteStore {
                         route: row.get(19)?,
                         ring_ms: row.get::<_, Option<i64>>(20)?.map(|v| v.max(0) as u64),
                         recordings: serde_json::from_str(&recordings).unwrap_or_default(),
+                        vars: serde_json::from_str(&vars).unwrap_or_default(),
                     })
                 },
             )
@@ -374,7 +384,7 @@ pub fn csv(records: &[CallRecord]) -> String {
     let mut out = String::from(
         "run,call,channel,direction,handler,handler_version,caller,caller_name,called,\
          redirecting,created_ms,answered_ms,ended_ms,duration_ms,cause,cause_text,outcome,digits,\
-         presentation,route,ring_ms,recordings\r\n",
+         presentation,route,ring_ms,recordings,vars\r\n",
     );
     for r in records {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -403,6 +413,8 @@ pub fn csv(records: &[CallRecord]) -> String {
             num(r.ring_ms),
             // Paths may hold any character: a JSON array, quoted as CSV needs.
             serde_json::to_string(&r.recordings).unwrap_or_default(),
+            // Names and values may hold any character: a JSON object.
+            serde_json::to_string(&r.vars).unwrap_or_default(),
         ];
         for (i, c) in cols.iter().enumerate() {
             if i > 0 {
@@ -443,6 +455,7 @@ mod tests {
             route: Some("kind fxo -> ivr-c".into()),
             ring_ms: Some(ended - 6_000),
             recordings: vec!["/var/spool/tipring/a b.wav".into()],
+            vars: BTreeMap::from([("left_at".into(), "readback, \"2\"".into())]),
         }
     }
 
@@ -477,7 +490,14 @@ mod tests {
             .unwrap();
         assert_eq!(old.len(), 1);
         assert_eq!(old[0].digits, ["42"]);
-        assert_eq!((old[0].route.clone(), old[0].recordings.len()), (None, 0));
+        assert_eq!(
+            (
+                old[0].route.clone(),
+                old[0].recordings.len(),
+                old[0].vars.len()
+            ),
+            (None, 0, 0)
+        );
         s.record(&rec(2, 1, 1, 1_000_000, "ivr-c", 16)).unwrap();
         let new = s
             .query(&Query {
@@ -575,7 +595,7 @@ mod tests {
         );
         assert_eq!(
             lines.next().unwrap(),
-            "1,7,2,inbound,ivr-c,1.0.0,2125551212,\"SMITH, \"\"J\"\"\",,,995000,996000,1000000,4000,16,normal call clearing,,908,allowed,kind fxo -> ivr-c,994000,\"[\"\"/var/spool/tipring/a b.wav\"\"]\""
+            "1,7,2,inbound,ivr-c,1.0.0,2125551212,\"SMITH, \"\"J\"\"\",,,995000,996000,1000000,4000,16,normal call clearing,,908,allowed,kind fxo -> ivr-c,994000,\"[\"\"/var/spool/tipring/a b.wav\"\"]\",\"{\"\"left_at\"\":\"\"readback, \\\"\"2\\\"\"\"\"}\""
         );
     }
 

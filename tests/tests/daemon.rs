@@ -213,6 +213,8 @@ fn a_finished_calls_record_survives_kill_9() {
     assert_eq!(list[0]["handler"], "ivr-c");
     assert_eq!(list[0]["presentation"], "allowed");
     assert_eq!(list[0]["route"], "kind fxo -> ivr-c");
+    // Set by the (isolated) handler while handling HANGUP.
+    assert_eq!(list[0]["vars"]["left_at"], "done", "{list:#}");
     let ring = list[0]["ring_ms"].as_u64().expect("the first ring's time");
     assert!(ring <= list[0]["created_ms"].as_u64().unwrap(), "{list:#}");
     // The CLI exports the same as CSV.
@@ -224,6 +226,7 @@ fn a_finished_calls_record_survives_kill_9() {
     let csv = String::from_utf8_lossy(&out.stdout);
     assert!(csv.starts_with("run,call,channel,direction,"), "{csv}");
     assert!(csv.contains(",3,inbound,ivr-c,1.0.0,5550123,"), "{csv}");
+    assert!(csv.contains(r#"""left_at"":""done"""#), "{csv}");
     assert_eq!(csv.lines().count(), 2, "{csv}");
     let (_, b) = http(&api, "GET", "/v1/records?channel=4", "");
     assert_eq!(b, "[]");
@@ -256,6 +259,10 @@ fn a_finished_calls_record_survives_kill_9() {
     );
     assert_eq!(kept[0].cause, Some(16));
     assert!(kept[0].duration_ms > 0, "{:?}", kept[0]);
+    assert_eq!(
+        kept[0].vars.get("left_at").map(String::as_str),
+        Some("done")
+    );
 }
 
 /// SIGTERM with a call up: the drain deadline hangs it up, and its record is in the file
@@ -290,6 +297,13 @@ fn sigterm_with_a_call_up_keeps_its_record() {
     assert!(kept[0].cause.is_some(), "{kept:#?}");
     assert!(kept[0].answered_ms.is_some(), "{kept:#?}");
     assert_ne!(kept[0].outcome.as_deref(), Some("fallback"), "{kept:#?}");
+    // Hung up mid-greeting by the drain: the host's answer to HANGUP (what it set then)
+    // was waited for before the record was written and tipringd exited.
+    assert_eq!(
+        kept[0].vars.get("left_at").map(String::as_str),
+        Some("greeting"),
+        "{kept:#?}"
+    );
 }
 
 /// A channel captured at run time: the stereo WAV holds what the line sent (the IVR's

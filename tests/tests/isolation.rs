@@ -126,8 +126,8 @@ fn faulty_handlers_end_only_their_own_calls() {
         let ch = r["channel"].as_u64().unwrap() as u32;
         if ch <= GOOD {
             assert_eq!(
-                (r["cause"].as_u64(), &r["digits"][0]),
-                (Some(16), &Value::from(code(ch))),
+                (r["cause"].as_u64(), &r["digits"][0], &r["vars"]["left_at"]),
+                (Some(16), &Value::from(code(ch)), &Value::from("done")),
                 "{r}"
             );
         } else {

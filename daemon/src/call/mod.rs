@@ -19,7 +19,11 @@
 //!
 //! **Ending.** Every pending operation completes with `HANGUP`, a bridge is taken down
 //! (its other leg's bridge operation completes too), legs a handler placed end with it, the
-//! handler gets `HANGUP` and its instance is destroyed, and the record is kept for the API.
+//! handler gets `HANGUP` and its instance is destroyed, and the record is written (then
+//! kept for the API). A handler in an isolated host answers `HANGUP` by message: the call is
+//! shown as `ending` until that answer is in (or the host's hard budget has passed, or the
+//! host died), so the variables the handler sets while handling `HANGUP` reach the record
+//! as they do in process, and the record is still written before the call is shown ended.
 
 mod collect;
 mod route;
@@ -376,6 +380,8 @@ pub struct Switch {
     lines: BTreeMap<ChannelId, Line>,
     calls: BTreeMap<CallId, Call>,
     ended: VecDeque<CallView>,
+    /// Ended calls waiting for their isolated handler's last answers.
+    closing: BTreeMap<CallId, Closing>,
     prompts: HashMap<String, Arc<[i16]>>,
     stream: VecDeque<StreamEvent>,
     next_call: u64,
@@ -488,6 +494,20 @@ fn outcome_of(cause: Cause) -> (u32, &'static str) {
 
 /// Calls kept after they ended, for the API.
 const ENDED_KEPT: usize = 1000;
+
+/// A call that has ended while its isolated handler still owes answers (to `HANGUP` at
+/// least): its record waits for the variables they carry.
+#[derive(Debug)]
+struct Closing {
+    view: CallView,
+    /// Kept so that its host still counts the call (a retired host waits for it).
+    instance: Attached,
+    /// Answers still to come.
+    awaiting: u32,
+    /// When the call ended: after the host's hard budget the record is written without
+    /// them.
+    since: std::time::Instant,
+}
 /// Events kept per call view.
 const VIEW_EVENTS: usize = 200;
 /// Stream events kept for the API's WebSocket readers.
@@ -570,6 +590,7 @@ impl Switch {
             lines,
             calls: BTreeMap::new(),
             ended: VecDeque::new(),
+            closing: BTreeMap::new(),
             prompts: HashMap::new(),
             stream: VecDeque::new(),
             next_call: 1,
@@ -2115,6 +2136,35 @@ impl Switch {
         for (host, why) in late {
             self.hosts.kill(host, why);
         }
+        // An ended call's last answers are owed within the hard budget too; past it the
+        // record is written without them (the host's budget check kills a host that is
+        // stuck on a live call; one stuck on HANGUP is killed here).
+        let overdue: Vec<(CallId, u32, String)> = self
+            .closing
+            .iter()
+            .filter_map(|(id, cl)| match &cl.instance {
+                Attached::Remote(r) => {
+                    let budget = self.hosts.hard_budget(&r.host.handler);
+                    let since = cl.since.max(*r.host.ready_at.get()?);
+                    (now.duration_since(since) > budget).then(|| {
+                        (
+                            *id,
+                            r.host.id,
+                            format!(
+                                "it did not answer HANGUP for call {} within {} ms",
+                                id.0,
+                                budget.as_millis()
+                            ),
+                        )
+                    })
+                }
+                Attached::Local(_) => None,
+            })
+            .collect();
+        for (id, host, why) in overdue {
+            self.close(id);
+            self.hosts.kill(host, why);
+        }
         self.hosts.tick();
     }
 
@@ -2154,7 +2204,10 @@ impl Switch {
             ) => {
                 let id = CallId(call);
                 let Some(c) = self.calls.get_mut(&id) else {
-                    return; // an answer for a call that ended meanwhile
+                    // An answer for a call that ended meanwhile: its variables still go
+                    // to the record.
+                    self.closing_answer(host, id, vars);
+                    return;
                 };
                 let Some(Attached::Remote(r)) = c.instance.as_mut() else {
                     return;
@@ -2195,6 +2248,18 @@ impl Switch {
                 self.run(id);
             }
             HostNote::Gone(host, why) => {
+                // Ended calls waiting for its answers: they will not come.
+                let orphans: Vec<CallId> = self
+                    .closing
+                    .iter()
+                    .filter(
+                        |(_, cl)| matches!(&cl.instance, Attached::Remote(r) if r.host.id == host),
+                    )
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in orphans {
+                    self.close(id);
+                }
                 let Some(name) = self.hosts.gone(host, &why) else {
                     return;
                 };
@@ -3057,32 +3122,102 @@ impl Switch {
         }
         self.note(id, format!("ended: {cause}"));
         if let Some(mut c) = self.calls.remove(&id) {
+            // Answers an isolated handler still owes: the one in flight, and one per event
+            // sent now.
+            let mut awaiting =
+                u32::from(c.instance.as_ref().is_some_and(|i| i.in_flight().is_some()));
             while let Some(ev) = c.pending.pop_front() {
                 if let Some(inst) = c.instance.as_mut() {
                     // Requests made now are moot: the call is over.
                     inst.deliver_last(&ev);
+                    awaiting += 1;
                 }
             }
             if let Some(inst) = c.instance.take() {
                 c.view.vars = inst.ctx().vars.borrow().clone();
-                inst.destroy();
-            }
-            // The record is written before anything can see the call as ended.
-            if let Some((run, store)) = self.store.as_mut() {
-                let r = crate::records::CallRecord::of(*run, &c.view);
-                if let Err(e) = store.record(&r) {
-                    self.record_failures += 1;
-                    tracing::error!(
-                        call = id.0,
-                        channel = c.view.channel,
-                        "{e}: the call's record is kept in memory only"
-                    );
+                match inst {
+                    Attached::Remote(r) if awaiting > 0 && !r.host.exited() => {
+                        r.send_destroy();
+                        c.view.state = "ending";
+                        self.closing.insert(
+                            id,
+                            Closing {
+                                view: c.view,
+                                instance: Attached::Remote(r),
+                                awaiting,
+                                since: std::time::Instant::now(),
+                            },
+                        );
+                        return;
+                    }
+                    inst => inst.destroy(),
                 }
             }
-            if self.ended.len() >= ENDED_KEPT {
-                self.ended.pop_front();
+            self.write_record(c.view);
+        }
+    }
+
+    /// Writes an ended call's record, then keeps its view for the API: the record is
+    /// written before anything can see the call as ended.
+    fn write_record(&mut self, mut view: CallView) {
+        view.state = "ended";
+        if let Some((run, store)) = self.store.as_mut() {
+            let r = crate::records::CallRecord::of(*run, &view);
+            if let Err(e) = store.record(&r) {
+                self.record_failures += 1;
+                tracing::error!(
+                    call = view.id,
+                    channel = view.channel,
+                    "{e}: the call's record is kept in memory only"
+                );
             }
-            self.ended.push_back(c.view);
+        }
+        if self.ended.len() >= ENDED_KEPT {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(view);
+    }
+
+    /// An isolated handler's answer for a call that has ended: its variables go to the
+    /// record; the last answer writes it.
+    fn closing_answer(&mut self, host: u32, id: CallId, vars: Option<BTreeMap<String, String>>) {
+        let Some(cl) = self.closing.get_mut(&id) else {
+            return; // an answer for a call long gone
+        };
+        let Attached::Remote(r) = &cl.instance else {
+            return;
+        };
+        if r.host.id != host {
+            return;
+        }
+        if let Some(v) = vars {
+            if let Err(why) = crate::handler::remote::check_vars(&v) {
+                self.hosts.kill(host, why);
+                return; // its end report writes the record
+            }
+            cl.view.vars = v;
+        }
+        cl.awaiting = cl.awaiting.saturating_sub(1);
+        if cl.awaiting == 0 {
+            self.close(id);
+        }
+    }
+
+    /// Writes the record of an ended call that was waiting for its handler's answers.
+    fn close(&mut self, id: CallId) {
+        if let Some(cl) = self.closing.remove(&id) {
+            // Dropping the instance counts the call off its host.
+            drop(cl.instance);
+            self.write_record(cl.view);
+        }
+    }
+
+    /// Writes the records of every ended call still waiting for its isolated handler's
+    /// answers, without them (at shutdown: nothing is lost for want of an answer).
+    pub fn flush_closing(&mut self) {
+        let ids: Vec<CallId> = self.closing.keys().copied().collect();
+        for id in ids {
+            self.close(id);
         }
     }
 
@@ -3123,6 +3258,7 @@ impl Switch {
         self.ended
             .iter()
             .map(|v| self.ended_view(v))
+            .chain(self.closing.values().map(|c| self.ended_view(&c.view)))
             .chain(self.calls.values().map(|c| self.live_view(c)))
             .collect()
     }
@@ -3167,6 +3303,11 @@ impl Switch {
         self.calls
             .get(&CallId(id))
             .map(|c| self.live_view(c))
+            .or_else(|| {
+                self.closing
+                    .get(&CallId(id))
+                    .map(|c| self.ended_view(&c.view))
+            })
             .or_else(|| {
                 self.ended
                     .iter()
@@ -3340,9 +3481,9 @@ impl Switch {
         self.closing_taps.retain(|r| !r.is_abandoned());
     }
 
-    /// Live calls.
+    /// Live calls, and ended ones whose record waits for their handler's last answers.
     pub fn active(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.closing.len()
     }
 
     /// Stops taking new calls (inbound ones are left ringing, originate is refused).

@@ -113,12 +113,8 @@ impl Remote {
         for (_, r) in &requests {
             check_request(r)?;
         }
-        if let Some(v) = &vars
-            && (v.len() > super::host::MAX_VARS
-                || v.iter()
-                    .any(|(k, x)| k.len() > 64 || x.len() > super::host::MAX_VAR_LEN))
-        {
-            return Err("it sent call variables beyond the limits".into());
+        if let Some(v) = &vars {
+            check_vars(v)?;
         }
         // What the host table would have refused in process (EGONE, EBUSY, ELIMIT) a host
         // that follows the protocol never relays.
@@ -165,6 +161,20 @@ impl Remote {
         }
         Ok(())
     }
+}
+
+/// Call variables as a host may send them: within the host table's limits.
+///
+/// # Errors
+/// Beyond them (a host that follows the protocol never sends such), in words.
+pub fn check_vars(v: &BTreeMap<String, String>) -> Result<(), String> {
+    if v.len() > super::host::MAX_VARS
+        || v.iter()
+            .any(|(k, x)| k.len() > 64 || x.len() > super::host::MAX_VAR_LEN)
+    {
+        return Err("it sent call variables beyond the limits".into());
+    }
+    Ok(())
 }
 
 impl Drop for Remote {
@@ -240,11 +250,22 @@ impl Attached {
         match self {
             Attached::Local(i) => i.destroy(),
             Attached::Remote(r) => {
-                if let Err(e) = r.host.send(&ToHost::Destroy { call: r.ctx.call.0 }) {
-                    r.host.kill(e);
-                }
+                r.send_destroy();
                 // Dropping `r` counts the call off its host (a retired host then ends).
             }
+        }
+    }
+}
+
+impl Remote {
+    /// Tells the host to destroy the call's instance once it has handled the events sent
+    /// before. The host keeps counting the call until `self` is dropped, so a retired host
+    /// stays up for the answers still to come.
+    pub fn send_destroy(&self) {
+        if let Err(e) = self.host.send(&ToHost::Destroy {
+            call: self.ctx.call.0,
+        }) {
+            self.host.kill(e);
         }
     }
 }

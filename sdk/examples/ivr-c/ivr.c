@@ -35,6 +35,7 @@ struct ivr {
     char digits[8];         /* what the caller keyed */
     size_t next;            /* next digit to read back */
     char prompts[256];      /* prompt directory */
+    int end_noted;          /* left_at is set */
 };
 
 static tipring_str str(const char *s) {
@@ -44,6 +45,17 @@ static tipring_str str(const char *s) {
 
 static void say(tipring_channel *ch, uint32_t level, const char *msg) {
     host->log(ch, level, str(msg));
+}
+
+/* Where the call was when it ended goes to the call's record as `left_at`: a disposition
+   for whoever reads the records (a caller who left during the greeting is not one who heard
+   the read-back). Noted once: at the operation cut short by the hang-up, or at HANGUP. */
+static void note_end(struct ivr *ivr, tipring_channel *ch) {
+    static const char *const where[] = {"greeting", "readback", "goodbye", "done"};
+    if (!ivr->end_noted) {
+        host->set_var(ch, str("left_at"), str(where[ivr->step]));
+        ivr->end_noted = 1;
+    }
 }
 
 /* Plays prompts/<name>.wav; collects digits too when collect is not NULL (then a digit
@@ -155,6 +167,7 @@ static int ivr_on_event(void *instance, tipring_channel *ch, const tipring_event
             return 0; /* the answer's completion, or something we did not start */
         }
         if (ev->result == TIPRING_R_HANGUP) {
+            note_end(ivr, ch);
             ivr->step = DONE; /* the caller hung up mid-prompt: nothing more to play */
             return 0;
         }
@@ -181,6 +194,7 @@ static int ivr_on_event(void *instance, tipring_channel *ch, const tipring_event
         }
         return 0;
     case TIPRING_EV_HANGUP:
+        note_end(ivr, ch);
         ivr->step = DONE; /* instance_destroy follows */
         return 0;
     default:
