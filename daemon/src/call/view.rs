@@ -12,7 +12,8 @@ pub struct CallView {
     pub channel: u32,
     /// `inbound` or `outbound`.
     pub direction: &'static str,
-    /// `offered`, `originating`, `up` or `ended`.
+    /// `offered`, `originating`, `up`, `ending` (over; its isolated handler's last answers and
+    /// the record are due) or `ended` (recorded).
     pub state: &'static str,
     /// The handler running it (none for a leg placed by another call's handler).
     pub handler: Option<String>,
