@@ -291,7 +291,9 @@ async fn hangup(
     let id = parse_id(&id)?;
     let mut sw = s.switch.lock().unwrap_or_else(|p| p.into_inner());
     sw.hangup(id).map_err(|e| not_found(e.to_string()))?;
-    Ok(Json(json!({"id": id, "state": "ended"})))
+    // `ended`, or `ending` while an isolated handler's last answers are due.
+    let state = sw.call(id).map_or("ended", |c| c.state);
+    Ok(Json(json!({"id": id, "state": state})))
 }
 
 #[derive(Debug, Deserialize)]

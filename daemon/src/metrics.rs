@@ -242,7 +242,11 @@ pub fn render(shared: &Shared) -> String {
             .inc_by(m.bridge_slips.load(Relaxed));
     }
     reg.register("tipring_channels", "Channels by state", channels);
-    reg.register("tipring_calls_active", "Calls up or being set up", active);
+    reg.register(
+        "tipring_calls_active",
+        "Calls up, being set up, or ending (an isolated handler's last answers due)",
+        active,
+    );
     reg.register(
         "tipring_calls",
         "Calls ended, by direction and outcome",

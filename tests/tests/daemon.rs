@@ -201,9 +201,17 @@ fn a_finished_calls_record_survives_kill_9() {
         &[],
     );
     let api = d.api.clone();
+    let mut ws = events(&api);
     ring_and_answer(&api);
     post(&api, "/v1/sim/lines/3/dial", "{\"digits\": \"42#\"}");
-    wait_ended(&api);
+    // The stream says `ended` only once the record (with what the isolated handler set
+    // while handling HANGUP) is written.
+    while let Some(m) = next_event(&mut ws) {
+        let v: Value = serde_json::from_str(&m).unwrap();
+        if v["event"].as_str().is_some_and(|e| e.starts_with("ended")) {
+            break;
+        }
+    }
     let (st, b) = http(&api, "GET", "/v1/records?channel=3&cause=16", "");
     assert_eq!(st, 200, "{b}");
     let list: Value = serde_json::from_str(&b).unwrap();

@@ -201,74 +201,76 @@ fn route(m: Match, number: Option<&str>, handler: &str) -> Route {
 /// caller keys; the exchange hangs up (battery drop) and the call record has it all.
 #[test]
 fn an_fxo_call_with_caller_id_is_answered_and_collects_digits() {
-    let Some(mut r) = Rig::new(
-        "fxo",
-        vec![route(Match::Group("lines".into()), None, "ivr-c")],
-    ) else {
-        return;
-    };
-    let line = r.model.channel(1).unwrap();
-    line.ring_begin().unwrap();
-    r.run(2_000);
-    line.ring_end().unwrap();
-    r.run(500);
-    // Caller ID in the first silent interval.
-    let caller = CallerId {
-        number: Some("2125551212".try_into().unwrap()),
-        name: Some("TIPRING TEST".try_into().unwrap()),
-        ..CallerId::default()
-    };
-    let mut fsk = FskModulator::new(FskConfig::on_hook(FskStandard::Bell202));
-    fsk.load_message(&Message::CallerId(caller), Format::Mdmf)
-        .unwrap();
-    let mut burst = vec![0i16; 8000];
-    let n = fsk.generate(&mut burst);
-    burst.truncate(n);
-    line.speak(&burst);
-    r.run(3_000);
-    line.ring_begin().unwrap();
-    let answered = r.run_until(3_000, |_| line.line_seized());
-    assert!(
-        answered,
-        "the IVR did not answer; channel log: {:?}",
-        r.model.ioctl_log(1)
-    );
-    line.ring_end().unwrap();
-    let c = r.switch.call(1).expect("the call");
-    assert_eq!(c.caller.as_deref(), Some("2125551212"));
-    assert_eq!(c.caller_name.as_deref(), Some("TIPRING TEST"));
-    assert_eq!(c.handler.as_deref(), Some("ivr-c"));
-    // The caller keys 908# after the prompt has started.
-    r.run(1_000);
-    line.speak(&dtmf("908#"));
-    let collected = r.run_until(6_000, |r| {
-        r.switch
-            .call(1)
-            .is_some_and(|c| c.digits.iter().any(|d| d == "908"))
-    });
-    let c = r.switch.call(1).unwrap();
-    assert!(collected, "digits: {:?}; events {:?}", c.digits, c.events);
-    line.battery_drop().unwrap();
-    let ended = r.run_until(3_000, |r| {
-        r.switch.call(1).is_some_and(|c| c.state == "ended")
-    });
-    assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
-    r.run(200);
-    assert!(
-        !line.line_seized(),
-        "the port stayed off hook after the far end cleared"
-    );
-    let log = r.model.ioctl_log(1);
-    for want in [
-        "SPECIFY",
-        "GET_PARAMS",
-        "SET_BLOCKSIZE",
-        "SETLINEAR",
-        "GETEVENT",
-        "HOOK",
-    ] {
-        assert!(log.iter().any(|l| l.contains(want)), "no {want} in {log:?}");
-    }
+    common::steal::retry_if_stolen(|| {
+        let Some(mut r) = Rig::new(
+            "fxo",
+            vec![route(Match::Group("lines".into()), None, "ivr-c")],
+        ) else {
+            return;
+        };
+        let line = r.model.channel(1).unwrap();
+        line.ring_begin().unwrap();
+        r.run(2_000);
+        line.ring_end().unwrap();
+        r.run(500);
+        // Caller ID in the first silent interval.
+        let caller = CallerId {
+            number: Some("2125551212".try_into().unwrap()),
+            name: Some("TIPRING TEST".try_into().unwrap()),
+            ..CallerId::default()
+        };
+        let mut fsk = FskModulator::new(FskConfig::on_hook(FskStandard::Bell202));
+        fsk.load_message(&Message::CallerId(caller), Format::Mdmf)
+            .unwrap();
+        let mut burst = vec![0i16; 8000];
+        let n = fsk.generate(&mut burst);
+        burst.truncate(n);
+        line.speak(&burst);
+        r.run(3_000);
+        line.ring_begin().unwrap();
+        let answered = r.run_until(3_000, |_| line.line_seized());
+        assert!(
+            answered,
+            "the IVR did not answer; channel log: {:?}",
+            r.model.ioctl_log(1)
+        );
+        line.ring_end().unwrap();
+        let c = r.switch.call(1).expect("the call");
+        assert_eq!(c.caller.as_deref(), Some("2125551212"));
+        assert_eq!(c.caller_name.as_deref(), Some("TIPRING TEST"));
+        assert_eq!(c.handler.as_deref(), Some("ivr-c"));
+        // The caller keys 908# after the prompt has started.
+        r.run(1_000);
+        line.speak(&dtmf("908#"));
+        let collected = r.run_until(6_000, |r| {
+            r.switch
+                .call(1)
+                .is_some_and(|c| c.digits.iter().any(|d| d == "908"))
+        });
+        let c = r.switch.call(1).unwrap();
+        assert!(collected, "digits: {:?}; events {:?}", c.digits, c.events);
+        line.battery_drop().unwrap();
+        let ended = r.run_until(3_000, |r| {
+            r.switch.call(1).is_some_and(|c| c.state == "ended")
+        });
+        assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
+        r.run(200);
+        assert!(
+            !line.line_seized(),
+            "the port stayed off hook after the far end cleared"
+        );
+        let log = r.model.ioctl_log(1);
+        for want in [
+            "SPECIFY",
+            "GET_PARAMS",
+            "SET_BLOCKSIZE",
+            "SETLINEAR",
+            "GETEVENT",
+            "HOOK",
+        ] {
+            assert!(log.iter().any(|l| l.contains(want)), "no {want} in {log:?}");
+        }
+    })
 }
 
 /// A phone on an FXS port goes off hook, hears dial tone (from the daemon, through the
@@ -276,68 +278,70 @@ fn an_fxo_call_with_caller_id_is_answered_and_collects_digits() {
 /// handler; hanging up ends the call.
 #[test]
 fn an_fxs_phone_dials_is_routed_and_flashes() {
-    let Some(mut r) = Rig::new(
-        "fxs",
-        vec![
-            route(Match::Group("phones".into()), Some("2XX"), "menu"),
-            route(Match::Group("lines".into()), None, "ivr-c"),
-        ],
-    ) else {
-        return;
-    };
-    let phone = r.model.channel(3).unwrap();
-    phone.take_heard();
-    phone.phone_off_hook().unwrap();
-    r.run(2_000);
-    // Dial tone: 350 + 440 Hz, continuous; the engine's progress detector knows it.
-    let heard = phone.take_heard();
-    let mut det = tipring_dsp::progress::ProgressDetector::new(
-        tipring_dsp::progress::ProgressConfig::new(&US),
-    );
-    let mut rest = &heard[..];
-    while !rest.is_empty() {
-        let n = det.process(rest);
-        rest = &rest[n..];
-        if n == 0 {
-            break;
+    common::steal::retry_if_stolen(|| {
+        let Some(mut r) = Rig::new(
+            "fxs",
+            vec![
+                route(Match::Group("phones".into()), Some("2XX"), "menu"),
+                route(Match::Group("lines".into()), None, "ivr-c"),
+            ],
+        ) else {
+            return;
+        };
+        let phone = r.model.channel(3).unwrap();
+        phone.take_heard();
+        phone.phone_off_hook().unwrap();
+        r.run(2_000);
+        // Dial tone: 350 + 440 Hz, continuous; the engine's progress detector knows it.
+        let heard = phone.take_heard();
+        let mut det = tipring_dsp::progress::ProgressDetector::new(
+            tipring_dsp::progress::ProgressConfig::new(&US),
+        );
+        let mut rest = &heard[..];
+        while !rest.is_empty() {
+            let n = det.process(rest);
+            rest = &rest[n..];
+            if n == 0 {
+                break;
+            }
         }
-    }
-    let mut tones = Vec::new();
-    while let Some(e) = det.poll_event() {
-        tones.push(e.tone);
-    }
-    assert!(
-        tones.contains(&tipring_dsp::progress::ProgressTone::Dial),
-        "no dial tone in {} samples heard (tones: {tones:?})",
-        heard.len()
-    );
-    phone.speak(&dtmf("201"));
-    let routed = r.run_until(4_000, |r| r.switch.call(1).is_some());
-    assert!(routed, "the dialled number was not routed");
-    let c = r.switch.call(1).unwrap();
-    assert_eq!(
-        (c.called.as_deref(), c.handler.as_deref()),
-        (Some("201"), Some("menu"))
-    );
-    let up = r.run_until(2_000, |r| r.switch.call(1).is_some_and(|c| c.state == "up"));
-    assert!(up);
-    phone.phone_flash().unwrap();
-    let flashed = r.run_until(3_000, |r| {
-        r.switch
-            .call(1)
-            .is_some_and(|c| c.vars.get("flashes").map(String::as_str) == Some("1"))
-    });
-    assert!(flashed, "{:?}", r.switch.call(1).unwrap().events);
-    assert_eq!(
-        r.switch.call(1).unwrap().state,
-        "up",
-        "a flash is not a hang-up"
-    );
-    phone.phone_on_hook().unwrap();
-    let ended = r.run_until(3_000, |r| {
-        r.switch.call(1).is_some_and(|c| c.state == "ended")
-    });
-    assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
+        let mut tones = Vec::new();
+        while let Some(e) = det.poll_event() {
+            tones.push(e.tone);
+        }
+        assert!(
+            tones.contains(&tipring_dsp::progress::ProgressTone::Dial),
+            "no dial tone in {} samples heard (tones: {tones:?})",
+            heard.len()
+        );
+        phone.speak(&dtmf("201"));
+        let routed = r.run_until(4_000, |r| r.switch.call(1).is_some());
+        assert!(routed, "the dialled number was not routed");
+        let c = r.switch.call(1).unwrap();
+        assert_eq!(
+            (c.called.as_deref(), c.handler.as_deref()),
+            (Some("201"), Some("menu"))
+        );
+        let up = r.run_until(2_000, |r| r.switch.call(1).is_some_and(|c| c.state == "up"));
+        assert!(up);
+        phone.phone_flash().unwrap();
+        let flashed = r.run_until(3_000, |r| {
+            r.switch
+                .call(1)
+                .is_some_and(|c| c.vars.get("flashes").map(String::as_str) == Some("1"))
+        });
+        assert!(flashed, "{:?}", r.switch.call(1).unwrap().events);
+        assert_eq!(
+            r.switch.call(1).unwrap().state,
+            "up",
+            "a flash is not a hang-up"
+        );
+        phone.phone_on_hook().unwrap();
+        let ended = r.run_until(3_000, |r| {
+            r.switch.call(1).is_some_and(|c| c.state == "ended")
+        });
+        assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
+    })
 }
 
 /// ETSI caller ID before the first ring on an FXO line: the exchange reverses the
@@ -345,40 +349,42 @@ fn an_fxs_phone_dials_is_routed_and_flashes() {
 /// at the first ring with the caller's number.
 #[test]
 fn an_fxo_call_with_etsi_caller_id_before_the_ring() {
-    let Some(mut r) = Rig::new("etsi", vec![route(Match::Any, None, "ivr-c")]) else {
-        return;
-    };
-    let line = r.model.channel(2).unwrap();
-    let mut burst = tipring_hal::dahdi::cid::CidSender::new();
-    let caller = tipring_hal::Caller {
-        number: Some(tipring_hal::Digits::parse(ChannelId(2), "441632960123").unwrap()),
-        withheld: false,
-    };
-    let ms = burst.start(tipring_hal::dahdi::CidStyle::EtsiLineReversal, &caller);
-    let mut audio = vec![0i16; (ms as usize + 20) * 8];
-    burst.generate(&mut audio);
-    line.polarity().unwrap();
-    r.run(100);
-    line.speak(&audio);
-    r.run(u64::from(ms) + 200);
-    line.polarity().unwrap();
-    r.run(100);
-    assert!(r.switch.call(1).is_none(), "offered before the ring");
-    line.ring_begin().unwrap();
-    let offered = r.run_until(1_000, |r| r.switch.call(1).is_some());
-    assert!(offered, "not offered at the first ring");
-    assert_eq!(
-        r.switch.call(1).unwrap().caller.as_deref(),
-        Some("441632960123")
-    );
-    let answered = r.run_until(2_000, |_| line.line_seized());
-    assert!(answered);
-    line.ring_end().unwrap();
-    line.battery_drop().unwrap();
-    let ended = r.run_until(2_000, |r| {
-        r.switch.call(1).is_some_and(|c| c.state == "ended")
-    });
-    assert!(ended);
+    common::steal::retry_if_stolen(|| {
+        let Some(mut r) = Rig::new("etsi", vec![route(Match::Any, None, "ivr-c")]) else {
+            return;
+        };
+        let line = r.model.channel(2).unwrap();
+        let mut burst = tipring_hal::dahdi::cid::CidSender::new();
+        let caller = tipring_hal::Caller {
+            number: Some(tipring_hal::Digits::parse(ChannelId(2), "441632960123").unwrap()),
+            withheld: false,
+        };
+        let ms = burst.start(tipring_hal::dahdi::CidStyle::EtsiLineReversal, &caller);
+        let mut audio = vec![0i16; (ms as usize + 20) * 8];
+        burst.generate(&mut audio);
+        line.polarity().unwrap();
+        r.run(100);
+        line.speak(&audio);
+        r.run(u64::from(ms) + 200);
+        line.polarity().unwrap();
+        r.run(100);
+        assert!(r.switch.call(1).is_none(), "offered before the ring");
+        line.ring_begin().unwrap();
+        let offered = r.run_until(1_000, |r| r.switch.call(1).is_some());
+        assert!(offered, "not offered at the first ring");
+        assert_eq!(
+            r.switch.call(1).unwrap().caller.as_deref(),
+            Some("441632960123")
+        );
+        let answered = r.run_until(2_000, |_| line.line_seized());
+        assert!(answered);
+        line.ring_end().unwrap();
+        line.battery_drop().unwrap();
+        let ended = r.run_until(2_000, |r| {
+            r.switch.call(1).is_some_and(|c| c.state == "ended")
+        });
+        assert!(ended);
+    })
 }
 
 /// A call out on an FXO port: the port seizes the line, waits for dial tone (the exchange
@@ -387,83 +393,85 @@ fn an_fxo_call_with_etsi_caller_id_before_the_ring() {
 /// ends the call.
 #[test]
 fn an_fxo_call_out_dials_and_is_answered_by_polarity_reversal() {
-    let Some(mut r) = Rig::new("out", vec![route(Match::Any, None, "ivr-c")]) else {
-        return;
-    };
-    let line = r.model.channel(1).unwrap();
-    let id = r
-        .switch
-        .originate(1, Some("5551234"), Some("ivr-c"), &params())
-        .expect("originate on the FXO port");
-    let seized = r.run_until(1_000, |_| line.line_seized());
-    assert!(seized, "{:?}", r.model.ioctl_log(1));
-    // Dial tone from the exchange.
-    let mut tone = tipring_dsp::progress::ToneGenerator::new(US.dial);
-    let mut dial_tone = vec![0i16; 20_000];
-    tone.generate(&mut dial_tone);
-    line.speak(&dial_tone);
-    let dialled = r.run_until(6_000, |_| line.dialled() == "5551234" && !line.dialing());
-    assert!(
-        dialled,
-        "dialled {:?}; {:?}",
-        line.dialled(),
-        r.switch.call(id.0).unwrap().events
-    );
-    // What the exchange heard holds the digits as DTMF.
-    let heard = line.take_heard();
-    let mut rx =
-        tipring_dsp::dtmf::DtmfRx::new(tipring_dsp::dtmf::DtmfRxConfig::default()).unwrap();
-    let mut rest = &heard[..];
-    let mut digits = String::new();
-    while !rest.is_empty() {
-        let n = rx.process(rest);
-        rest = &rest[n..];
-        while let Some(e) = rx.poll_event() {
-            if let tipring_dsp::dtmf::DtmfEvent::Begin { digit, .. } = e {
-                digits.push(digit);
+    common::steal::retry_if_stolen(|| {
+        let Some(mut r) = Rig::new("out", vec![route(Match::Any, None, "ivr-c")]) else {
+            return;
+        };
+        let line = r.model.channel(1).unwrap();
+        let id = r
+            .switch
+            .originate(1, Some("5551234"), Some("ivr-c"), &params())
+            .expect("originate on the FXO port");
+        let seized = r.run_until(1_000, |_| line.line_seized());
+        assert!(seized, "{:?}", r.model.ioctl_log(1));
+        // Dial tone from the exchange.
+        let mut tone = tipring_dsp::progress::ToneGenerator::new(US.dial);
+        let mut dial_tone = vec![0i16; 20_000];
+        tone.generate(&mut dial_tone);
+        line.speak(&dial_tone);
+        let dialled = r.run_until(6_000, |_| line.dialled() == "5551234" && !line.dialing());
+        assert!(
+            dialled,
+            "dialled {:?}; {:?}",
+            line.dialled(),
+            r.switch.call(id.0).unwrap().events
+        );
+        // What the exchange heard holds the digits as DTMF.
+        let heard = line.take_heard();
+        let mut rx =
+            tipring_dsp::dtmf::DtmfRx::new(tipring_dsp::dtmf::DtmfRxConfig::default()).unwrap();
+        let mut rest = &heard[..];
+        let mut digits = String::new();
+        while !rest.is_empty() {
+            let n = rx.process(rest);
+            rest = &rest[n..];
+            while let Some(e) = rx.poll_event() {
+                if let tipring_dsp::dtmf::DtmfEvent::Begin { digit, .. } = e {
+                    digits.push(digit);
+                }
+            }
+            if n == 0 {
+                break;
             }
         }
-        if n == 0 {
-            break;
-        }
-    }
-    assert_eq!(digits, "5551234");
-    let events = r.switch.call(id.0).unwrap().events;
-    assert!(
-        events
-            .iter()
-            .any(|e| e.event.contains("dial tone") && e.event.starts_with("heard")),
-        "the dial tone was not heard: {events:?}"
-    );
-    r.run(500);
-    line.polarity().unwrap();
-    let up = r.run_until(2_000, |r| {
-        r.switch.call(id.0).is_some_and(|c| c.state == "up")
-    });
-    assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
-    // The far end hangs up and the exchange gives busy tone, with no loop-current drop
-    // (a loop-start line): the tone is the disconnect signal.
-    let mut tone = tipring_dsp::progress::ToneGenerator::new(US.busy);
-    let mut busy = vec![0i16; 4 * 8000];
-    tone.generate(&mut busy);
-    line.speak(&busy);
-    let ended = r.run_until(5_000, |r| {
-        r.switch.call(id.0).is_some_and(|c| c.state == "ended")
-    });
-    let c = r.switch.call(id.0).unwrap();
-    assert!(ended, "{:?}", c.events);
-    assert!(
-        c.events
-            .iter()
-            .any(|e| e.event.contains("tone says the far end hung up")),
-        "{:?}",
-        c.events
-    );
-    r.run(200);
-    assert!(
-        !line.line_seized(),
-        "the port stayed off hook after the busy tone"
-    );
+        assert_eq!(digits, "5551234");
+        let events = r.switch.call(id.0).unwrap().events;
+        assert!(
+            events
+                .iter()
+                .any(|e| e.event.contains("dial tone") && e.event.starts_with("heard")),
+            "the dial tone was not heard: {events:?}"
+        );
+        r.run(500);
+        line.polarity().unwrap();
+        let up = r.run_until(2_000, |r| {
+            r.switch.call(id.0).is_some_and(|c| c.state == "up")
+        });
+        assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
+        // The far end hangs up and the exchange gives busy tone, with no loop-current drop
+        // (a loop-start line): the tone is the disconnect signal.
+        let mut tone = tipring_dsp::progress::ToneGenerator::new(US.busy);
+        let mut busy = vec![0i16; 4 * 8000];
+        tone.generate(&mut busy);
+        line.speak(&busy);
+        let ended = r.run_until(5_000, |r| {
+            r.switch.call(id.0).is_some_and(|c| c.state == "ended")
+        });
+        let c = r.switch.call(id.0).unwrap();
+        assert!(ended, "{:?}", c.events);
+        assert!(
+            c.events
+                .iter()
+                .any(|e| e.event.contains("tone says the far end hung up")),
+            "{:?}",
+            c.events
+        );
+        r.run(200);
+        assert!(
+            !line.line_seized(),
+            "the port stayed off hook after the busy tone"
+        );
+    })
 }
 
 /// A call to a phone on an FXS port tells it who calls: the Bell 202 caller ID (the test
@@ -471,119 +479,123 @@ fn an_fxo_call_out_dials_and_is_answered_by_polarity_reversal() {
 /// rings, and the phone decodes the number from what it heard; then it answers.
 #[test]
 fn an_fxs_phone_is_told_who_calls() {
-    let Some(mut r) = Rig::new("cid", vec![route(Match::Any, None, "ivr-c")]) else {
-        return;
-    };
-    let phone = r.model.channel(4).unwrap();
-    let id = r
-        .switch
-        .originate_as(4, None, Some("ivr-c"), &params(), Some("2125551212"), false)
-        .expect("originate to the phone");
-    let rang = r.run_until(1_000, |_| phone.ringing());
-    assert!(rang, "{:?}", r.model.ioctl_log(4));
-    assert_eq!(phone.cadence(), [2000, 4000], "the US plan's ring cadence");
-    // Through the first ring and well into the silence after it.
-    let heard_cid = r.run_until(5_000, |_| {
-        !phone.heard().is_empty() && !phone.onhook_transfer_active()
-    });
-    let heard = phone.take_heard();
-    assert!(
-        heard_cid,
-        "no on-hook transfer heard: {:?}",
-        r.model.ioctl_log(4)
-    );
-    let mut rx = tipring_dsp::cid::CidReceiver::new(tipring_dsp::cid::CidRxConfig::new(
-        FskStandard::Bell202,
-    ));
-    let mut number = None;
-    let mut rest = &heard[..];
-    while !rest.is_empty() && number.is_none() {
-        let n = rx.process(rest);
-        rest = &rest[n..];
-        while let Some(e) = rx.poll_event() {
-            if let tipring_dsp::cid::CidEvent::Message {
-                message: Message::CallerId(cid),
-                ..
-            } = e
-            {
-                number = cid.number.map(|n| n.to_string());
+    common::steal::retry_if_stolen(|| {
+        let Some(mut r) = Rig::new("cid", vec![route(Match::Any, None, "ivr-c")]) else {
+            return;
+        };
+        let phone = r.model.channel(4).unwrap();
+        let id = r
+            .switch
+            .originate_as(4, None, Some("ivr-c"), &params(), Some("2125551212"), false)
+            .expect("originate to the phone");
+        let rang = r.run_until(1_000, |_| phone.ringing());
+        assert!(rang, "{:?}", r.model.ioctl_log(4));
+        assert_eq!(phone.cadence(), [2000, 4000], "the US plan's ring cadence");
+        // Through the first ring and well into the silence after it.
+        let heard_cid = r.run_until(5_000, |_| {
+            !phone.heard().is_empty() && !phone.onhook_transfer_active()
+        });
+        let heard = phone.take_heard();
+        assert!(
+            heard_cid,
+            "no on-hook transfer heard: {:?}",
+            r.model.ioctl_log(4)
+        );
+        let mut rx = tipring_dsp::cid::CidReceiver::new(tipring_dsp::cid::CidRxConfig::new(
+            FskStandard::Bell202,
+        ));
+        let mut number = None;
+        let mut rest = &heard[..];
+        while !rest.is_empty() && number.is_none() {
+            let n = rx.process(rest);
+            rest = &rest[n..];
+            while let Some(e) = rx.poll_event() {
+                if let tipring_dsp::cid::CidEvent::Message {
+                    message: Message::CallerId(cid),
+                    ..
+                } = e
+                {
+                    number = cid.number.map(|n| n.to_string());
+                }
+            }
+            if n == 0 {
+                break;
             }
         }
-        if n == 0 {
-            break;
-        }
-    }
-    assert_eq!(
-        number.as_deref(),
-        Some("2125551212"),
-        "{} samples heard",
-        heard.len()
-    );
-    assert!(
-        r.model
-            .ioctl_log(4)
-            .iter()
-            .any(|l| l.contains("ONHOOKTRANSFER"))
-    );
-    phone.phone_off_hook().unwrap();
-    let up = r.run_until(2_000, |r| {
-        r.switch.call(id.0).is_some_and(|c| c.state == "up")
-    });
-    assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
+        assert_eq!(
+            number.as_deref(),
+            Some("2125551212"),
+            "{} samples heard",
+            heard.len()
+        );
+        assert!(
+            r.model
+                .ioctl_log(4)
+                .iter()
+                .any(|l| l.contains("ONHOOKTRANSFER"))
+        );
+        phone.phone_off_hook().unwrap();
+        let up = r.run_until(2_000, |r| {
+            r.switch.call(id.0).is_some_and(|c| c.state == "up")
+        });
+        assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
+    })
 }
 
 /// A span alarm takes its channels out of service (a call on them ends with cause 38,
 /// calls can't be placed) and back when it clears.
 #[test]
 fn a_span_alarm_takes_channels_out_of_service_and_back() {
-    let Some(mut r) = Rig::new("alarm", vec![route(Match::Any, None, "ivr-c")]) else {
-        return;
-    };
-    let phone = r.model.channel(4).unwrap();
-    // A call up on the FXS port: the phone rings and answers.
-    let id = r
-        .switch
-        .originate(4, None, Some("ivr-c"), &params())
-        .expect("originate to the phone");
-    let ringing = r.run_until(2_000, |_| phone.ringing());
-    assert!(ringing, "the port was not rung: {:?}", r.model.ioctl_log(4));
-    phone.phone_off_hook().unwrap();
-    let up = r.run_until(2_000, |r| {
-        r.switch.call(id.0).is_some_and(|c| c.state == "up")
-    });
-    assert!(up);
-    r.model
-        .span_alarm(1, tipring_hal::dahdi::sys::ALARM_RED)
-        .unwrap();
-    let ended = r.run_until(2_000, |r| {
-        r.switch.call(id.0).is_some_and(|c| c.state == "ended")
-    });
-    assert!(ended);
-    assert_eq!(r.switch.call(id.0).unwrap().cause, Some(38));
-    let states = |r: &Rig| {
+    common::steal::retry_if_stolen(|| {
+        let Some(mut r) = Rig::new("alarm", vec![route(Match::Any, None, "ivr-c")]) else {
+            return;
+        };
+        let phone = r.model.channel(4).unwrap();
+        // A call up on the FXS port: the phone rings and answers.
+        let id = r
+            .switch
+            .originate(4, None, Some("ivr-c"), &params())
+            .expect("originate to the phone");
+        let ringing = r.run_until(2_000, |_| phone.ringing());
+        assert!(ringing, "the port was not rung: {:?}", r.model.ioctl_log(4));
+        phone.phone_off_hook().unwrap();
+        let up = r.run_until(2_000, |r| {
+            r.switch.call(id.0).is_some_and(|c| c.state == "up")
+        });
+        assert!(up);
+        r.model
+            .span_alarm(1, tipring_hal::dahdi::sys::ALARM_RED)
+            .unwrap();
+        let ended = r.run_until(2_000, |r| {
+            r.switch.call(id.0).is_some_and(|c| c.state == "ended")
+        });
+        assert!(ended);
+        assert_eq!(r.switch.call(id.0).unwrap().cause, Some(38));
+        let states = |r: &Rig| {
+            r.switch
+                .channels()
+                .iter()
+                .map(|c| c.state)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(states(&r), ["alarm"; 4]);
+        let e = r
+            .switch
+            .originate(3, None, Some("ivr-c"), &params())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "channel 3: out of service (red alarm on its span)"
+        );
+        r.model.span_alarm(1, 0).unwrap();
+        let back = r.run_until(2_000, |r| states(r).iter().all(|s| *s != "alarm"));
+        assert!(back, "{:?}", states(&r));
+        phone.phone_on_hook().unwrap();
+        r.run(1_200);
         r.switch
-            .channels()
-            .iter()
-            .map(|c| c.state)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(states(&r), ["alarm"; 4]);
-    let e = r
-        .switch
-        .originate(3, None, Some("ivr-c"), &params())
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "channel 3: out of service (red alarm on its span)"
-    );
-    r.model.span_alarm(1, 0).unwrap();
-    let back = r.run_until(2_000, |r| states(r).iter().all(|s| *s != "alarm"));
-    assert!(back, "{:?}", states(&r));
-    phone.phone_on_hook().unwrap();
-    r.run(1_200);
-    r.switch
-        .originate(3, None, Some("ivr-c"), &params())
-        .expect("in service again");
+            .originate(3, None, Some("ivr-c"), &params())
+            .expect("in service again");
+    })
 }
 
 /// Echo on a simulated 2-wire hybrid (ERL 6 dB, 4 ms bulk delay plus dispersion) behind
@@ -591,75 +603,77 @@ fn a_span_alarm_takes_channels_out_of_service_and_back() {
 /// the far end is silent: ERLE measured on what came back.
 #[test]
 fn echo_on_a_hybrid_is_cancelled() {
-    // Fourteen seconds of speech-like greeting: the IVR talks to the line while the far end is
-    // silent, so what comes back is the echo alone.
-    let prompts =
-        std::env::temp_dir().join(format!("tipring-dahdi-echo-prompts-{}", std::process::id()));
-    std::fs::create_dir_all(&prompts).unwrap();
-    let mut sp = tipring_dsp::synth::SpeechLike::new(7, -16.0);
-    let greeting: Vec<i16> = (0..14 * 8000)
-        .map(|_| tipring_dsp::osc::sat_i16(sp.next_sample()))
-        .collect();
-    tipringd::wav::write(&prompts.join("hello-world.wav"), &greeting).unwrap();
-    let mut ivr = route(Match::Any, None, "ivr-c");
-    ivr.params = serde_json::json!({ "prompts": prompts }).to_string();
-    let Some(mut r) = Rig::new("echo", vec![ivr]) else {
-        return;
-    };
-    let line = r.model.channel(2).unwrap();
-    line.set_hybrid(Some(
-        Hybrid::new(32, 6.0).with_taps(&[0.1, 0.5, -0.3, 0.2, -0.1, 0.05]),
-    ));
-    line.ring_begin().unwrap();
-    r.run(600);
-    line.ring_end().unwrap();
-    r.run(200);
-    line.ring_begin().unwrap();
-    let answered = r.run_until(5_000, |_| line.line_seized());
-    assert!(answered);
-    line.ring_end().unwrap();
-    // The greeting plays for fourteen seconds; the canceller converges on it. ERLE is measured
-    // per second. A play-out underrun (the media thread late by more than the two blocks
-    // buffered, which a loaded test machine does now and then) moves the echo path by up
-    // to a block, and the canceller has to converge again: seconds with an underrun, or
-    // right after one, say nothing about the canceller and are not judged.
-    r.run(1_000);
-    let mut judged = Vec::new();
-    let mut last_dry = line.underruns();
-    let mut dry_before = true;
-    for _ in 0..8 {
-        if judged.len() == 3 {
-            break;
-        }
-        let (_, in0, out0) = r
-            .engine
-            .echo(ChannelId(2))
-            .expect("a canceller on channel 2");
+    common::steal::retry_if_stolen(|| {
+        // Fourteen seconds of speech-like greeting: the IVR talks to the line while the far end is
+        // silent, so what comes back is the echo alone.
+        let prompts =
+            std::env::temp_dir().join(format!("tipring-dahdi-echo-prompts-{}", std::process::id()));
+        std::fs::create_dir_all(&prompts).unwrap();
+        let mut sp = tipring_dsp::synth::SpeechLike::new(7, -16.0);
+        let greeting: Vec<i16> = (0..14 * 8000)
+            .map(|_| tipring_dsp::osc::sat_i16(sp.next_sample()))
+            .collect();
+        tipringd::wav::write(&prompts.join("hello-world.wav"), &greeting).unwrap();
+        let mut ivr = route(Match::Any, None, "ivr-c");
+        ivr.params = serde_json::json!({ "prompts": prompts }).to_string();
+        let Some(mut r) = Rig::new("echo", vec![ivr]) else {
+            return;
+        };
+        let line = r.model.channel(2).unwrap();
+        line.set_hybrid(Some(
+            Hybrid::new(32, 6.0).with_taps(&[0.1, 0.5, -0.3, 0.2, -0.1, 0.05]),
+        ));
+        line.ring_begin().unwrap();
+        r.run(600);
+        line.ring_end().unwrap();
+        r.run(200);
+        line.ring_begin().unwrap();
+        let answered = r.run_until(5_000, |_| line.line_seized());
+        assert!(answered);
+        line.ring_end().unwrap();
+        // The greeting plays for fourteen seconds; the canceller converges on it. ERLE is measured
+        // per second. A play-out underrun (the media thread late by more than the two blocks
+        // buffered, which a loaded test machine does now and then) moves the echo path by up
+        // to a block, and the canceller has to converge again: seconds with an underrun, or
+        // right after one, say nothing about the canceller and are not judged.
         r.run(1_000);
-        let (stats, in1, out1) = r.engine.echo(ChannelId(2)).unwrap();
-        let erle = 10.0 * ((in1 - in0) / (out1 - out0).max(1.0)).log10();
-        let dry = line.underruns() != last_dry;
-        last_dry = line.underruns();
-        eprintln!(
-            "ERLE {erle:.1} dB over a second (echo energy {:.2e}; underrun: {dry}; {stats:?})",
-            in1 - in0
-        );
-        assert!(in1 - in0 > 1e6, "no echo came back: {}", in1 - in0);
-        if !dry && !dry_before {
-            judged.push(erle);
+        let mut judged = Vec::new();
+        let mut last_dry = line.underruns();
+        let mut dry_before = true;
+        for _ in 0..8 {
+            if judged.len() == 3 {
+                break;
+            }
+            let (_, in0, out0) = r
+                .engine
+                .echo(ChannelId(2))
+                .expect("a canceller on channel 2");
+            r.run(1_000);
+            let (stats, in1, out1) = r.engine.echo(ChannelId(2)).unwrap();
+            let erle = 10.0 * ((in1 - in0) / (out1 - out0).max(1.0)).log10();
+            let dry = line.underruns() != last_dry;
+            last_dry = line.underruns();
+            eprintln!(
+                "ERLE {erle:.1} dB over a second (echo energy {:.2e}; underrun: {dry}; {stats:?})",
+                in1 - in0
+            );
+            assert!(in1 - in0 > 1e6, "no echo came back: {}", in1 - in0);
+            if !dry && !dry_before {
+                judged.push(erle);
+            }
+            dry_before = dry;
         }
-        dry_before = dry;
-    }
-    assert!(
-        !judged.is_empty(),
-        "the media thread was late every second (play-out underruns): nothing to judge"
-    );
-    for erle in &judged {
         assert!(
-            *erle >= 25.0,
-            "ERLE {erle:.1} dB in a second without underruns: {judged:?}"
+            !judged.is_empty(),
+            "the media thread was late every second (play-out underruns): nothing to judge"
         );
-    }
+        for erle in &judged {
+            assert!(
+                *erle >= 25.0,
+                "ERLE {erle:.1} dB in a second without underruns: {judged:?}"
+            );
+        }
+    })
 }
 
 /// A T1 PRI span: its 23 B-channels are channels, its D-channel (24) is opened and kept
@@ -724,57 +738,59 @@ fn a_pri_span_reports_its_d_channel_and_alarms() {
 /// end's off hook answers, Tipring clears.
 #[test]
 fn e_and_m_wink_start_trunks_both_ways() {
-    let profile = t1_profile("d4", "ami", "", "1-24", "em-wink");
-    let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
-        tipring_dahdi_model::DigitalSig::Em,
-    ));
-    let routes = vec![route(Match::Group("trunks".into()), Some("4XXX"), "ivr-c")];
-    let Some(mut r) = Rig::with("em", spec, &profile, routes) else {
-        return;
-    };
-    // In.
-    let t = r.model.channel(1).unwrap();
-    t.set_rx_bits(0b1000).unwrap();
-    let winked = r.run_until(1_000, |_| t.flashes() == 1);
-    assert!(winked, "no wink: {:?}", r.model.ioctl_log(1));
-    r.run(300);
-    t.speak(&dtmf("4001"));
-    let answered = r.run_until(4_000, |_| t.off_hook());
-    assert!(answered, "not answered: {:?}", r.switch.calls());
-    let c = r.switch.call(1).expect("the call in");
-    assert_eq!(
-        (c.called.as_deref(), c.handler.as_deref()),
-        (Some("4001"), Some("ivr-c"))
-    );
-    t.set_rx_bits(0).unwrap();
-    let ended = r.run_until(2_000, |r| {
-        r.switch.call(1).is_some_and(|c| c.state == "ended")
-    });
-    assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
-    r.run(100);
-    assert!(!t.off_hook(), "still off hook after the far end cleared");
+    common::steal::retry_if_stolen(|| {
+        let profile = t1_profile("d4", "ami", "", "1-24", "em-wink");
+        let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
+            tipring_dahdi_model::DigitalSig::Em,
+        ));
+        let routes = vec![route(Match::Group("trunks".into()), Some("4XXX"), "ivr-c")];
+        let Some(mut r) = Rig::with("em", spec, &profile, routes) else {
+            return;
+        };
+        // In.
+        let t = r.model.channel(1).unwrap();
+        t.set_rx_bits(0b1000).unwrap();
+        let winked = r.run_until(1_000, |_| t.flashes() == 1);
+        assert!(winked, "no wink: {:?}", r.model.ioctl_log(1));
+        r.run(300);
+        t.speak(&dtmf("4001"));
+        let answered = r.run_until(4_000, |_| t.off_hook());
+        assert!(answered, "not answered: {:?}", r.switch.calls());
+        let c = r.switch.call(1).expect("the call in");
+        assert_eq!(
+            (c.called.as_deref(), c.handler.as_deref()),
+            (Some("4001"), Some("ivr-c"))
+        );
+        t.set_rx_bits(0).unwrap();
+        let ended = r.run_until(2_000, |r| {
+            r.switch.call(1).is_some_and(|c| c.state == "ended")
+        });
+        assert!(ended, "{:?}", r.switch.call(1).unwrap().events);
+        r.run(100);
+        assert!(!t.off_hook(), "still off hook after the far end cleared");
 
-    // Out.
-    let t = r.model.channel(2).unwrap();
-    let id = r
-        .switch
-        .originate(2, Some("5551234"), Some("ivr-c"), &params())
-        .expect("originate on the trunk");
-    let seized = r.run_until(1_000, |_| t.off_hook());
-    assert!(seized, "{:?}", r.model.ioctl_log(2));
-    r.run(200);
-    assert_eq!(t.dialled(), "", "dialled before the wink");
-    t.raise_event(tipring_hal::dahdi::sys::EVENT_WINKFLASH);
-    let dialled = r.run_until(3_000, |_| t.dialled() == "5551234" && !t.dialing());
-    assert!(dialled, "{:?}", r.switch.call(id.0).unwrap().events);
-    t.set_rx_bits(0b1000).unwrap();
-    let up = r.run_until(2_000, |r| {
-        r.switch.call(id.0).is_some_and(|c| c.state == "up")
-    });
-    assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
-    r.switch.hangup(id.0).unwrap();
-    let on_hook = r.run_until(1_000, |_| !t.off_hook());
-    assert!(on_hook, "{:?}", r.model.ioctl_log(2));
+        // Out.
+        let t = r.model.channel(2).unwrap();
+        let id = r
+            .switch
+            .originate(2, Some("5551234"), Some("ivr-c"), &params())
+            .expect("originate on the trunk");
+        let seized = r.run_until(1_000, |_| t.off_hook());
+        assert!(seized, "{:?}", r.model.ioctl_log(2));
+        r.run(200);
+        assert_eq!(t.dialled(), "", "dialled before the wink");
+        t.raise_event(tipring_hal::dahdi::sys::EVENT_WINKFLASH);
+        let dialled = r.run_until(3_000, |_| t.dialled() == "5551234" && !t.dialing());
+        assert!(dialled, "{:?}", r.switch.call(id.0).unwrap().events);
+        t.set_rx_bits(0b1000).unwrap();
+        let up = r.run_until(2_000, |r| {
+            r.switch.call(id.0).is_some_and(|c| c.state == "up")
+        });
+        assert!(up, "{:?}", r.switch.call(id.0).unwrap().events);
+        r.switch.hangup(id.0).unwrap();
+        let on_hook = r.run_until(1_000, |_| !t.off_hook());
+        assert!(on_hook, "{:?}", r.model.ioctl_log(2));
+    })
 }
 
 /// A T1 of robbed-bit FXO loop-start channels (a channel bank's FXS ports at the far end)
@@ -783,54 +799,56 @@ fn e_and_m_wink_start_trunks_both_ways() {
 /// far-end phone.
 #[test]
 fn loop_start_emulation_on_t1_channels() {
-    let profile = t1_profile("esf", "b8zs", "", "1-24", "fxo-loopstart");
-    let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
-        tipring_dahdi_model::DigitalSig::FxoLoopStart,
-    ));
-    let Some(mut r) = Rig::with(
-        "t1fxo",
-        spec,
-        &profile,
-        vec![route(Match::Any, None, "ivr-c")],
-    ) else {
-        return;
-    };
-    assert_eq!(r.switch.channels()[4].kind, "fxo");
-    let line = r.model.channel(5).unwrap();
-    line.ring_begin().unwrap();
-    r.run(600);
-    line.ring_end().unwrap();
-    r.run(400);
-    line.ring_begin().unwrap();
-    let answered = r.run_until(2_000, |_| line.line_seized());
-    assert!(answered, "{:?}", r.switch.calls());
-    line.ring_end().unwrap();
-    // Loop start gives no disconnect signal (a battery drop says nothing here): Tipring
-    // clears, and the channel goes back on hook.
-    let id = r.switch.calls()[0].id;
-    r.switch.hangup(id).unwrap();
-    let released = r.run_until(1_000, |_| !line.line_seized());
-    assert!(released, "{:?}", r.model.ioctl_log(5));
-    drop(r);
+    common::steal::retry_if_stolen(|| {
+        let profile = t1_profile("esf", "b8zs", "", "1-24", "fxo-loopstart");
+        let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
+            tipring_dahdi_model::DigitalSig::FxoLoopStart,
+        ));
+        let Some(mut r) = Rig::with(
+            "t1fxo",
+            spec,
+            &profile,
+            vec![route(Match::Any, None, "ivr-c")],
+        ) else {
+            return;
+        };
+        assert_eq!(r.switch.channels()[4].kind, "fxo");
+        let line = r.model.channel(5).unwrap();
+        line.ring_begin().unwrap();
+        r.run(600);
+        line.ring_end().unwrap();
+        r.run(400);
+        line.ring_begin().unwrap();
+        let answered = r.run_until(2_000, |_| line.line_seized());
+        assert!(answered, "{:?}", r.switch.calls());
+        line.ring_end().unwrap();
+        // Loop start gives no disconnect signal (a battery drop says nothing here): Tipring
+        // clears, and the channel goes back on hook.
+        let id = r.switch.calls()[0].id;
+        r.switch.hangup(id).unwrap();
+        let released = r.run_until(1_000, |_| !line.line_seized());
+        assert!(released, "{:?}", r.model.ioctl_log(5));
+        drop(r);
 
-    let profile = t1_profile("esf", "b8zs", "", "1-24", "fxs-loopstart");
-    let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
-        tipring_dahdi_model::DigitalSig::FxsLoopStart,
-    ));
-    let Some(mut r) = Rig::with(
-        "t1fxs",
-        spec,
-        &profile,
-        vec![route(Match::Any, None, "ivr-c")],
-    ) else {
-        return;
-    };
-    let phone = r.model.channel(3).unwrap();
-    r.switch
-        .originate(3, None, Some("ivr-c"), &params())
-        .expect("ring the far-end phone");
-    let rang = r.run_until(1_000, |_| phone.ringing());
-    assert!(rang, "{:?}", r.model.ioctl_log(3));
+        let profile = t1_profile("esf", "b8zs", "", "1-24", "fxs-loopstart");
+        let spec = Spec::new().span(tipring_dahdi_model::SpanSpec::t1(
+            tipring_dahdi_model::DigitalSig::FxsLoopStart,
+        ));
+        let Some(mut r) = Rig::with(
+            "t1fxs",
+            spec,
+            &profile,
+            vec![route(Match::Any, None, "ivr-c")],
+        ) else {
+            return;
+        };
+        let phone = r.model.channel(3).unwrap();
+        r.switch
+            .originate(3, None, Some("ivr-c"), &params())
+            .expect("ring the far-end phone");
+        let rang = r.run_until(1_000, |_| phone.ringing());
+        assert!(rang, "{:?}", r.model.ioctl_log(3));
+    })
 }
 
 /// A group that asks for the card's hardware echo canceller gets it enabled through
@@ -909,20 +927,22 @@ fn per_channel_nodes_open_without_specify() {
 /// readiness) nor faster.
 #[test]
 fn the_shard_ticks_on_the_cards_clock() {
-    let Some(mut r) = Rig::new("clock", vec![route(Match::Any, None, "ivr-c")]) else {
-        return;
-    };
-    let (t0, w0) = (r.model.now_ms(), std::time::Instant::now());
-    r.run(2_000);
-    let model_ms = r.model.now_ms() - t0;
-    eprintln!(
-        "100 ticks: {model_ms} ms of the model's clock, {:?} of wall time",
-        w0.elapsed()
-    );
-    assert!(
-        (1_900..=2_300).contains(&model_ms),
-        "100 ticks took {model_ms} ms of model time"
-    );
+    common::steal::retry_if_stolen(|| {
+        let Some(mut r) = Rig::new("clock", vec![route(Match::Any, None, "ivr-c")]) else {
+            return;
+        };
+        let (t0, w0) = (r.model.now_ms(), std::time::Instant::now());
+        r.run(2_000);
+        let model_ms = r.model.now_ms() - t0;
+        eprintln!(
+            "100 ticks: {model_ms} ms of the model's clock, {:?} of wall time",
+            w0.elapsed()
+        );
+        assert!(
+            (1_900..=2_300).contains(&model_ms),
+            "100 ticks took {model_ms} ms of model time"
+        );
+    })
 }
 
 /// tipringd itself on the model: `board.profile` names a profile file whose DAHDI root is

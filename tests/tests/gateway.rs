@@ -76,156 +76,158 @@ fn write_wav(path: &std::path::Path, samples: &[i16]) {
 
 #[test]
 fn a_sip_call_bridged_to_a_phone_passes_audio_and_dtmf_both_ways() {
-    if !sipp_present() {
-        eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
-        return;
-    }
-    let dir = TempDir::new("tipring-gateway").expect("a temp dir");
-    // What SIPp sends after the ACK: the menu choice, then (once bridged) a digit and a tone.
-    let cap = dir.path().join("caller.pcap");
-    let mut stream = StreamBuilder::new(RtpParams::default()).unwrap();
-    stream
-        .silence(1500)
-        .unwrap()
-        .dtmf("1#", &DtmfOptions::default())
-        .unwrap()
-        .silence(6500)
-        .unwrap()
-        .dtmf("5", &DtmfOptions::default())
-        .unwrap()
-        .silence(500)
-        .unwrap()
-        .tone(2100.0, -12.0, 2000)
-        .unwrap()
-        .silence(2000)
-        .unwrap();
-    pcap::write_stream(&cap, &stream).unwrap();
-    // What the phone plays: 1004 Hz at −10 dBm0 for 1.2 s.
-    let wav = dir.path().join("phone-tone.wav");
-    write_wav(&wav, &sine(1004.0, -10.0, 1200).unwrap());
+    common::steal::retry_if_stolen(|| {
+        if !sipp_present() {
+            eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
+            return;
+        }
+        let dir = TempDir::new("tipring-gateway").expect("a temp dir");
+        // What SIPp sends after the ACK: the menu choice, then (once bridged) a digit and a tone.
+        let cap = dir.path().join("caller.pcap");
+        let mut stream = StreamBuilder::new(RtpParams::default()).unwrap();
+        stream
+            .silence(1500)
+            .unwrap()
+            .dtmf("1#", &DtmfOptions::default())
+            .unwrap()
+            .silence(6500)
+            .unwrap()
+            .dtmf("5", &DtmfOptions::default())
+            .unwrap()
+            .silence(500)
+            .unwrap()
+            .tone(2100.0, -12.0, 2000)
+            .unwrap()
+            .silence(2000)
+            .unwrap();
+        pcap::write_stream(&cap, &stream).unwrap();
+        // What the phone plays: 1004 Hz at −10 dBm0 for 1.2 s.
+        let wav = dir.path().join("phone-tone.wav");
+        write_wav(&wav, &sine(1004.0, -10.0, 1200).unwrap());
 
-    let sip_port = tipring_sipkit::ports::free_udp_port_pair([127, 0, 0, 1].into()).unwrap();
-    let rtp_port = common::rtp_base(2);
-    // Symmetric RTP off: Tipring sends to the SDP's port, where the capture listens.
-    let cfg = format!(
-        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\n\n\
+        let sip_port = tipring_sipkit::ports::free_udp_port_pair([127, 0, 0, 1].into()).unwrap();
+        let rtp_port = common::rtp_base(2);
+        // Symmetric RTP off: Tipring sends to the SDP's port, where the capture listens.
+        let cfg = format!(
+            "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 2\n\n\
          [board]\nphones = 1\ntrunks = 0\n\n\
          [sip]\nlisten = \"127.0.0.1:{sip_port}\"\nchannels = 2\nrtp_port = {rtp_port}\n\
          symmetric_rtp = false\n\n\
          [[route]]\nkind = \"sip\"\nhandler = \"menu\"\nparams = {{ prompts = \"{}\" }}\n",
-        common::prompts().display()
-    );
-    let d = Daemon::start(&cfg, &[]);
-    let capture = RtpCapture::start().expect("an RTP capture socket");
-    let remote: SocketAddr = ([127, 0, 0, 1], sip_port).into();
-    let sipp = scenarios::uac_pcmu_4733(remote, &cap)
-        .expect("the scenario")
-        .caller("5551234")
-        .rtp_port(capture.port())
-        .hangup_after(Duration::from_secs(16))
-        .timeout(Duration::from_secs(40))
-        .start()
-        .expect("start SIPp");
+            common::prompts().display()
+        );
+        let d = Daemon::start(&cfg, &[]);
+        let capture = RtpCapture::start().expect("an RTP capture socket");
+        let remote: SocketAddr = ([127, 0, 0, 1], sip_port).into();
+        let sipp = scenarios::uac_pcmu_4733(remote, &cap)
+            .expect("the scenario")
+            .caller("5551234")
+            .rtp_port(capture.port())
+            .hangup_after(Duration::from_secs(16))
+            .timeout(Duration::from_secs(40))
+            .start()
+            .expect("start SIPp");
 
-    // The menu rings phone 1: answer it.
-    wait_for(&d.api, 15, "phone 1 to ring", || {
-        let calls = get(&d.api, "/v1/calls");
-        calls
-            .as_array()?
-            .iter()
-            .any(|c| {
-                c["channel"] == 1
-                    && c["events"]
-                        .as_array()
-                        .is_some_and(|e| e.iter().any(|e| e["event"] == "ringing the phone"))
-            })
-            .then_some(())
-    });
-    // The switch notes the ring when it sends it; the phone rings from the next media tick.
-    // Lifting it before then would make the ring fail ("cannot ring while off hook").
-    std::thread::sleep(Duration::from_millis(300));
-    let (code, body) = http(&d.api, "POST", "/v1/sim/lines/1/offhook", "{}");
-    assert_eq!(code, 200, "{body}");
-    // Bridged: the SIP call's record names the phone's call.
-    wait_for(&d.api, 10, "the bridge", || {
-        let calls = get(&d.api, "/v1/calls");
-        calls
-            .as_array()?
-            .iter()
-            .any(|c| c["channel"] == 2 && c["bridged_to"].is_u64())
-            .then_some(())
-    });
-    // The phone keys 7 in band, then plays its tone.
-    std::thread::sleep(Duration::from_millis(500));
-    let (code, body) = http(
-        &d.api,
-        "POST",
-        "/v1/sim/lines/1/dial",
-        "{\"digits\": \"7\"}",
-    );
-    assert_eq!(code, 200, "{body}");
-    std::thread::sleep(Duration::from_millis(600));
-    let (code, body) = http(
-        &d.api,
-        "POST",
-        "/v1/sim/lines/1/play",
-        &format!("{{\"file\": \"{}\"}}", wav.display()),
-    );
-    assert_eq!(code, 200, "{body}");
+        // The menu rings phone 1: answer it.
+        wait_for(&d.api, 15, "phone 1 to ring", || {
+            let calls = get(&d.api, "/v1/calls");
+            calls
+                .as_array()?
+                .iter()
+                .any(|c| {
+                    c["channel"] == 1
+                        && c["events"]
+                            .as_array()
+                            .is_some_and(|e| e.iter().any(|e| e["event"] == "ringing the phone"))
+                })
+                .then_some(())
+        });
+        // The switch notes the ring when it sends it; the phone rings from the next media tick.
+        // Lifting it before then would make the ring fail ("cannot ring while off hook").
+        std::thread::sleep(Duration::from_millis(300));
+        let (code, body) = http(&d.api, "POST", "/v1/sim/lines/1/offhook", "{}");
+        assert_eq!(code, 200, "{body}");
+        // Bridged: the SIP call's record names the phone's call.
+        wait_for(&d.api, 10, "the bridge", || {
+            let calls = get(&d.api, "/v1/calls");
+            calls
+                .as_array()?
+                .iter()
+                .any(|c| c["channel"] == 2 && c["bridged_to"].is_u64())
+                .then_some(())
+        });
+        // The phone keys 7 in band, then plays its tone.
+        std::thread::sleep(Duration::from_millis(500));
+        let (code, body) = http(
+            &d.api,
+            "POST",
+            "/v1/sim/lines/1/dial",
+            "{\"digits\": \"7\"}",
+        );
+        assert_eq!(code, 200, "{body}");
+        std::thread::sleep(Duration::from_millis(600));
+        let (code, body) = http(
+            &d.api,
+            "POST",
+            "/v1/sim/lines/1/play",
+            &format!("{{\"file\": \"{}\"}}", wav.display()),
+        );
+        assert_eq!(code, 200, "{body}");
 
-    let report = sipp.wait();
-    let wire = analyze(&capture.stop(), &WireConfig::default());
-    let heard = get(&d.api, "/v1/sim/lines/1/heard");
-    let calls = get(&d.api, "/v1/calls");
-    let sip_call = calls
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["channel"] == 2)
-        .cloned()
-        .expect("the SIP call");
-    let context = format!(
-        "SIPp: {}\nphone heard: {heard}\nSIP call: {sip_call}\nwire: {} audio, {} event packets, \
+        let report = sipp.wait();
+        let wire = analyze(&capture.stop(), &WireConfig::default());
+        let heard = get(&d.api, "/v1/sim/lines/1/heard");
+        let calls = get(&d.api, "/v1/calls");
+        let sip_call = calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == 2)
+            .cloned()
+            .expect("the SIP call");
+        let context = format!(
+            "SIPp: {}\nphone heard: {heard}\nSIP call: {sip_call}\nwire: {} audio, {} event packets, \
          events {:?}, in band {:?}, problems {:?}",
-        report.summary(),
-        wire.audio_packets,
-        wire.event_packets,
-        wire.event_digits(),
-        wire.inband_digits(),
-        wire.problems
-    );
-    assert!(report.success(), "{context}");
-    assert_eq!(sip_call["digits"], serde_json::json!(["1"]), "{context}");
+            report.summary(),
+            wire.audio_packets,
+            wire.event_packets,
+            wire.event_digits(),
+            wire.inband_digits(),
+            wire.problems
+        );
+        assert!(report.success(), "{context}");
+        assert_eq!(sip_call["digits"], serde_json::json!(["1"]), "{context}");
 
-    // Phone → SIP: the digit as events (with three end packets), no tone of it in the
-    // audio; the phone's tone in the audio at its level.
-    assert_eq!(wire.event_digits(), "7", "{context}");
-    assert_eq!(wire.events[0].end_packets, 3, "{context}");
-    assert!(!wire.inband_digits().contains('7'), "{context}");
-    let tone = wire.tone(1004.0);
-    assert!(
-        tone.heard(Duration::from_millis(900), -10.0, 3.0),
-        "1004 Hz from the phone: {tone:?}\n{context}"
-    );
+        // Phone → SIP: the digit as events (with three end packets), no tone of it in the
+        // audio; the phone's tone in the audio at its level.
+        assert_eq!(wire.event_digits(), "7", "{context}");
+        assert_eq!(wire.events[0].end_packets, 3, "{context}");
+        assert!(!wire.inband_digits().contains('7'), "{context}");
+        let tone = wire.tone(1004.0);
+        assert!(
+            tone.heard(Duration::from_millis(900), -10.0, 3.0),
+            "1004 Hz from the phone: {tone:?}\n{context}"
+        );
 
-    // SIP → phone: the RFC 4733 digit and the tone, heard in band.
-    let heard: Vec<&str> = heard
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["event"].as_str())
-        .collect();
-    assert_eq!(
-        heard.iter().filter(|e| **e == "heard digit 5").count(),
-        1,
-        "{context}"
-    );
-    assert!(heard.contains(&"heard tone ced"), "{context}");
+        // SIP → phone: the RFC 4733 digit and the tone, heard in band.
+        let heard: Vec<&str> = heard
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["event"].as_str())
+            .collect();
+        assert_eq!(
+            heard.iter().filter(|e| **e == "heard digit 5").count(),
+            1,
+            "{context}"
+        );
+        assert!(heard.contains(&"heard tone ced"), "{context}");
 
-    // The SIP call's RTP figures are in its record.
-    let rtp = &sip_call["rtp"];
-    assert_eq!(rtp["codec"], "PCMU", "{context}");
-    assert!(rtp["packets_received"].as_u64().unwrap() > 300, "{context}");
-    assert!(rtp["digits_received"].as_u64().unwrap() >= 2, "{context}");
-    assert_eq!(rtp["digits_sent"], 1, "{context}");
+        // The SIP call's RTP figures are in its record.
+        let rtp = &sip_call["rtp"];
+        assert_eq!(rtp["codec"], "PCMU", "{context}");
+        assert!(rtp["packets_received"].as_u64().unwrap() > 300, "{context}");
+        assert!(rtp["digits_received"].as_u64().unwrap() >= 2, "{context}");
+        assert_eq!(rtp["digits_sent"], 1, "{context}");
+    })
 }

@@ -97,40 +97,46 @@ fn digit_events(record: &Value) -> Vec<String> {
 /// SIPp calls in with PCMU and RFC 4733 digits; the IVR collects them and hangs up.
 #[test]
 fn sipp_rfc4733_digits_reach_the_ivr() {
-    if !sipp_present() {
-        eprintln!("skipped: sipp is not installed (scripts/deps --test installs it)");
-        return;
-    }
-    let r = call_with_digits(DtmfCarriage::Rfc4733(EventStyle::Standard), false);
-    assert_eq!(r["caller"], "5551234");
-    assert_eq!(r["called"], "1000");
-    assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
-    assert_eq!(digit_events(&r).len(), 4, "each key press once: {r}");
+    common::steal::retry_if_stolen(|| {
+        if !sipp_present() {
+            eprintln!("skipped: sipp is not installed (scripts/deps --test installs it)");
+            return;
+        }
+        let r = call_with_digits(DtmfCarriage::Rfc4733(EventStyle::Standard), false);
+        assert_eq!(r["caller"], "5551234");
+        assert_eq!(r["called"], "1000");
+        assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
+        assert_eq!(digit_events(&r).len(), 4, "each key press once: {r}");
+    })
 }
 
 /// Cisco-style timing (start packet three times, updates every 50 ms) still gives each
 /// digit once.
 #[test]
 fn sipp_cisco_style_events_count_once() {
-    if !sipp_present() {
-        eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
-        return;
-    }
-    let r = call_with_digits(DtmfCarriage::Rfc4733(EventStyle::Cisco), false);
-    assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
-    assert_eq!(digit_events(&r).len(), 4, "{r}");
+    common::steal::retry_if_stolen(|| {
+        if !sipp_present() {
+            eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
+            return;
+        }
+        let r = call_with_digits(DtmfCarriage::Rfc4733(EventStyle::Cisco), false);
+        assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
+        assert_eq!(digit_events(&r).len(), 4, "{r}");
+    })
 }
 
 /// SIPp offers no telephone-event and sends the digits as tones in the audio: the media
 /// engine's in-band detector finds them.
 #[test]
 fn sipp_inband_digits_reach_the_ivr() {
-    if !sipp_present() {
-        eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
-        return;
-    }
-    let r = call_with_digits(DtmfCarriage::InBand, true);
-    assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
+    common::steal::retry_if_stolen(|| {
+        if !sipp_present() {
+            eprintln!("skipped: sipp is not installed or cannot play captures (needs CAP_NET_RAW)");
+            return;
+        }
+        let r = call_with_digits(DtmfCarriage::InBand, true);
+        assert_eq!(r["digits"], serde_json::json!(["1234"]), "{r}");
+    })
 }
 
 /// SIPp sends each digit both ways at once, as RFC 4733 events and as tones in the audio

@@ -504,9 +504,15 @@ struct Closing {
     instance: Attached,
     /// Answers still to come.
     awaiting: u32,
-    /// When the call ended: after the host's hard budget the record is written without
-    /// them.
+    /// The first of them answers `Create` (the call ended before the instance existed): a
+    /// refusal there means no more answers come (the host ignores events for a call it has
+    /// no instance of).
+    create_first: bool,
+    /// Since the call ended or the last answer came: past the host's hard budget without
+    /// one the record is written without them.
     since: std::time::Instant,
+    /// The stream's `ended: …` line, sent once the record is written.
+    ended_note: String,
 }
 /// Events kept per call view.
 const VIEW_EVENTS: usize = 200;
@@ -2206,7 +2212,7 @@ impl Switch {
                 let Some(c) = self.calls.get_mut(&id) else {
                     // An answer for a call that ended meanwhile: its variables still go
                     // to the record.
-                    self.closing_answer(host, id, vars);
+                    self.closing_answer(host, id, rc, vars);
                     return;
                 };
                 let Some(Attached::Remote(r)) = c.instance.as_mut() else {
@@ -3120,12 +3126,20 @@ impl Switch {
                 .entry((if c.inbound { "inbound" } else { "outbound" }, outcome))
                 .or_default() += 1;
         }
-        self.note(id, format!("ended: {cause}"));
+        let ended_note = format!("ended: {cause}");
+        let at_ms = self.wall();
         if let Some(mut c) = self.calls.remove(&id) {
+            // In the call's events now; on the stream once the record is written.
+            if c.view.events.len() < VIEW_EVENTS {
+                c.view.events.push(EventView {
+                    at_ms,
+                    event: ended_note.clone(),
+                });
+            }
             // Answers an isolated handler still owes: the one in flight, and one per event
             // sent now.
-            let mut awaiting =
-                u32::from(c.instance.as_ref().is_some_and(|i| i.in_flight().is_some()));
+            let in_flight = c.instance.as_ref().and_then(Attached::in_flight);
+            let mut awaiting = u32::from(in_flight.is_some());
             while let Some(ev) = c.pending.pop_front() {
                 if let Some(inst) = c.instance.as_mut() {
                     // Requests made now are moot: the call is over.
@@ -3145,7 +3159,9 @@ impl Switch {
                                 view: c.view,
                                 instance: Attached::Remote(r),
                                 awaiting,
+                                create_first: in_flight.is_some_and(|f| f.kind == CREATE),
                                 since: std::time::Instant::now(),
+                                ended_note,
                             },
                         );
                         return;
@@ -3153,13 +3169,13 @@ impl Switch {
                     inst => inst.destroy(),
                 }
             }
-            self.write_record(c.view);
+            self.write_record(c.view, ended_note);
         }
     }
 
-    /// Writes an ended call's record, then keeps its view for the API: the record is
-    /// written before anything can see the call as ended.
-    fn write_record(&mut self, mut view: CallView) {
+    /// Writes an ended call's record, then keeps its view for the API and tells the stream
+    /// (`note`): the record is written before anything can see the call as ended.
+    fn write_record(&mut self, mut view: CallView, note: String) {
         view.state = "ended";
         if let Some((run, store)) = self.store.as_mut() {
             let r = crate::records::CallRecord::of(*run, &view);
@@ -3172,6 +3188,7 @@ impl Switch {
                 );
             }
         }
+        self.push_stream(view.channel, Some(view.id), note);
         if self.ended.len() >= ENDED_KEPT {
             self.ended.pop_front();
         }
@@ -3180,7 +3197,13 @@ impl Switch {
 
     /// An isolated handler's answer for a call that has ended: its variables go to the
     /// record; the last answer writes it.
-    fn closing_answer(&mut self, host: u32, id: CallId, vars: Option<BTreeMap<String, String>>) {
+    fn closing_answer(
+        &mut self,
+        host: u32,
+        id: CallId,
+        rc: i32,
+        vars: Option<BTreeMap<String, String>>,
+    ) {
         let Some(cl) = self.closing.get_mut(&id) else {
             return; // an answer for a call long gone
         };
@@ -3198,7 +3221,9 @@ impl Switch {
             cl.view.vars = v;
         }
         cl.awaiting = cl.awaiting.saturating_sub(1);
-        if cl.awaiting == 0 {
+        cl.since = std::time::Instant::now();
+        let refused = std::mem::take(&mut cl.create_first) && rc != 0;
+        if cl.awaiting == 0 || refused {
             self.close(id);
         }
     }
@@ -3208,13 +3233,20 @@ impl Switch {
         if let Some(cl) = self.closing.remove(&id) {
             // Dropping the instance counts the call off its host.
             drop(cl.instance);
-            self.write_record(cl.view);
+            self.write_record(cl.view, cl.ended_note);
         }
     }
 
     /// Writes the records of every ended call still waiting for its isolated handler's
     /// answers, without them (at shutdown: nothing is lost for want of an answer).
     pub fn flush_closing(&mut self) {
+        // Answers already in are taken first.
+        for _ in 0..10_000 {
+            let Some(n) = self.hosts.poll() else {
+                break;
+            };
+            self.host_note(n);
+        }
         let ids: Vec<CallId> = self.closing.keys().copied().collect();
         for id in ids {
             self.close(id);

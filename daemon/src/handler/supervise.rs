@@ -278,12 +278,16 @@ impl Hosts {
         self.rx.try_recv().ok()
     }
 
-    /// A host said it is ready.
+    /// A host said it is ready. A retired host (replaced while it started) is marked too:
+    /// the time budgets of the calls it still holds count from then.
     pub fn ready(&mut self, id: u32) {
+        let Some(h) = self.find(id) else {
+            return;
+        };
+        let _ = h.ready_at.set(Instant::now());
         if let Some(s) = self.by_id.get(&id).and_then(|n| self.slots.get_mut(n))
-            && let Some(h) = s.host.as_ref().filter(|h| h.id == id)
+            && s.host.as_ref().is_some_and(|h| h.id == id)
         {
-            let _ = h.ready_at.set(Instant::now());
             s.ready = true;
         }
     }
@@ -388,9 +392,14 @@ impl Hosts {
                 self.slots.insert(n, s);
             }
         }
-        for s in self.slots.values() {
-            if let Some(h) = &s.host
-                && h.ready_at.get().is_none()
+        // Retired hosts too: one replaced while its init ran still holds calls.
+        let hosts = self
+            .slots
+            .values()
+            .filter_map(|s| s.host.as_ref())
+            .chain(self.retired.iter().map(|(h, _, _)| h));
+        for h in hosts {
+            if h.ready_at.get().is_none()
                 && !h.exited()
                 && now.duration_since(h.started) > INIT_LIMIT
             {

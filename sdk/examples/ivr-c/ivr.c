@@ -27,7 +27,7 @@
 
 static const tipring_host_api *host;
 
-enum step { GREETING, READBACK, GOODBYE, DONE };
+enum step { OFFERED, GREETING, READBACK, GOODBYE, DONE };
 
 struct ivr {
     enum step step;
@@ -51,7 +51,7 @@ static void say(tipring_channel *ch, uint32_t level, const char *msg) {
    for whoever reads the records (a caller who left during the greeting is not one who heard
    the read-back). Noted once: at the operation cut short by the hang-up, or at HANGUP. */
 static void note_end(struct ivr *ivr, tipring_channel *ch) {
-    static const char *const where[] = {"greeting", "readback", "goodbye", "done"};
+    static const char *const where[] = {"offer", "greeting", "readback", "goodbye", "done"};
     if (!ivr->end_noted) {
         host->set_var(ch, str("left_at"), str(where[ivr->step]));
         ivr->end_noted = 1;
@@ -189,6 +189,7 @@ static int ivr_on_event(void *instance, tipring_channel *ch, const tipring_event
         case GOODBYE:
             ivr->step = DONE;
             return host->hangup(ch, 16) == TIPRING_OK ? 0 : -1;
+        case OFFERED: /* the answer's completion is not ivr->op */
         case DONE:
             return 0;
         }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod proc;
 pub mod sip;
+pub mod steal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
