@@ -40,9 +40,10 @@
 //! FUSE ioctls are "restricted": only the size a request number encodes is copied, so
 //! `ECHOCANCEL_PARAMS` shows only its 8-byte header (the tap length and the parameter
 //! count), never the parameters after it. The clock is a user-space thread: blocks arrive
-//! at 8 kHz on average, but a loaded machine delays single ticks by milliseconds (the
-//! clock catches up, skipping time only when more than 200 ms behind). Tone zones are
-//! numbers only (no `LOADZONE`); tones use the US plan.
+//! at 8 kHz, but a loaded machine delays single ticks by milliseconds. The clock catches
+//! up a few ticks; after a longer stall the model's time stands still instead, as the
+//! daemon's did ([`Model::stalled_ms`] says how long). Tone zones are numbers only (no
+//! `LOADZONE`); tones use the US plan.
 //!
 //! ## Mounting and unmounting
 //! As root the model mounts through `fusermount3 -o auto_unmount` when it can (so a test

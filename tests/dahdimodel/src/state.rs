@@ -6,7 +6,7 @@ use crate::error::ModelError;
 use crate::spec::{SpanSpec, Spec};
 use fuser::{Errno, PollEvents, PollNotifier, ReplyData, ReplyWrite};
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Mutex, MutexGuard};
 use tipring_hal::dahdi::sys;
 
@@ -16,6 +16,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Tells the clock thread to stop.
     pub(crate) stop: AtomicBool,
+    /// Wall-clock milliseconds the clock skipped because it woke too late.
+    pub(crate) stalled_ms: AtomicU64,
 }
 
 impl Shared {
@@ -23,6 +25,7 @@ impl Shared {
         Shared {
             state: Mutex::new(state),
             stop: AtomicBool::new(false),
+            stalled_ms: AtomicU64::new(0),
         }
     }
 

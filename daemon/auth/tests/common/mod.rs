@@ -12,7 +12,7 @@ use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::http::Uri;
 use axum::routing::get;
 use axum::{Extension, Router, middleware};
-use tipring_auth::{Credentials, Principal, Verifier, hash_token};
+use tipring_auth::{Credentials, PeerAddr, Principal, Verifier, hash_token};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Every network step of a test must finish within this.
@@ -180,4 +180,15 @@ pub async fn loopback() -> (tokio::net::TcpListener, SocketAddr) {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     (tcp, addr)
+}
+
+/// Serves the test application over plain TCP; returns its address and call counter.
+pub async fn serve() -> (SocketAddr, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (tcp, addr) = loopback().await;
+    let app = app(verifier(), Arc::clone(&calls));
+    tokio::spawn(async move {
+        axum::serve(tcp, app.into_make_service_with_connect_info::<PeerAddr>()).await
+    });
+    (addr, calls)
 }
