@@ -16,7 +16,8 @@
 //! generator and detector), [`cid`] (caller ID: FSK modem, SDMF/MDMF/ETSI, DTMF CLIP),
 //! [`g711`], `opus` (feature `opus`, on by default), [`resample`] (8/16/48 kHz), [`level`]
 //! (dBm0 meter) and [`vad`] (voice activity), [`synth`] (seeded test signals), [`osc`] and
-//! [`goertzel`] (building blocks).
+//! [`goertzel`] (building blocks). Outside the real-time contract: [`wav`] (WAV files in
+//! memory, read when a prompt is loaded).
 #![deny(missing_docs)]
 // `unsafe` in the crate: the AVX2 builds of the DTMF receiver, the call-progress analysis
 // and the echo canceller, each behind run-time detection ([`simd_available`]).
@@ -39,6 +40,7 @@ pub mod progress;
 pub mod resample;
 pub mod synth;
 pub mod vad;
+pub mod wav;
 
 /// Whether this CPU has AVX2 and FMA, which the vectorised builds of the DTMF receiver, the
 /// call-progress analysis and the echo canceller need (checked once per block, at

@@ -4,7 +4,7 @@
 //! check the in-process host table applies, without panicking.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tipringd::handler::wire::{self, FromHost};
+use tipring_wire::{self as wire, FromHost};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = wire::decode(data) {

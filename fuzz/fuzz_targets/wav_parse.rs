@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(w) = tipringd::wav::parse(data) {
+    if let Ok(w) = tipring_dsp::wav::parse(data) {
         assert!(w.samples.len() <= data.len());
     }
 });

@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tipring_hal::{CallId, ChannelId, Digits};
 use tipring_handler::sys::{self, tipring_channel, tipring_op, tipring_status, tipring_str};
+/// What a handler may ask for, as queued here and relayed by an isolated host: the types
+/// live with the handler-host protocol ([`super::wire`]).
+pub use tipring_wire::{CollectSpec, Request};
 
 /// Limits on what a handler may ask.
 pub(crate) const MAX_TIMERS: usize = 32;
@@ -23,82 +26,7 @@ pub(crate) const MAX_VAR_LEN: usize = 4096;
 /// A call's variables together, bytes (names and values): they travel whole from an
 /// isolated host.
 pub(crate) const MAX_VARS_BYTES: usize = 64 * 1024;
-/// Requests one callback may queue.
-pub(crate) const MAX_REQUESTS: usize = 64;
-/// A destination or source string (`file:`, `tone:`, `channel:`), bytes.
-pub(crate) const MAX_TARGET: usize = 4096;
-/// Originate's options (JSON), bytes.
-pub(crate) const MAX_OPTS: usize = 16 * 1024;
-
-/// Digit-collection limits, checked.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CollectSpec {
-    /// 1–64.
-    pub max_digits: u32,
-    /// Terminating digits.
-    pub term: String,
-    /// ms, 0 = none.
-    pub first_digit_ms: u32,
-    /// ms, 0 = none.
-    pub inter_digit_ms: u32,
-    /// ms, 0 = none.
-    pub total_ms: u32,
-    /// Drop digits typed before.
-    pub flush: bool,
-}
-
-/// What a handler asked for, queued until its callback returns (and, from an isolated
-/// host, relayed over its socket: see [`super::wire`]).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum Request {
-    /// Answer.
-    Answer,
-    /// Hang up with this cause.
-    Hangup(u32),
-    /// Place a call.
-    Originate {
-        /// `channel:N[/NUMBER]`.
-        dest: String,
-        /// Options, JSON.
-        opts: String,
-    },
-    /// Bridge with the call on this channel.
-    Bridge(u32),
-    /// Blind transfer.
-    Transfer(String),
-    /// Play, optionally collecting.
-    Play {
-        /// `file:` or `tone:`.
-        src: String,
-        /// Stop on a digit.
-        barge_in: bool,
-        /// 0 = for ever.
-        loops: u32,
-        /// Collect too.
-        collect: Option<CollectSpec>,
-    },
-    /// Collect digits.
-    Collect(CollectSpec),
-    /// Record.
-    Record {
-        /// `file:PATH.wav`.
-        dest: String,
-        /// ms.
-        max_ms: u32,
-        /// ms.
-        final_silence_ms: u32,
-        /// Digits that end it.
-        term: String,
-        /// Beep first.
-        beep: bool,
-    },
-    /// Stop an operation.
-    Stop(u64),
-    /// Send DTMF.
-    SendDtmf(#[serde(with = "digits_text")] Digits),
-    /// A timer.
-    Timer(u32),
-}
+pub(crate) use tipring_wire::{MAX_OPTS, MAX_REQUESTS, MAX_TARGET};
 
 /// The calls with wake tokens queued since the switch last looked, in the order of their
 /// first token: shared by the switch and every call's context so that the switch visits
@@ -172,21 +100,6 @@ pub fn next_op() -> u64 {
 /// ids stay unique across hosts).
 pub fn set_op_base(base: u64) {
     NEXT_OP.store(base.max(1), Ordering::Relaxed);
-}
-
-/// Digits travel as text and are checked again when they arrive.
-mod digits_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use tipring_hal::{ChannelId, Digits};
-
-    pub(super) fn serialize<S: Serializer>(d: &Digits, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(d.as_str())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Digits, D::Error> {
-        let s = <&str>::deserialize(d)?;
-        Digits::parse(ChannelId(0), s).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Runs `f` (a callback into a handler) with `ctx` as the current call.

@@ -5,28 +5,8 @@ use super::loader::Handler;
 use std::ffi::c_void;
 use std::sync::Arc;
 use tipring_handler::sys;
-
-/// An event for a handler, owned until it is delivered (and what travels to an isolated
-/// host).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct HostEvent {
-    /// `TIPRING_EV_*`.
-    pub kind: u32,
-    /// Operation id (OP_COMPLETE, TIMER).
-    pub op: u64,
-    /// `TIPRING_R_*`.
-    pub result: u32,
-    /// Q.850 cause.
-    pub cause: u32,
-    /// Digits.
-    pub digits: String,
-    /// JSON detail.
-    pub detail: String,
-    /// WAKE token.
-    pub wake_token: u64,
-    /// Monotonic time, ns.
-    pub mono_ns: u64,
-}
+/// An event for a handler (defined with the handler-host protocol, which carries it).
+pub use tipring_wire::HostEvent;
 
 /// What a callback said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,8 @@ mod loader;
 pub mod process;
 pub mod remote;
 pub mod supervise;
-pub mod wire;
+/// The handler-host protocol (its own crate, so that it is fuzzed without the daemon).
+pub use tipring_wire as wire;
 
 pub use instance::{Instance, Outcome};
 pub use loader::{Fallback, Handler, Isolation, LoadOptions, Policy, Refused, Registry};

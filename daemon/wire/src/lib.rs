@@ -1,3 +1,5 @@
+//! # tipring-wire: the handler-host protocol
+//!
 //! The handler-host protocol: what tipringd and an isolated handler host say to each other
 //! over their `SOCK_SEQPACKET` unix socket.
 //!
@@ -15,9 +17,13 @@
 //! [`FromHost::Done`] with the requests the handler queued; [`ToHost::Destroy`] needs no
 //! answer. [`FromHost::Wake`] arrives whenever a handler thread calls `wake()`.
 
-use super::host::{CollectSpec, Request};
+//!
+//! The requests ([`Request`]) and events ([`HostEvent`]) are the same types the in-process
+//! host table queues and delivers, so both modes carry exactly the same operations.
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tipring_hal::Digits;
 
 /// The protocol version both sides must speak.
 pub const VERSION: u8 = 1;
@@ -28,8 +34,13 @@ pub const MAGIC: u8 = b'T';
 /// is bounded below it by the host table (requests, their strings, the call's variables);
 /// a host whose answer would not fit fails that callback instead.
 pub const MAX_DATAGRAM: usize = 192 * 1024;
-/// The most requests one answer may carry (the host table's limit per callback).
-pub const MAX_REQUESTS: usize = super::host::MAX_REQUESTS;
+/// The most requests one answer may carry, and one callback may queue (the host table's
+/// limit, in process and in a host).
+pub const MAX_REQUESTS: usize = 64;
+/// A destination or source string (`file:`, `tone:`, `channel:`), bytes.
+pub const MAX_TARGET: usize = 4096;
+/// Originate's options (JSON), bytes.
+pub const MAX_OPTS: usize = 16 * 1024;
 
 /// The switch's view of a call's state, sent with every event so that the host-side
 /// checks (`TIPRING_EBUSY`, `TIPRING_EGONE`, the timer limit) see what an in-process
@@ -45,7 +56,7 @@ pub struct CallState {
 }
 
 /// An event, as it travels: the host's own event type.
-pub use super::instance::HostEvent as WireEvent;
+pub type WireEvent = HostEvent;
 
 /// tipringd → host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,16 +253,13 @@ fn check_collect(c: &CollectSpec) -> Result<(), String> {
 /// # Errors
 /// What is wrong, in one line.
 pub fn check_request(r: &Request) -> Result<(), String> {
-    const LONG: usize = super::host::MAX_TARGET;
+    const LONG: usize = MAX_TARGET;
     match r {
         Request::Answer | Request::Bridge(_) | Request::Stop(_) | Request::Timer(_) => Ok(()),
         Request::Hangup(c) if (1..=127).contains(c) => Ok(()),
         Request::Hangup(c) => Err(format!("hangup: cause {c} is not 1-127")),
         Request::Originate { dest, opts } => {
-            if !dest.starts_with("channel:")
-                || dest.len() > LONG
-                || opts.len() > super::host::MAX_OPTS
-            {
+            if !dest.starts_with("channel:") || dest.len() > LONG || opts.len() > MAX_OPTS {
                 return Err("originate: destination must be channel:N[/NUMBER]".into());
             }
             Ok(())
@@ -281,6 +289,113 @@ pub fn check_request(r: &Request) -> Result<(), String> {
         }
         Request::SendDtmf(d) if d.is_empty() => Err("send_dtmf: no digits".into()),
         Request::SendDtmf(_) => Ok(()),
+    }
+}
+
+/// Digit-collection limits, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectSpec {
+    /// 1–64.
+    pub max_digits: u32,
+    /// Terminating digits.
+    pub term: String,
+    /// ms, 0 = none.
+    pub first_digit_ms: u32,
+    /// ms, 0 = none.
+    pub inter_digit_ms: u32,
+    /// ms, 0 = none.
+    pub total_ms: u32,
+    /// Drop digits typed before.
+    pub flush: bool,
+}
+
+/// What a handler asked for, queued until its callback returns (and, from an isolated
+/// host, relayed over its socket).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Answer.
+    Answer,
+    /// Hang up with this cause.
+    Hangup(u32),
+    /// Place a call.
+    Originate {
+        /// `channel:N[/NUMBER]`.
+        dest: String,
+        /// Options, JSON.
+        opts: String,
+    },
+    /// Bridge with the call on this channel.
+    Bridge(u32),
+    /// Blind transfer.
+    Transfer(String),
+    /// Play, optionally collecting.
+    Play {
+        /// `file:` or `tone:`.
+        src: String,
+        /// Stop on a digit.
+        barge_in: bool,
+        /// 0 = for ever.
+        loops: u32,
+        /// Collect too.
+        collect: Option<CollectSpec>,
+    },
+    /// Collect digits.
+    Collect(CollectSpec),
+    /// Record.
+    Record {
+        /// `file:PATH.wav`.
+        dest: String,
+        /// ms.
+        max_ms: u32,
+        /// ms.
+        final_silence_ms: u32,
+        /// Digits that end it.
+        term: String,
+        /// Beep first.
+        beep: bool,
+    },
+    /// Stop an operation.
+    Stop(u64),
+    /// Send DTMF.
+    SendDtmf(#[serde(with = "digits_text")] Digits),
+    /// A timer.
+    Timer(u32),
+}
+
+/// An event for a handler, owned until it is delivered (and what travels to an isolated
+/// host).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostEvent {
+    /// `TIPRING_EV_*`.
+    pub kind: u32,
+    /// Operation id (OP_COMPLETE, TIMER).
+    pub op: u64,
+    /// `TIPRING_R_*`.
+    pub result: u32,
+    /// Q.850 cause.
+    pub cause: u32,
+    /// Digits.
+    pub digits: String,
+    /// JSON detail.
+    pub detail: String,
+    /// WAKE token.
+    pub wake_token: u64,
+    /// Monotonic time, ns.
+    pub mono_ns: u64,
+}
+
+/// Digits travel as text and are checked again when they arrive.
+mod digits_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tipring_hal::{ChannelId, Digits};
+
+    pub(super) fn serialize<S: Serializer>(d: &Digits, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(d.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Digits, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        Digits::parse(ChannelId(0), s).map_err(serde::de::Error::custom)
     }
 }
 
