@@ -1,11 +1,13 @@
-//! WAV files in memory, for prompts and the DSP tools: 8 kHz mono, 16-bit PCM or 8-bit G.711.
+//! WAV files in memory, for prompts and the DSP tools: 8 kHz mono, 16-bit PCM or 8-bit
+//! G.711.
 //!
 //! Not a real-time block: parsing allocates the samples, and is done when a prompt is
 //! loaded, never on a tick. Done here rather than with `hound` because telephony WAVs are
 //! as often μ-law (format tag 7) or A-law (6) as PCM, and hound reads neither (the daemon
-//! writes its recordings with hound). The reader walks the RIFF chunks, so `LIST`, `fact` and other chunks in any order are
-//! skipped; a truncated `data` chunk is read up to the end of the file (recorders killed
-//! mid-call leave those), but a file cut inside its header is an error.
+//! writes its recordings with hound). The reader walks the RIFF chunks, so `LIST`, `fact`
+//! and other chunks in any order are skipped; a truncated `data` chunk is read up to the
+//! end of the file (recorders killed mid-call leave those), but a file cut inside its
+//! header is an error.
 
 use std::fmt;
 

@@ -931,17 +931,86 @@ fn the_shard_ticks_on_the_cards_clock() {
         let Some(mut r) = Rig::new("clock", vec![route(Match::Any, None, "ivr-c")]) else {
             return;
         };
-        let (t0, w0) = (r.model.now_ms(), std::time::Instant::now());
+        let (t0, w0, s0) = (
+            r.model.now_ms(),
+            std::time::Instant::now(),
+            r.model.stalled_ms(),
+        );
         r.run(2_000);
         let model_ms = r.model.now_ms() - t0;
+        let stalled = r.model.stalled_ms() - s0;
         eprintln!(
-            "100 ticks: {model_ms} ms of the model's clock, {:?} of wall time",
+            "100 ticks: {model_ms} ms of the model's clock, {:?} of wall time, the machine \
+             stalled {stalled} ms",
             w0.elapsed()
         );
         assert!(
             (1_900..=2_300).contains(&model_ms),
-            "100 ticks took {model_ms} ms of model time"
+            "100 ticks took {model_ms} ms of model time (the machine stalled {stalled} ms)"
         );
+    })
+}
+
+/// A card that stops delivering blocks (the model's clock held) still gets a tick every
+/// three periods, so signalling runs, but no audio: what the daemon sends stays in step
+/// with the card's clock instead of filling a stalled card's buffers with blocks that
+/// would play late, and nothing is sent twice when the card comes back.
+#[test]
+fn a_stalled_card_ticks_for_signalling_but_is_sent_no_audio() {
+    common::steal::retry_if_stolen(|| {
+        let Some(mut r) = Rig::new("stall", vec![route(Match::Any, None, "ivr-c")]) else {
+            return;
+        };
+        // An FXS phone off hook hears dial tone: the daemon writes every block.
+        let phone = r.model.channel(3).unwrap();
+        phone.phone_off_hook().unwrap();
+        r.run(1_000);
+        assert!(
+            phone.blocks().1 >= 40,
+            "dial tone written: {:?}",
+            phone.blocks()
+        );
+
+        r.model.hold_clock(true);
+        // Blocks the card had delivered before it stalled (buffered while the media thread
+        // was behind) are still read, and answered, first.
+        let mut before = phone.blocks();
+        for _ in 0..8 {
+            r.run(20);
+            let now = phone.blocks();
+            if now == before {
+                break;
+            }
+            before = now;
+        }
+        let (read0, written0) = phone.blocks();
+        let refused0 = phone.writes_refused();
+        let w0 = std::time::Instant::now();
+        r.run(100); // 5 ticks, each on the stall timeout (3 periods)
+        let took = w0.elapsed();
+        let held = (phone.blocks(), phone.writes_refused());
+        r.model.hold_clock(false);
+        assert!(
+            took >= std::time::Duration::from_millis(250),
+            "5 ticks without blocks took {took:?}"
+        );
+        // Not a block read, and not a write tried (whether the buffers had room or not).
+        assert_eq!(
+            held,
+            ((read0, written0), refused0),
+            "((read, written), refused) while the card stalled"
+        );
+
+        // Audio again once the card is back: a block written for each block read.
+        r.run(1_000);
+        let (read1, written1) = phone.blocks();
+        let (reads, writes) = (read1 - read0, written1 - written0);
+        assert!(reads >= 40, "{reads} blocks read in 50 ticks");
+        assert!(
+            writes.abs_diff(reads) <= 2,
+            "{writes} blocks written for {reads} read after the stall"
+        );
+        assert!(phone.phone_is_off_hook());
     })
 }
 

@@ -417,3 +417,108 @@ fn mutual_fallbacks_hand_a_call_over_once() {
     assert_eq!(json(&api, "/v1/health")["status"], "ok");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A caller who hangs up while the handler is stuck: the call shows `ending` while its
+/// host owes the answers, then, at the hard budget counted from the event it is stuck on,
+/// the record is written without them and the host is killed for that event (not for
+/// HANGUP, which it was never free to take).
+#[test]
+fn a_call_whose_host_is_stuck_when_the_caller_hangs_up_is_closed_at_the_budget() {
+    const BUDGET_MS: u64 = 2_000;
+    let dir = handlers_dir(
+        "closing",
+        &[("faulty-loop", tipring_example_faulty::LOOP_SO)],
+    );
+    let db = std::env::temp_dir().join(format!("tipring-e2e-closing-{}.db", std::process::id()));
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+    let cfg = format!(
+        "[daemon]\napi = \"127.0.0.1:0\"\nrt_priority = 0\ndrain_seconds = 1\nhandlers_dir = \"{}\"\n\n\
+         [board]\nphones = 1\ntrunks = 0\n\n[records]\npath = \"{}\"\n\n\
+         [policy.faulty-loop]\nhard_budget_ms = {BUDGET_MS}\n\n\
+         [[route]]\nany = true\nhandler = \"faulty-loop\"\n",
+        dir.display(),
+        db.display()
+    );
+    let mut d = Daemon::start(&cfg, &[]);
+    let api = d.api.clone();
+    wait_state(&api, "faulty-loop", "running", 30);
+    let pid = handler(&json(&api, "/v1/handlers"), "faulty-loop")["pid"].clone();
+
+    // The collection completes on '#': the handler starts spinning in OP_COMPLETE.
+    let id = one_call(&api, 1, "42#");
+    wait_calls(&api, 10, "the digits collected", |c| {
+        c.iter()
+            .any(|c| c["id"] == id && c["digits"].as_array().is_some_and(|d| !d.is_empty()))
+    });
+    let stuck = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    post(&api, "/v1/sim/lines/1/onhook", "{}");
+    let calls = wait_calls(&api, 5, "the call ending", |c| {
+        c.iter().any(|c| c["id"] == id && c["state"] != "up")
+    });
+    let c = calls.iter().find(|c| c["id"] == id).unwrap();
+    assert_eq!(c["state"], "ending", "{c:#}");
+    // No record yet: it waits for the host's answers.
+    let (st, b) = http(&api, "GET", "/v1/records", "");
+    assert_eq!((st, b.trim()), (200, "[]"));
+
+    let calls = wait_calls(&api, 10, "the call ended", |c| {
+        c.iter().any(|c| c["id"] == id && c["state"] == "ended")
+    });
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let c = calls.iter().find(|c| c["id"] == id).unwrap();
+    // The handler has been stuck since the '#' ended its collection (its OP_COMPLETE went
+    // out in the same step): the budget counts from there, not from the hangup.
+    let hash_at = c["events"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["event"] == "digit #"))
+        .and_then(|e| e["at_ms"].as_u64())
+        .unwrap_or_else(|| panic!("no '#' in {c:#}"));
+    let waited = now_ms - hash_at;
+    assert!(
+        (BUDGET_MS - 50..BUDGET_MS + 3_000).contains(&waited),
+        "closed {waited} ms after the '#', the budget is {BUDGET_MS} ms: {c:#}"
+    );
+    assert!(stuck.elapsed() < Duration::from_millis(BUDGET_MS + 3_000));
+    let (st, b) = http(&api, "GET", "/v1/records", "");
+    assert_eq!(st, 200, "{b}");
+    let records: Value = serde_json::from_str(&b).unwrap();
+    let r = &records[0];
+    assert_eq!(
+        (r["call"].as_u64(), &r["handler"]),
+        (Some(id), &Value::from("faulty-loop")),
+        "{b}"
+    );
+    assert_eq!(r["digits"][0], "42", "{b}");
+
+    // The host was killed for the event it was stuck on, and restarted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let h = loop {
+        let h = handler(&json(&api, "/v1/handlers"), "faulty-loop").clone();
+        if h["restarts"].as_u64() >= Some(1) && h["state"] == "running" {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "not restarted: {h:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_ne!(h["pid"], pid, "{h:#}");
+    let last = h["last_exit"].as_str().unwrap_or_default();
+    assert!(
+        last.contains(&format!(
+            "did not answer OP_COMPLETE for call {id} (ended) within {BUDGET_MS} ms"
+        )),
+        "{h:#}"
+    );
+
+    d.terminate();
+    assert_eq!(d.wait(20), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+}

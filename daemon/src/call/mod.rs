@@ -502,14 +502,13 @@ struct Closing {
     view: CallView,
     /// Kept so that its host still counts the call (a retired host waits for it).
     instance: Attached,
-    /// Answers still to come.
-    awaiting: u32,
-    /// The first of them answers `Create` (the call ended before the instance existed): a
-    /// refusal there means no more answers come (the host ignores events for a call it has
-    /// no instance of).
-    create_first: bool,
-    /// Since the call ended or the last answer came: past the host's hard budget without
-    /// one the record is written without them.
+    /// The answers still to come, oldest first, by what they answer (`TIPRING_EV_*`, or
+    /// `CREATE` when the call ended before the instance existed: a refusal there means no
+    /// more answers come, as the host ignores events for a call it has no instance of).
+    owed: VecDeque<u32>,
+    /// When the oldest owed answer was asked for (the event in flight when the call ended,
+    /// or the last answer): past the host's hard budget without an answer the record is
+    /// written without them, and the host killed.
     since: std::time::Instant,
     /// The stream's `ended: …` line, sent once the record is written.
     ended_note: String,
@@ -2157,7 +2156,8 @@ impl Switch {
                             *id,
                             r.host.id,
                             format!(
-                                "it did not answer HANGUP for call {} within {} ms",
+                                "it did not answer {} for call {} (ended) within {} ms",
+                                cl.owed.front().map_or("HANGUP", |&k| event_name(k)),
                                 id.0,
                                 budget.as_millis()
                             ),
@@ -3139,18 +3139,18 @@ impl Switch {
             // Answers an isolated handler still owes: the one in flight, and one per event
             // sent now.
             let in_flight = c.instance.as_ref().and_then(Attached::in_flight);
-            let mut awaiting = u32::from(in_flight.is_some());
+            let mut owed: VecDeque<u32> = in_flight.iter().map(|f| f.kind).collect();
             while let Some(ev) = c.pending.pop_front() {
                 if let Some(inst) = c.instance.as_mut() {
                     // Requests made now are moot: the call is over.
                     inst.deliver_last(&ev);
-                    awaiting += 1;
+                    owed.push_back(ev.kind);
                 }
             }
             if let Some(inst) = c.instance.take() {
                 c.view.vars = inst.ctx().vars.borrow().clone();
                 match inst {
-                    Attached::Remote(r) if awaiting > 0 && !r.host.exited() => {
+                    Attached::Remote(r) if !owed.is_empty() && !r.host.exited() => {
                         r.send_destroy();
                         c.view.state = "ending";
                         self.closing.insert(
@@ -3158,9 +3158,8 @@ impl Switch {
                             Closing {
                                 view: c.view,
                                 instance: Attached::Remote(r),
-                                awaiting,
-                                create_first: in_flight.is_some_and(|f| f.kind == CREATE),
-                                since: std::time::Instant::now(),
+                                owed,
+                                since: in_flight.map_or_else(std::time::Instant::now, |f| f.since),
                                 ended_note,
                             },
                         );
@@ -3220,10 +3219,10 @@ impl Switch {
             }
             cl.view.vars = v;
         }
-        cl.awaiting = cl.awaiting.saturating_sub(1);
+        let answered = cl.owed.pop_front();
         cl.since = std::time::Instant::now();
-        let refused = std::mem::take(&mut cl.create_first) && rc != 0;
-        if cl.awaiting == 0 || refused {
+        let refused = answered == Some(CREATE) && rc != 0;
+        if cl.owed.is_empty() || refused {
             self.close(id);
         }
     }

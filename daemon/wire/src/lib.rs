@@ -16,10 +16,10 @@
 //! for every call, [`ToHost::Create`] and one [`ToHost::Event`] at a time, each answered by
 //! [`FromHost::Done`] with the requests the handler queued; [`ToHost::Destroy`] needs no
 //! answer. [`FromHost::Wake`] arrives whenever a handler thread calls `wake()`.
-
 //!
 //! The requests ([`Request`]) and events ([`HostEvent`]) are the same types the in-process
 //! host table queues and delivers, so both modes carry exactly the same operations.
+#![deny(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

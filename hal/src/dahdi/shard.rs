@@ -13,7 +13,11 @@
 //! **The clock.** A card delivers a block on every channel each frame period. The shard's
 //! tick is the first channel's block becoming readable (`poll` for `POLLIN`); a late media
 //! thread finds the next block ready at once and catches up. If no block comes for three
-//! periods (a driver or card stalled), the tick fires anyway so that signalling still runs.
+//! periods (a driver or card stalled), the tick fires anyway so that signalling still runs;
+//! such a tick reads silence (counted in `missing_blocks`) and writes nothing, so that the
+//! audio sent stays in step with the card's clock: a stalled card's buffers are not filled
+//! with blocks that would play late (one period of delay more for each stall) or be dropped
+//! once full, and a caller-ID burst resumes where it stopped.
 //!
 //! **Events.** A pending event makes the channel's `read`/`write` fail with errno 500 until
 //! `DAHDI_GETEVENT` drains it; the shard drains and decodes them through the channel's
@@ -387,6 +391,8 @@ pub struct DahdiShard {
     period_ms: u64,
     caller_id: CidStyle,
     ticks: u64,
+    /// This tick's block came (false: it fired on the stall timeout).
+    clocked: bool,
     signals: heapless::Deque<(usize, Signal), SIGNALS>,
     board: std::sync::Arc<SpanBoard>,
     dchans: Vec<DChan>,
@@ -501,6 +507,7 @@ pub fn build(cfg: &DahdiConfig) -> Result<DahdiShard, DahdiError> {
         period_ms: u64::from(cfg.period.ms()),
         caller_id: cfg.caller_id,
         ticks: 0,
+        clocked: true,
         signals: heapless::Deque::new(),
         missing_blocks: 0,
         dropped_signals: 0,
@@ -733,11 +740,16 @@ impl Shard for DahdiShard {
         let timeout = PollTimeout::try_from(3 * self.period_ms as i32).unwrap_or(PollTimeout::MAX);
         // A pending event on the clock channel makes it readable-with-priority, not
         // readable: drain and wait again (a few times at most).
+        self.clocked = true;
         for _ in 0..4 {
             let fd = self.slots[0].fd.as_fd();
             let mut fds = [PollFd::new(fd, PollFlags::POLLIN | PollFlags::POLLPRI)];
             match nix::poll::poll(&mut fds, timeout) {
-                Ok(0) => break, // stalled: tick anyway
+                Ok(0) => {
+                    // Stalled: tick anyway, for signalling, without sending audio.
+                    self.clocked = false;
+                    break;
+                }
                 Ok(_) => {
                     let r = fds[0].revents().unwrap_or(PollFlags::empty());
                     if r.contains(PollFlags::POLLIN) {
@@ -805,7 +817,7 @@ impl Shard for DahdiShard {
                 channel: ChannelId(slot as u32),
             });
         }
-        if self.slots[slot].dialling {
+        if self.slots[slot].dialling || !self.clocked {
             return Ok(());
         }
         let n = self.block_bytes.min(frame.len());

@@ -263,6 +263,8 @@ pub(crate) struct Stats {
     pub(crate) underruns: u64,
     pub(crate) blocks_read: u64,
     pub(crate) blocks_written: u64,
+    /// Non-blocking writes refused for want of a free buffer (`EAGAIN`).
+    pub(crate) writes_refused: u64,
 }
 
 /// One channel.

@@ -41,8 +41,10 @@
 //! `ECHOCANCEL_PARAMS` shows only its 8-byte header (the tap length and the parameter
 //! count), never the parameters after it. The clock is a user-space thread: blocks arrive
 //! at 8 kHz, but a loaded machine delays single ticks by milliseconds. The clock catches
-//! up a few ticks; after a longer stall the model's time stands still instead, as the
-//! daemon's did ([`Model::stalled_ms`] says how long). Tone zones are numbers only (no
+//! up a few ticks; after a longer stall the model's time stands still instead
+//! ([`Model::stalled_ms`] says how long), as a stalled card's would, rather than sending
+//! the daemon a burst it could not have kept up with. [`Model::hold_clock`] stalls the card
+//! on purpose. Tone zones are numbers only (no
 //! `LOADZONE`); tones use the US plan.
 //!
 //! ## Mounting and unmounting

@@ -27,8 +27,9 @@ const TICK: Duration = Duration::from_millis(1);
 /// Catching up a stall would play tens of milliseconds of audio in one burst while the
 /// daemon, stalled with the rest of the machine (a loaded CI runner, a hypervisor stealing
 /// the CPU), could not read or write in between: a test would then see underruns and
-/// overruns the daemon never caused. Real hardware keeps time; the model keeps *the
-/// daemon's* time, which is what the tests judge. How much was skipped is
+/// overruns the daemon never caused. To the daemon such a stall now looks like a card that
+/// stalled (no block for a while), which it handles as it would on hardware: a stall of
+/// three periods or more gives it a tick without audio. How much was skipped is
 /// [`Model::stalled_ms`].
 const MAX_CATCH_UP: u64 = 4;
 
@@ -209,6 +210,12 @@ impl Model {
         self.shared.lock().now_ms
     }
 
+    /// Holds the card's clock (`true`) or lets it run again: while held no block arrives
+    /// or leaves on any channel and no signalling timer runs, as when a card stalls.
+    pub fn hold_clock(&self, held: bool) {
+        self.shared.held.store(held, Ordering::SeqCst);
+    }
+
     /// Wall-clock milliseconds the model's time stood still because its clock thread woke
     /// more than a few ticks late (the machine was stalled). Tests print it when a timing
     /// assertion fails.
@@ -301,6 +308,12 @@ fn run_clock(shared: &Shared) {
     let mut done: u64 = 0;
     while !shared.stop.load(Ordering::SeqCst) {
         let due = start.elapsed().as_millis() as u64;
+        if shared.held.load(Ordering::SeqCst) {
+            // A stalled card: its time stands still, nothing is skipped on release.
+            done = due;
+            std::thread::sleep(TICK);
+            continue;
+        }
         if due > done + MAX_CATCH_UP {
             let skipped = due - MAX_CATCH_UP - done;
             shared.stalled_ms.fetch_add(skipped, Ordering::Relaxed);
@@ -706,6 +719,11 @@ impl ChanCtl {
     /// Blocks the daemon read, and writes it made, since the channel was opened.
     pub fn blocks(&self) -> (u64, u64) {
         self.read(|c| (c.stats.blocks_read, c.stats.blocks_written))
+    }
+
+    /// Non-blocking writes refused because every buffer was full (`EAGAIN`).
+    pub fn writes_refused(&self) -> u64 {
+        self.read(|c| c.stats.writes_refused)
     }
 
     /// The ioctls made on the channel, by name (see [`Model::ioctl_log`]).

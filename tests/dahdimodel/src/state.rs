@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     /// Wall-clock milliseconds the clock skipped because it woke too late.
     pub(crate) stalled_ms: AtomicU64,
+    /// The card's clock is held (a test stalls the card): no ticks at all.
+    pub(crate) held: AtomicBool,
 }
 
 impl Shared {
@@ -26,6 +28,7 @@ impl Shared {
             state: Mutex::new(state),
             stop: AtomicBool::new(false),
             stalled_ms: AtomicU64::new(0),
+            held: AtomicBool::new(false),
         }
     }
 
@@ -301,7 +304,10 @@ impl State {
         match r {
             Err(e) => out.push(Done::WriteErr(reply, e)),
             Ok(Some(n)) => out.push(Done::Wrote(reply, n as u32)),
-            Ok(None) if nonblock => out.push(Done::WriteErr(reply, libc::EAGAIN)),
+            Ok(None) if nonblock => {
+                c.stats.writes_refused += 1;
+                out.push(Done::WriteErr(reply, libc::EAGAIN));
+            }
             Ok(None) if shut_down => out.push(Done::WriteErr(reply, libc::ENODEV)),
             Ok(None) => c.writes.push_back(PendingWrite {
                 reply,
