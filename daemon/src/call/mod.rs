@@ -3315,12 +3315,16 @@ impl Switch {
                         .lines
                         .get(&ChannelId(v.channel))
                         .is_some_and(|l| l.call.is_none())
+                    // The latest by id, not by place in the ended list: a call whose
+                    // isolated handler kept it `ending` is listed after newer ones.
                     && self
                         .ended
                         .iter()
-                        .rev()
-                        .find(|e| e.channel == v.channel)
-                        .is_some_and(|e| e.id == v.id)
+                        .chain(self.closing.values().map(|c| &c.view))
+                        .filter(|e| e.channel == v.channel)
+                        .map(|e| e.id)
+                        .max()
+                        == Some(v.id)
             }
         };
         if newer {

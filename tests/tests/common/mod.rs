@@ -137,8 +137,10 @@ pub fn rtp_base(slots: u16) -> u16 {
     let span = 2 * u32::from(slots.max(1));
     let start = 12_000 + (std::process::id() % 97) * 200;
     for _ in 0..200 {
-        let k = NEXT.fetch_add(1, Ordering::SeqCst);
-        let base = 12_000 + (start - 12_000 + k * span) % (20_000 - span);
+        // Ports handed out so far, not calls: runs of different lengths must not overlap
+        // (counting calls, a one-slot run landed inside an earlier four-slot one).
+        let k = NEXT.fetch_add(span, Ordering::SeqCst);
+        let base = 12_000 + (start - 12_000 + k) % (20_000 - span);
         let free = (base..base + span).all(|p| {
             std::net::UdpSocket::bind(("127.0.0.1", u16::try_from(p).unwrap_or(0))).is_ok()
         });
